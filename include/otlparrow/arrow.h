@@ -254,6 +254,14 @@ bool oa_array_is_null(const oa_field *f, const oa_array *a, int64_t i);
 int oa_array_validate(const oa_field *f, const oa_array *a, bool check_utf8,
                       oa_error *err);
 
+/* Logical equality of two arrays of the same field: same length and, element
+ * by element, same nullness and value (offsets, slicing and dictionary
+ * encoding are looked through: two dictionary arrays are equal when their
+ * decoded values are). On mismatch fills err with where ("row 3: 5 != 6",
+ * "row 2 child 'x': ..."). */
+bool oa_array_equals(const oa_field *f, const oa_array *a, const oa_array *b,
+                     oa_error *err);
+
 /* Typed element access for printing and tests (i relative to offset). */
 int64_t oa_array_get_int(const oa_field *f, const oa_array *a, int64_t i);
 uint64_t oa_array_get_uint(const oa_field *f, const oa_array *a, int64_t i);
@@ -297,6 +305,8 @@ int oa_batch_set(oa_batch *b, oa_schema *schema, int64_t length,
 int oa_batch_slice(oa_batch *dst, const oa_batch *src, int64_t offset,
                    int64_t length, oa_error *err);
 int oa_batch_copy(oa_batch *dst, const oa_batch *src, oa_error *err);
+/* Same schema (without metadata) and equal columns. */
+bool oa_batch_equals(const oa_batch *a, const oa_batch *b, oa_error *err);
 int oa_batch_validate(const oa_batch *b, bool check_utf8, oa_error *err);
 
 #ifdef __cplusplus
