@@ -36,6 +36,8 @@ const char *oa_compression_name(oa_compression c);
 
 typedef enum oa_ipc_format { OA_IPC_STREAM = 0, OA_IPC_FILE = 1 } oa_ipc_format;
 
+/* Defaults (oa_ipc_write_options_init): no compression, the codec's default
+ * level, dictionary_deltas and skip_incompressible on. */
 typedef struct oa_ipc_write_options {
   oa_compression compression;
   int compression_level; /* 0: the codec's default */
@@ -54,8 +56,12 @@ typedef struct oa_ipc_read_options {
   int64_t max_decompressed_size; /* per message body; default 4 GiB */
   int32_t max_depth;             /* nesting of fields; default 64 */
   int64_t max_dictionary_size;   /* values in one dictionary; default 2^31 */
-  bool validate;                 /* full array validation; default true */
-  bool check_utf8;               /* UTF-8 of string columns; default true */
+  /* full array validation (offsets, union codes, dictionary indices);
+   * default true. Off, only O(1) checks per buffer remain (sizes and the
+   * last offset), so reading a mapped uncompressed batch costs the same
+   * whatever its size. */
+  bool validate;
+  bool check_utf8; /* UTF-8 of string columns; default true */
 } oa_ipc_read_options;
 
 void oa_ipc_read_options_init(oa_ipc_read_options *opt);
@@ -86,8 +92,7 @@ typedef struct oa_ipc_message {
 void oa_ipc_message_init(oa_ipc_message *m);
 void oa_ipc_message_reset(oa_ipc_message *m);
 /* Copies the framed message (0xFFFFFFFF, length, metadata, body) to out. */
-int oa_ipc_message_frame(const oa_ipc_message *m, oa_bytes *out,
-                         oa_error *err);
+int oa_ipc_message_frame(const oa_ipc_message *m, oa_bytes *out, oa_error *err);
 
 /* -------------------------------------------------------------- encoder */
 
@@ -138,7 +143,8 @@ typedef struct oa_sink {
   void *ctx;
 } oa_sink;
 
-/* Writes to a file descriptor (retrying short writes). */
+/* Writes to a file descriptor (retrying short writes and EINTR). The fd is
+ * read through the pointer at each write. */
 oa_sink oa_sink_fd(int *fd);
 /* Appends to an oa_bytes. */
 oa_sink oa_sink_bytes(oa_bytes *out);
@@ -150,8 +156,7 @@ typedef struct oa_ipc_writer oa_ipc_writer;
 int oa_ipc_writer_new(oa_ipc_writer **out, oa_ipc_format format,
                       oa_schema *schema, const oa_ipc_write_options *opt,
                       oa_sink sink, oa_error *err);
-int oa_ipc_writer_write(oa_ipc_writer *w, const oa_batch *batch,
-                        oa_error *err);
+int oa_ipc_writer_write(oa_ipc_writer *w, const oa_batch *batch, oa_error *err);
 /* Writes the end-of-stream marker (and for files the footer and magic). */
 int oa_ipc_writer_finish(oa_ipc_writer *w, oa_error *err);
 void oa_ipc_writer_free(oa_ipc_writer *w);
@@ -168,13 +173,14 @@ void oa_ipc_stream_reader_free(oa_ipc_stream_reader *r);
 /* Feeds bytes as they arrive (copied into the reader). */
 int oa_ipc_stream_reader_push(oa_ipc_stream_reader *r, const void *data,
                               int64_t len, oa_error *err);
-/* Feeds a buffer without copying (its region is retained). */
+/* Feeds a buffer without copying (its region is retained): messages that
+ * lie wholly inside it are decoded in place. */
 int oa_ipc_stream_reader_push_buffer(oa_ipc_stream_reader *r,
                                      const oa_buffer *buf, oa_error *err);
 /* Next record batch. Returns 0 with *got = false when more input is needed
  * or the end-of-stream marker was seen (oa_ipc_stream_reader_done). */
-int oa_ipc_stream_reader_next(oa_ipc_stream_reader *r, oa_batch *out,
-                              bool *got, oa_error *err);
+int oa_ipc_stream_reader_next(oa_ipc_stream_reader *r, oa_batch *out, bool *got,
+                              oa_error *err);
 bool oa_ipc_stream_reader_done(const oa_ipc_stream_reader *r);
 /* Call when the input ended: EINVAL if a message was cut short or no schema
  * was seen. A stream that ends without the end-of-stream marker is accepted
@@ -187,7 +193,10 @@ oa_schema *oa_ipc_stream_reader_schema(const oa_ipc_stream_reader *r);
 
 typedef struct oa_ipc_file_reader oa_ipc_file_reader;
 
-/* Maps the file read-only: batches reference the mapping (zero-copy). */
+/* Maps the file read-only: batches reference the mapping (zero-copy). The
+ * footer is verified, its schema checked against the stream's schema
+ * message, and the dictionaries of the footer's blocks are read (deltas
+ * applied in order; a replacement is refused). */
 int oa_ipc_file_reader_open(oa_ipc_file_reader **out, const char *path,
                             const oa_ipc_read_options *opt, oa_error *err);
 /* Reads from bytes in memory (the buffer's region is retained). */

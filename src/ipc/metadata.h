@@ -73,7 +73,10 @@ void oa_ipc_message_meta_reset(oa_ipc_message_meta *m);
 void oa_ipc_footer_init(oa_ipc_footer *f);
 void oa_ipc_footer_reset(oa_ipc_footer *f);
 
-/* Verifies and decodes a Message flatbuffer. max_depth bounds field nesting.
+/* Verifies and decodes a Message flatbuffer. max_depth bounds field nesting
+ * (deeper: E2BIG). out must be initialized; what it held is released first,
+ * and it is left reset when decoding fails. Buffers must lie inside
+ * bodyLength (EINVAL otherwise). The footer decoder works the same way.
  * Tensor and SparseTensor messages give ENOTSUP; unknown types (views,
  * run-end encoded) give ENOTSUP naming the type. */
 int oa_ipc_message_meta_decode(const uint8_t *buf, int64_t len,
