@@ -1,3 +1,49 @@
+/* otlparrow: the command-line tool. */
 #include <stdio.h>
-#include "otlparrow/common.h"
-int main(void) { printf("otlparrow %s\n", oa_version()); return 0; }
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char kHelp[] =
+    "usage: otlparrow COMMAND [options]\n"
+    "\n"
+    "OpenTelemetry traces on Apache Arrow.\n"
+    "\n"
+    "commands:\n"
+    "  inspect FILE        print the schema and batches of an Arrow IPC stream or file\n"
+    "  convert IN OUT      re-encode Arrow IPC (stream <-> file, none/lz4/zstd)\n"
+    "  demo                generate span-shaped data, write and read it as Arrow IPC\n"
+    "  version             print the version\n"
+    "\n"
+    "Run 'otlparrow COMMAND --help' for the options of a command.\n";
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+} command;
+
+static int cmd_version(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  printf("otlparrow %s\n", oa_version());
+  return 0;
+}
+
+static const command kCommands[] = {
+    {"inspect", oa_cli_inspect},
+    {"convert", oa_cli_convert},
+    {"demo", oa_cli_demo},
+    {"version", cmd_version},
+};
+
+int main(int argc, char **argv) {
+  if (argc < 2 || oa_cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+    fputs(kHelp, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) return cmd_version(0, NULL);
+  for (size_t i = 0; i < sizeof kCommands / sizeof kCommands[0]; i++)
+    if (strcmp(argv[1], kCommands[i].name) == 0) return kCommands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "otlparrow: error: unknown command '%s'\n\n%s", argv[1], kHelp);
+  return 2;
+}
