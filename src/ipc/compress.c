@@ -113,10 +113,14 @@ int oa_ipc_decompress_buffer(oa_compression codec, const oa_buffer *src,
     return oa_error_set(err, EINVAL, "invalid uncompressed length %lld",
                         (long long)want);
   if (want == 0) return 0;
-  if (want > *budget)
+  if (want > *budget) {
+    /* saturate: a hostile prefix can be close to INT64_MAX */
+    int64_t used = limit - *budget;
+    int64_t total = want > INT64_MAX - used ? INT64_MAX : used + want;
     return oa_error_set(err, E2BIG,
                         "decompressed size %lld exceeds the limit %lld",
-                        (long long)(limit - *budget + want), (long long)limit);
+                        (long long)total, (long long)limit);
+  }
   oa_region *r = oa_region_alloc(want);
   if (!r) return oa_error_set(err, ENOMEM, "decompression: out of memory");
   const uint8_t *in = src->data + 8;
