@@ -216,7 +216,8 @@ typedef struct schema_priv {
 static void schema_release(struct ArrowSchema *s) {
   schema_priv *p = s->private_data;
   if (p) {
-    for (int64_t k = 0; k < s->n_children; k++)
+    /* children is NULL when the export failed before allocating it */
+    for (int64_t k = 0; p->children && k < s->n_children; k++)
       if (p->children[k].release) p->children[k].release(&p->children[k]);
     if (p->dictionary && p->dictionary->release)
       p->dictionary->release(p->dictionary);
@@ -263,8 +264,8 @@ static int export_schema_node(const oa_field *f, const char *format_override,
     if (f->dict.ordered) out->flags |= ARROW_FLAG_DICTIONARY_ORDERED;
   } else {
     p->format = format_override ? dup_str(format_override) : type_format(f);
-    if (!p->format && !format_override && (int)f->type.id >= 0 &&
-        f->type.id < OA_TYPE_COUNT)
+    if (!p->format && (format_override ||
+                       ((int)f->type.id >= 0 && f->type.id < OA_TYPE_COUNT)))
       goto oom;
     if (!p->format) {
       rc = oa_error_set(err, EINVAL, "field '%s': cannot export type id %d",
@@ -275,6 +276,7 @@ static int export_schema_node(const oa_field *f, const char *format_override,
       out->flags |= ARROW_FLAG_MAP_KEYS_SORTED;
     if (f->n_children > 0) {
       p->children = calloc((size_t)f->n_children, sizeof *p->children);
+      /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
       p->child_ptrs = calloc((size_t)f->n_children, sizeof *p->child_ptrs);
       if (!p->children || !p->child_ptrs) goto oom;
       for (int64_t k = 0; k < f->n_children; k++) {
@@ -616,7 +618,8 @@ static const int64_t kEmptyBuffer[2];
 static void array_release(struct ArrowArray *a) {
   array_priv *p = a->private_data;
   if (p) {
-    for (int64_t k = 0; k < a->n_children; k++)
+    /* children is NULL when the export failed before allocating it */
+    for (int64_t k = 0; p->children && k < a->n_children; k++)
       if (p->children[k].release) p->children[k].release(&p->children[k]);
     if (p->dictionary && p->dictionary->release)
       p->dictionary->release(p->dictionary);
@@ -676,6 +679,7 @@ static int export_array(const oa_field *f, const oa_array *a,
     out->null_count = a->null_count;
   if (a->n_children > 0) {
     p->children = calloc((size_t)a->n_children, sizeof *p->children);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     p->child_ptrs = calloc((size_t)a->n_children, sizeof *p->child_ptrs);
     if (!p->children || !p->child_ptrs) goto oom;
     for (int64_t k = 0; k < a->n_children; k++) {
@@ -752,7 +756,7 @@ static int import_array(struct ArrowArray *c, const oa_field *f,
                         (long long)c->length, (long long)c->offset);
   oa_type_id id = f->type.id, pid = oa_physical_id_(f);
   int want = f->dict.encoded ? 2 : oa_layout_n_buffers(id);
-  if (c->n_buffers != want)
+  if (want < 0 || want > 3 || c->n_buffers != want)
     return oa_error_set(err, EINVAL, "field '%s': %lld buffers, %s needs %d",
                         name, (long long)c->n_buffers,
                         f->dict.encoded ? "dictionary" : oa_type_name(id),
@@ -932,10 +936,12 @@ int oa_batch_import(struct ArrowArray *in, oa_schema *schema, oa_batch *out,
     if (st.offset == 0 && child->length == st.length) {
       oa_array_move(&cols[k], child);
     } else {
-      if (child->length < st.offset + st.length) {
+      /* import_array bounded offset + length well below INT64_MAX */
+      const int64_t end = st.offset + st.length;
+      if (child->length < end) {
         rc = oa_error_set(err, EINVAL, "field '%s': column length %lld < %lld",
                           schema->fields[k].name, (long long)child->length,
-                          (long long)(st.offset + st.length));
+                          (long long)end);
         goto done;
       }
       OA_GOTO_NOT_OK(

@@ -20,8 +20,8 @@ struct oa_dict_table {
 static int table_alloc(oa_dict_table *t, int64_t cap) {
   dict_slot *s = malloc((size_t)cap * sizeof *s);
   if (!s) return ENOMEM;
-  for (int64_t i = 0; i < cap; i++)
-    s[i].index = -1;
+  /* all bits set: every index reads -1 (empty) */
+  memset(s, 0xFF, (size_t)cap * sizeof *s);
   t->slots = s;
   t->cap = cap;
   return 0;

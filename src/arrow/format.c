@@ -257,7 +257,14 @@ static int fmt(const oa_field *f, const oa_array *a, int64_t i, bool json,
   }
   const oa_datatype *t = &f->type;
   int64_t j = a->offset + i;
-  const uint8_t *p = a->n_buffers > 1 ? a->buffers[1].data : NULL;
+  /* every layout but these keeps values or offsets in buffer 1, which a
+   * non-empty array must have */
+  const uint8_t *p = a->buffers[1].data;
+  if (!p && t->id != OA_TYPE_NA && t->id != OA_TYPE_STRUCT &&
+      t->id != OA_TYPE_FIXED_SIZE_LIST && t->id != OA_TYPE_SPARSE_UNION)
+    return oa_error_set(err, EINVAL,
+                        "field '%s': array has no values or offsets buffer",
+                        f->name);
   switch (t->id) {
   case OA_TYPE_NA:
     return put(o, "null");

@@ -111,7 +111,8 @@ void oa_metadata_reset(oa_metadata *md) {
     free(md->items[i].value);
   }
   free(md->items);
-  memset(md, 0, sizeof *md);
+  md->items = NULL;
+  md->n = 0;
 }
 
 static char *dup_bytes(const char *s, int64_t n) {
@@ -396,8 +397,12 @@ int oa_field_format_type(const oa_field *f, char *out, size_t cap) {
 /* ---------------------------------------------------------------- schema */
 
 int oa_schema_new(oa_schema **out, oa_error *err) {
+  *out = NULL;
   oa_schema *s = calloc(1, sizeof *s);
-  if (!s) return oa_error_set(err, ENOMEM, "schema: out of memory");
+  if (!s) {
+    oa_error_set(err, ENOMEM, "schema: out of memory");
+    return ENOMEM;
+  }
   atomic_init(&s->refcount, 1);
   *out = s;
   return 0;
@@ -429,13 +434,17 @@ int oa_schema_copy(oa_schema **out, const oa_schema *src, oa_error *err) {
   oa_schema *s;
   OA_RETURN_NOT_OK(oa_schema_new(&s, err));
   int rc = 0;
-  for (int64_t i = 0; i < src->n_fields; i++) {
-    oa_field f;
-    OA_GOTO_NOT_OK(rc, oa_field_copy(&f, &src->fields[i], err), fail);
-    rc = oa_schema_add_field(s, &f, err);
-    if (rc) {
-      oa_field_reset(&f);
+  if (src->n_fields > 0) {
+    /* copied in place: a failed oa_field_copy leaves its slot zeroed */
+    s->fields = calloc((size_t)src->n_fields, sizeof *s->fields);
+    if (!s->fields) {
+      rc = oa_error_set(err, ENOMEM, "schema: out of memory");
       goto fail;
+    }
+    for (int64_t i = 0; i < src->n_fields; i++) {
+      OA_GOTO_NOT_OK(rc, oa_field_copy(&s->fields[i], &src->fields[i], err),
+                     fail);
+      s->n_fields = i + 1;
     }
   }
   OA_GOTO_NOT_OK(rc, oa_metadata_copy(&s->metadata, &src->metadata, err), fail);

@@ -310,10 +310,14 @@ static int load_array(load_ctx *c, const oa_field *f, oa_array *a, int depth,
     oa_buffer v;
     OA_RETURN_NOT_OK(next_buffer(c, f, 0, &v, err));
     bool is_union = t == OA_TYPE_SPARSE_UNION || t == OA_TYPE_DENSE_UNION;
-    if (is_union) {
-      bool nulls = v.size > 0 && node.null_count > 0;
+    if (is_union || v.size == 0) {
+      /* No bitmap is kept, but v may still hold a reference: an empty
+       * buffer can be a compressed one with only its -1 prefix. */
       oa_region_release(v.region);
-      if (nulls)
+      v.region = NULL;
+    }
+    if (is_union) {
+      if (v.size > 0 && node.null_count > 0)
         return oa_error_set(err, ENOTSUP,
                             "%s, field '%s': pre-1.0 union with top-level "
                             "nulls",
@@ -481,11 +485,12 @@ static int decode_dictionary(oa_ipc_decoder *dec, oa_ipc_message_meta *m,
   int rc = load_columns(dec, &c, &d->value_field, 1, &values, err);
   if (!rc && m->is_delta && d->have) {
     oa_array both[2] = {d->values, values}, joined;
-    if (d->values.length + values.length > dec->opt.max_dictionary_size) {
-      rc = oa_error_set(err, E2BIG,
-                        "%s: dictionary of %lld values exceeds the limit %lld",
-                        c.what, (long long)(d->values.length + values.length),
-                        (long long)dec->opt.max_dictionary_size);
+    /* node lengths are below 2^56 (next_node): the sum cannot overflow */
+    const int64_t total = d->values.length + values.length;
+    if (total > dec->opt.max_dictionary_size) {
+      rc = oa_error_set(
+          err, E2BIG, "%s: dictionary of %lld values exceeds the limit %lld",
+          c.what, (long long)total, (long long)dec->opt.max_dictionary_size);
     } else {
       rc = oa_ipc_concat(&d->value_field, both, 2, &joined, err);
       if (!rc) {

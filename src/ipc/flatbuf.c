@@ -126,24 +126,39 @@ bool oa_fb_has(const oa_fb_table *t, int slot) {
   return load_u16(t->r->buf + t->vtable + entry) != 0;
 }
 
-#define OA_FB_GETTER(fname, ctype)                                             \
-  int fname(const oa_fb_table *t, int slot, const char *name, ctype def,       \
-            ctype *out) {                                                      \
-    int64_t pos;                                                               \
-    OA_RETURN_NOT_OK(field_pos(t, slot, (int32_t)sizeof(ctype), name, &pos));  \
-    if (pos < 0) {                                                             \
-      *out = def;                                                              \
-    } else {                                                                   \
-      memcpy(out, t->r->buf + pos, sizeof(ctype));                             \
-    }                                                                          \
-    return 0;                                                                  \
-  }
+/* A scalar field of size bytes into out, or the default when absent. */
+static int get_scalar(const oa_fb_table *t, int slot, const char *name,
+                      const void *def, void *out, int32_t size) {
+  int64_t pos;
+  OA_RETURN_NOT_OK(field_pos(t, slot, size, name, &pos));
+  memcpy(out, pos < 0 ? def : t->r->buf + pos, (size_t)size);
+  return 0;
+}
 
-OA_FB_GETTER(oa_fb_get_u8, uint8_t)
-OA_FB_GETTER(oa_fb_get_i8, int8_t)
-OA_FB_GETTER(oa_fb_get_i16, int16_t)
-OA_FB_GETTER(oa_fb_get_i32, int32_t)
-OA_FB_GETTER(oa_fb_get_i64, int64_t)
+int oa_fb_get_u8(const oa_fb_table *t, int slot, const char *name, uint8_t def,
+                 uint8_t *out) {
+  return get_scalar(t, slot, name, &def, out, (int32_t)sizeof def);
+}
+
+int oa_fb_get_i8(const oa_fb_table *t, int slot, const char *name, int8_t def,
+                 int8_t *out) {
+  return get_scalar(t, slot, name, &def, out, (int32_t)sizeof def);
+}
+
+int oa_fb_get_i16(const oa_fb_table *t, int slot, const char *name, int16_t def,
+                  int16_t *out) {
+  return get_scalar(t, slot, name, &def, out, (int32_t)sizeof def);
+}
+
+int oa_fb_get_i32(const oa_fb_table *t, int slot, const char *name, int32_t def,
+                  int32_t *out) {
+  return get_scalar(t, slot, name, &def, out, (int32_t)sizeof def);
+}
+
+int oa_fb_get_i64(const oa_fb_table *t, int slot, const char *name, int64_t def,
+                  int64_t *out) {
+  return get_scalar(t, slot, name, &def, out, (int32_t)sizeof def);
+}
 
 int oa_fb_get_bool(const oa_fb_table *t, int slot, const char *name, bool def,
                    bool *out) {

@@ -250,12 +250,12 @@ bool oa_ipc_stream_reader_done(const oa_ipc_stream_reader *r) {
 int oa_ipc_stream_reader_close(oa_ipc_stream_reader *r, oa_error *err) {
   if (r->failed)
     return oa_error_set(err, r->failed, "stream reader failed earlier");
-  if (!r->done && (r->have_meta || ext_avail(r) > 0 || acc_avail(r) > 0))
+  const int64_t pending = ext_avail(r) + acc_avail(r);
+  if (!r->done && (r->have_meta || pending > 0))
     return oa_error_set(err, EINVAL,
                         "stream ended inside message %lld (%lld bytes "
                         "pending)",
-                        (long long)r->n_messages,
-                        (long long)(ext_avail(r) + acc_avail(r)));
+                        (long long)r->n_messages, (long long)pending);
   if (!r->seen_schema)
     return oa_error_set(err, EINVAL, "stream ended before the schema message");
   return 0;

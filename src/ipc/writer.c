@@ -134,7 +134,8 @@ int oa_ipc_writer_finish(oa_ipc_writer *w, oa_error *err) {
     if (!rc) {
       uint8_t tail[10];
       oa_ipc_store_i32(tail, (int32_t)fb.size);
-      memcpy(tail + 4, "ARROW1", 6);
+      static const uint8_t magic[6] = {'A', 'R', 'R', 'O', 'W', '1'};
+      memcpy(tail + 4, magic, sizeof magic);
       rc = put(w, tail, 10, err);
     }
     oa_bytes_reset(&fb);

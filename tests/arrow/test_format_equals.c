@@ -386,7 +386,31 @@ OA_TEST(batch_equality) {
   oa_schema_release(s);
 }
 
+/* A hand-made array missing the buffer its layout keeps values or offsets
+ * in is refused, not dereferenced. */
+OA_TEST(missing_values_buffer) {
+  static const uint8_t validity[1] = {0xFF};
+  const oa_type_id types[] = {OA_TYPE_BOOL, OA_TYPE_INT32, OA_TYPE_DECIMAL128,
+                              OA_TYPE_STRING, OA_TYPE_INTERVAL_DAY_TIME};
+  for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+    oa_field f;
+    oa_field_init(&f, "v", types[k], NULL);
+    oa_array a;
+    oa_array_init(&a);
+    a.length = 1;
+    a.n_buffers = types[k] == OA_TYPE_STRING ? 3 : 2;
+    a.buffers[0].data = validity;
+    a.buffers[0].size = 1;
+    oa_bytes out;
+    oa_bytes_init(&out);
+    CHECK_FAILS(oa_format_value(&f, &a, 0, OA_FORMAT_JSON, &out, err), EINVAL,
+                err, "field 'v': array has no values or offsets buffer");
+    oa_bytes_reset(&out);
+    oa_field_reset(&f);
+  }
+}
+
 OA_TEST_MAIN(OA_T(decimals), OA_T(floats_and_ints), OA_T(string_escapes),
              OA_T(temporal), OA_T(nested_list_of_struct), OA_T(field_json),
              OA_T(equality), OA_T(dictionary_equality_looks_through),
-             OA_T(batch_equality))
+             OA_T(batch_equality), OA_T(missing_values_buffer))
