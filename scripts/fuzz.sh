@@ -24,29 +24,45 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 status=0
 summary=()
-for target in fuzz_ipc_stream fuzz_ipc_file; do
-  bin=$BUILD/fuzz/$target
-  if [ ! -x "$bin" ]; then
-    echo "fuzz: $bin missing: build with CC=clang cmake -DOA_FUZZ=ON" >&2
-    status=1
-    continue
-  fi
-  case $target in
-    fuzz_ipc_stream) kind=stream; regress=$ARROW_TESTING/fuzz-regression/ipc-stream; gold_ext=stream ;;
-    fuzz_ipc_file) kind=file; regress=$ARROW_TESTING/fuzz-regression/ipc-file; gold_ext=arrow_file ;;
+targets=()
+for bin in "$BUILD"/fuzz/fuzz_*; do
+  [ -x "$bin" ] && [ -f "$bin" ] && targets+=("$(basename "$bin")")
+done
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz: no targets in $BUILD/fuzz: build with CC=clang cmake -DOA_FUZZ=ON" >&2
+  exit 1
+fi
+for target in "${targets[@]}"; do
+  kind=${target#fuzz_}
+  regress=""
+  gold_ext=""
+  case $kind in
+    ipc_stream) regress=$ARROW_TESTING/fuzz-regression/ipc-stream; gold_ext=stream; kind=stream ;;
+    ipc_file) regress=$ARROW_TESTING/fuzz-regression/ipc-file; gold_ext=arrow_file; kind=file ;;
   esac
-  bin=$(cd "$(dirname "$bin")" && pwd)/$target
+  bin=$(cd "$BUILD/fuzz" && pwd)/$target
   seeds=$WORK/$target-seeds
   corpus=$WORK/$target-corpus
   rm -rf "$seeds"
   mkdir -p "$seeds" "$corpus"
   if [ -d fuzz/corpus/$kind ]; then cp fuzz/corpus/$kind/* "$seeds/"; fi
-  for f in "$ARROW_TESTING"/integration/*/*."$gold_ext"; do
-    cp "$f" "$seeds/$(basename "$(dirname "$f")")-$(basename "$f")"
-  done
+  if [ -n "$gold_ext" ]; then
+    for f in "$ARROW_TESTING"/integration/*/*."$gold_ext"; do
+      cp "$f" "$seeds/$(basename "$(dirname "$f")")-$(basename "$f")"
+    done
+  fi
+  # OTLP seeds: small requests made by the generator of the same build
+  if [ -x "$BUILD/otlparrow" ]; then
+    for n in 1 3 20; do
+      case $kind in
+        otlp_pb) "$BUILD/otlparrow" gen --spans $n --seed $n -o "$seeds/gen-$n.pb" >/dev/null 2>&1 ;;
+        otlp_json) "$BUILD/otlparrow" gen --spans $n --seed $n -o "$seeds/gen-$n.json" >/dev/null 2>&1 ;;
+      esac
+    done
+  fi
   regress_files=()
   # Arrow's fuzz-regression inputs and the findings of our own runs
-  for f in "$regress"/* fuzz/corpus/regressions/$kind/*; do
+  for f in ${regress:+"$regress"/*} fuzz/corpus/regressions/$kind/*; do
     [ -f "$f" ] || continue
     case $(basename "$f") in README*) continue ;; esac
     regress_files+=("$f")
@@ -55,7 +71,7 @@ for target in fuzz_ipc_stream fuzz_ipc_file; do
 
   # 1. every regression input once (a plain file list runs each input once)
   echo "fuzz: $target: replaying ${#regress_files[@]} regression inputs"
-  if ! "$bin" -rss_limit_mb=2048 -timeout=30 -artifact_prefix="$ARTIFACTS/$target-" \
+  if [ ${#regress_files[@]} -gt 0 ] && ! "$bin" -rss_limit_mb=2048 -timeout=30 -artifact_prefix="$ARTIFACTS/$target-" \
         "${regress_files[@]}" >"$WORK/$target-regress.log" 2>&1; then
     echo "fuzz: $target FAILED on a regression input:" >&2
     tail -n 40 "$WORK/$target-regress.log" >&2

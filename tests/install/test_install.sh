@@ -13,8 +13,11 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc -std=c11 -Wall -Werror -o "$tmp/consumer_pc" "$src/tests/install/consumer.c" \
   $(pkg-config --cflags --libs otlparrow) -Wl,-rpath,"$libdir"
 "$tmp/consumer_pc"
+# static libotlparrow with its dependencies' shared libraries (their own
+# static archives and private dependencies are not all packaged)
+deps=$(pkg-config --print-requires-private otlparrow | awk '{print $1}')
 cc -std=c11 -o "$tmp/consumer_static" "$src/tests/install/consumer.c" \
-  $(pkg-config --cflags otlparrow) "$libdir/libotlparrow.a" $(pkg-config --libs --static otlparrow | sed 's/-lotlparrow//')
+  $(pkg-config --cflags otlparrow) "$libdir/libotlparrow.a" $(pkg-config --libs $deps) -lpthread -lm
 "$tmp/consumer_static"
 cmake -S "$src/tests/install" -B "$tmp/cm" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/cm" >/dev/null
