@@ -11,8 +11,13 @@ static const char kHelp[] =
     "\n"
     "commands:\n"
     "  inspect FILE        print the schema and batches of an Arrow IPC stream or file\n"
-    "  convert IN OUT      re-encode Arrow IPC (stream <-> file, none/lz4/zstd)\n"
-    "  demo                generate span-shaped data, write and read it as Arrow IPC\n"
+    "                      (or of OTLP protobuf/JSON traces, as span batches)\n"
+    "  convert IN OUT      re-encode Arrow IPC (stream <-> file, none/lz4/zstd), or\n"
+    "                      traces between Arrow IPC and OTLP protobuf/JSON\n"
+    "  gen                 generate realistic, deterministic traces (pb/json/arrow)\n"
+    "  demo                generate traces, convert them to Arrow, write and read\n"
+    "                      them back as Arrow IPC\n"
+    "  serve               receive OTLP traces (gRPC, HTTP), serve Arrow Flight\n"
     "  version             print the version\n"
     "\n"
     "Run 'otlparrow COMMAND --help' for the options of a command.\n";
@@ -32,6 +37,8 @@ static int cmd_version(int argc, char **argv) {
 static const command kCommands[] = {
     {"inspect", oa_cli_inspect},
     {"convert", oa_cli_convert},
+    {"gen", oa_cli_gen},
+    {"serve", oa_cli_serve},
     {"demo", oa_cli_demo},
     {"version", cmd_version},
 };

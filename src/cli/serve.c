@@ -1,0 +1,456 @@
+/* otlparrow serve: OTLP/gRPC, OTLP/HTTP and Arrow Flight on the in-memory
+ * datasets, until SIGINT/SIGTERM (which drain in-flight requests). */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "cli/cli.h"
+#include "flight/flight.h"
+#include "grpc/oa_grpc.h"
+#include "otlparrow/dataset.h"
+#include "receiver/otlp_http.h"
+#include "receiver/receiver.h"
+
+static const char kServeHelp[] =
+    "usage: otlparrow serve [options]\n"
+    "\n"
+    "Receive traces over OTLP (gRPC and HTTP) into the in-memory dataset\n"
+    "'spans' and serve all datasets over Arrow Flight. SIGINT/SIGTERM stop\n"
+    "accepting, let in-flight requests finish and exit 0. Every address\n"
+    "defaults to loopback; 'off' disables a listener, port 0 picks one.\n"
+    "\n"
+    "options:\n"
+    "  --otlp-grpc ADDR        OTLP/gRPC listener (default 127.0.0.1:4317)\n"
+    "  --otlp-http ADDR        OTLP/HTTP listener (default 127.0.0.1:4318)\n"
+    "  --flight ADDR           Arrow Flight listener (default 127.0.0.1:8815)\n"
+    "  --data-dir DIR          data directory (created if missing)\n"
+    "  --max-memory BYTES      memory held by datasets (default 1G; K/M/G\n"
+    "                          suffixes, 0: unlimited); over it exports are\n"
+    "                          refused as retryable (UNAVAILABLE / 503)\n"
+    "  --max-recv-size BYTES   largest OTLP/gRPC request (default 4M)\n"
+    "  --max-http-body BYTES   largest OTLP/HTTP body after decompression\n"
+    "                          (default 20M)\n"
+    "  --threads N             event-loop threads per gRPC server (default 2)\n"
+    "  --tls-cert FILE         PEM certificate chain: TLS on every listener\n"
+    "  --tls-key FILE          PEM private key (with --tls-cert)\n"
+    "  --tls-client-ca FILE    PEM CA: require client certificates (gRPC "
+    "mTLS)\n"
+    "  --auth-token TOKEN      require 'authorization: Bearer TOKEN' on every\n"
+    "                          call (Flight, OTLP/gRPC and OTLP/HTTP)\n"
+    "  --config FILE           YAML file with the same keys as the options\n"
+    "                          (otlp_grpc: 127.0.0.1:4317, max_memory: 512M,\n"
+    "                          ...); command-line options take precedence\n"
+    "  --dump-on-exit FILE     write the 'spans' dataset as Arrow IPC on exit\n"
+    "                          (a file for .arrow, else a stream; for tests)\n"
+    "  -h, --help              this help\n";
+
+typedef struct serve_cfg {
+  char *otlp_grpc, *otlp_http, *flight, *data_dir;
+  char *tls_cert, *tls_key, *tls_client_ca, *auth_token, *dump_on_exit;
+  int64_t max_memory, max_recv_size, max_http_body, threads;
+  bool set_http; /* --otlp-http given explicitly */
+} serve_cfg;
+
+static void cfg_set(char **slot, const char *v) {
+  free(*slot);
+  *slot = strdup(v);
+}
+
+static void cfg_free(serve_cfg *c) {
+  char **s[] = {&c->otlp_grpc,     &c->otlp_http,  &c->flight,
+                &c->data_dir,      &c->tls_cert,   &c->tls_key,
+                &c->tls_client_ca, &c->auth_token, &c->dump_on_exit};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+    free(*s[i]);
+}
+
+/* "512M", "1G", "4096", "64KiB": binary multiples. */
+static bool parse_size(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || v < 0) return false;
+  int64_t mult = 1;
+  if (*end) {
+    char c = (char)(*end | 0x20);
+    if (c == 'k')
+      mult = 1LL << 10;
+    else if (c == 'm')
+      mult = 1LL << 20;
+    else if (c == 'g')
+      mult = 1LL << 30;
+    else if (c == 't')
+      mult = 1LL << 40;
+    else if (c != 'b')
+      return false;
+    if (c != 'b') end++;
+    if (strcasecmp(end, "") != 0 && strcasecmp(end, "b") != 0 &&
+        strcasecmp(end, "ib") != 0)
+      return false;
+  }
+  if (v > INT64_MAX / mult) return false;
+  *out = v * mult;
+  return true;
+}
+
+/* Applies one key (flag name without dashes, '-' or '_'). */
+static int apply(serve_cfg *c, const char *key, const char *val,
+                 const char *where) {
+  char k[64];
+  size_t n = strlen(key);
+  if (n >= sizeof k) return oa_cli_fail("%s: unknown option '%s'", where, key);
+  for (size_t i = 0; i <= n; i++)
+    k[i] = key[i] == '-' ? '_' : key[i];
+  struct {
+    const char *name;
+    char **slot;
+  } strs[] = {{"otlp_grpc", &c->otlp_grpc},
+              {"otlp_http", &c->otlp_http},
+              {"flight", &c->flight},
+              {"data_dir", &c->data_dir},
+              {"tls_cert", &c->tls_cert},
+              {"tls_key", &c->tls_key},
+              {"tls_client_ca", &c->tls_client_ca},
+              {"auth_token", &c->auth_token},
+              {"dump_on_exit", &c->dump_on_exit}};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+    if (strcmp(k, strs[i].name) == 0) {
+      cfg_set(strs[i].slot, val);
+      if (strcmp(k, "otlp_http") == 0) c->set_http = true;
+      return 0;
+    }
+  struct {
+    const char *name;
+    int64_t *slot;
+  } nums[] = {{"max_memory", &c->max_memory},
+              {"max_recv_size", &c->max_recv_size},
+              {"max_http_body", &c->max_http_body},
+              {"threads", &c->threads}};
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+    if (strcmp(k, nums[i].name) == 0) {
+      if (!parse_size(val, nums[i].slot))
+        return oa_cli_fail("%s: %s must be a size in bytes (e.g. 4096, 512M, "
+                           "1G), not '%s'",
+                           where, key, val);
+      if (nums[i].slot == &c->threads && (c->threads < 1 || c->threads > 64))
+        return oa_cli_fail("%s: threads must be 1..64, not '%s'", where, val);
+      return 0;
+    }
+  return oa_cli_fail("%s: unknown option '%s' (see otlparrow serve --help)",
+                     where, key);
+}
+
+/* A flat YAML mapping of scalars. */
+static int load_config(serve_cfg *c, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return oa_cli_fail("--config: cannot open '%s': %s", path, strerror(errno));
+  yaml_parser_t p;
+  yaml_parser_initialize(&p);
+  yaml_parser_set_input_file(&p, f);
+  int rc = 0, depth = 0;
+  char *key = NULL;
+  char where[600];
+  for (;;) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(&p, &ev)) {
+      rc = oa_cli_fail("--config %s: line %zu: %s", path,
+                       p.problem_mark.line + 1,
+                       p.problem ? p.problem : "YAML syntax error");
+      break;
+    }
+    yaml_event_type_t t = ev.type;
+    if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT) {
+      if (++depth > 1 || t == YAML_SEQUENCE_START_EVENT) {
+        rc = oa_cli_fail("--config %s: line %zu: expected 'key: value' lines "
+                         "(no nested mappings or lists)",
+                         path, ev.start_mark.line + 1);
+      }
+    } else if (t == YAML_SCALAR_EVENT) {
+      const char *v = (const char *)ev.data.scalar.value;
+      if (depth != 1) {
+        rc = oa_cli_fail("--config %s: expected a mapping of options", path);
+      } else if (!key) {
+        key = strdup(v);
+      } else {
+        snprintf(where, sizeof where, "--config %s line %zu", path,
+                 ev.start_mark.line + 1);
+        rc = apply(c, key, v, where);
+        free(key);
+        key = NULL;
+      }
+    } else if (t == YAML_MAPPING_END_EVENT) {
+      depth--;
+    } else if (t == YAML_ALIAS_EVENT) {
+      rc = oa_cli_fail("--config %s: aliases are not supported", path);
+    }
+    yaml_event_delete(&ev);
+    if (rc || t == YAML_STREAM_END_EVENT) break;
+  }
+  free(key);
+  yaml_parser_delete(&p);
+  fclose(f);
+  return rc;
+}
+
+static bool is_off(const char *a) {
+  return !a || !*a || strcmp(a, "off") == 0 || strcmp(a, "none") == 0;
+}
+
+/* addr with its port replaced by the bound one. */
+static void bound_addr(char *out, size_t cap, const char *addr, int port) {
+  const char *colon = strrchr(addr, ':');
+  int hl = colon ? (int)(colon - addr) : (int)strlen(addr);
+  snprintf(out, cap, "%.*s:%d", hl, addr, port);
+}
+
+static int write_dump(oa_datasets *d, const char *path) {
+  oa_error err;
+  oa_schema *s;
+  oa_batch *bs;
+  int64_t n;
+  if (oa_datasets_snapshot(d, "spans", &s, &bs, &n, &err) != 0)
+    return oa_cli_fail("--dump-on-exit: %s", err.message);
+  oa_cli_output out;
+  oa_cli_out_format fmt = oa_cli_out_format_from_path(path);
+  if (fmt != OA_CLI_OUT_FILE) fmt = OA_CLI_OUT_STREAM;
+  int rc = oa_cli_output_open(&out, path, fmt, s, NULL, true, &err);
+  int64_t rows = 0;
+  for (int64_t i = 0; !rc && i < n; i++) {
+    rc = oa_cli_output_batch(&out, &bs[i], &err);
+    rows += bs[i].length;
+  }
+  if (!rc) rc = oa_cli_output_finish(&out, &err);
+  oa_cli_output_close(&out);
+  oa_datasets_snapshot_free(s, bs, n);
+  if (rc) return oa_cli_fail("--dump-on-exit %s: %s", path, err.message);
+  fprintf(stderr, "otlparrow serve: wrote %lld spans in %lld batches to %s\n",
+          (long long)rows, (long long)n, path);
+  return 0;
+}
+
+static int serve_run(serve_cfg *c) {
+  oa_error err;
+  err.message[0] = 0;
+  int rc = 1;
+  oa_datasets *d = NULL;
+  oa_grpc_server *otlp_srv = NULL, *flight_srv = NULL;
+  oa_otlp_grpc *otlp = NULL;
+  oa_flight_service *flight = NULL;
+  oa_otlp_http *http = NULL;
+  char *cert = NULL, *key = NULL, *ca = NULL;
+  oa_grpc_tls tls = {0};
+  const oa_grpc_tls *tlsp = NULL;
+  char shown[300];
+
+  if ((c->tls_cert != NULL) != (c->tls_key != NULL)) {
+    oa_cli_fail("--tls-cert and --tls-key go together");
+    goto done;
+  }
+  if (c->tls_client_ca && !c->tls_cert) {
+    oa_cli_fail("--tls-client-ca needs --tls-cert and --tls-key");
+    goto done;
+  }
+  if (c->tls_cert) {
+    if (oa_grpc_read_pem(c->tls_cert, &cert, &err) ||
+        oa_grpc_read_pem(c->tls_key, &key, &err) ||
+        (c->tls_client_ca && oa_grpc_read_pem(c->tls_client_ca, &ca, &err))) {
+      oa_cli_fail("TLS: %s", err.message);
+      goto done;
+    }
+    if (!strstr(cert, "CERTIFICATE-----")) {
+      oa_cli_fail("--tls-cert %s holds no certificate", c->tls_cert);
+      goto done;
+    }
+    if (!strstr(key, "PRIVATE KEY-----")) {
+      oa_cli_fail("--tls-key %s holds no private key", c->tls_key);
+      goto done;
+    }
+    tls.cert_chain_pem = cert;
+    tls.private_key_pem = key;
+    tls.client_ca_pem = ca;
+    tlsp = &tls;
+  }
+  if (c->data_dir) {
+    struct stat st;
+    if (stat(c->data_dir, &st) != 0 && mkdir(c->data_dir, 0755) != 0) {
+      oa_cli_fail("--data-dir %s: %s", c->data_dir, strerror(errno));
+      goto done;
+    }
+    if (stat(c->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      oa_cli_fail("--data-dir %s is not a directory", c->data_dir);
+      goto done;
+    }
+  }
+  if (oa_datasets_new(&d, c->max_memory, &err)) {
+    oa_cli_fail("%s", err.message);
+    goto done;
+  }
+
+  /* Block the stop signals before any thread starts, so that only
+   * sigwait below sees them. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+  oa_grpc_server_options so;
+  oa_grpc_server_options_default(&so);
+  so.threads = (int)c->threads;
+  so.auth_token = c->auth_token;
+  if (!is_off(c->otlp_grpc)) {
+    so.max_recv_message_size = c->max_recv_size;
+    oa_otlp_grpc_options oo;
+    oa_otlp_grpc_options_init(&oo);
+    oo.max_recv_size = c->max_recv_size;
+    int port;
+    if (oa_grpc_server_new(&otlp_srv, &so, &err) ||
+        oa_otlp_grpc_register(&otlp, otlp_srv, &oo, d, &err) ||
+        oa_grpc_server_add_listener(otlp_srv, c->otlp_grpc, tlsp, &port,
+                                    &err) ||
+        oa_grpc_server_start(otlp_srv, &err)) {
+      oa_cli_fail("OTLP/gRPC: %s", err.message);
+      goto done;
+    }
+    bound_addr(shown, sizeof shown, c->otlp_grpc, port);
+    printf("otlparrow serve: OTLP/gRPC on %s%s\n", shown, tlsp ? " (TLS)" : "");
+  }
+  if (!is_off(c->flight)) {
+    oa_grpc_server_options fo_s = so;
+    fo_s.max_recv_message_size = -1; /* the Flight service sets its own */
+    oa_flight_options fo;
+    oa_flight_options_init(&fo);
+    fo.auth_token = c->auth_token;
+    int port;
+    if (oa_grpc_server_new(&flight_srv, &fo_s, &err) ||
+        oa_flight_service_new(&flight, d, &fo, &err) ||
+        oa_flight_service_register(flight, flight_srv, &err) ||
+        oa_grpc_server_add_listener(flight_srv, c->flight, tlsp, &port, &err) ||
+        oa_grpc_server_start(flight_srv, &err)) {
+      oa_cli_fail("Arrow Flight: %s", err.message);
+      goto done;
+    }
+    bound_addr(shown, sizeof shown, c->flight, port);
+    printf("otlparrow serve: Arrow Flight on %s%s\n", shown,
+           tlsp ? " (TLS)" : "");
+  }
+  if (!is_off(c->otlp_http)) {
+    oa_otlp_http_options ho;
+    oa_otlp_http_options_init(&ho);
+    ho.listen = c->otlp_http;
+    if (c->max_http_body) ho.max_body_size = c->max_http_body;
+    ho.tls_cert_file = c->tls_cert;
+    ho.tls_key_file = c->tls_key;
+    ho.auth_token = c->auth_token;
+    if (oa_otlp_http_start(&http, &ho, d, &err)) {
+      oa_cli_fail("OTLP/HTTP: %s", err.message);
+      goto done;
+    }
+    bound_addr(shown, sizeof shown, c->otlp_http, oa_otlp_http_port(http));
+    printf("otlparrow serve: OTLP/HTTP on %s%s\n", shown,
+           tlsp ? " (HTTPS)" : "");
+  }
+  printf("otlparrow serve: ready (max memory %lld bytes%s%s)\n",
+         (long long)c->max_memory, c->data_dir ? ", data dir " : "",
+         c->data_dir ? c->data_dir : "");
+  fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  fprintf(stderr, "otlparrow serve: %s, draining\n",
+          sig == SIGINT ? "SIGINT" : "SIGTERM");
+  rc = 0;
+
+done:
+  /* stop the receivers first so nothing is appended during the dump */
+  if (http) oa_otlp_http_stop(http);
+  if (otlp_srv) oa_grpc_server_shutdown(otlp_srv, -1);
+  if (flight_srv) oa_grpc_server_shutdown(flight_srv, -1);
+  if (rc == 0 && otlp) {
+    oa_otlp_grpc_stats st;
+    oa_otlp_grpc_get_stats(otlp, &st);
+    fprintf(stderr,
+            "otlparrow serve: OTLP/gRPC %lld requests, %lld spans accepted, "
+            "%lld rejected, %lld failed\n",
+            (long long)st.requests, (long long)st.accepted_spans,
+            (long long)st.rejected_spans, (long long)st.failed);
+  }
+  if (rc == 0 && c->dump_on_exit && d) rc = write_dump(d, c->dump_on_exit);
+  oa_grpc_server_free(otlp_srv);
+  oa_grpc_server_free(flight_srv);
+  oa_otlp_grpc_free(otlp);
+  oa_flight_service_free(flight);
+  oa_datasets_free(d);
+  free(cert);
+  free(key);
+  free(ca);
+  return rc;
+}
+
+int oa_cli_serve(int argc, char **argv) {
+  serve_cfg c;
+  memset(&c, 0, sizeof c);
+  cfg_set(&c.otlp_grpc, "127.0.0.1:4317");
+  cfg_set(&c.otlp_http, "127.0.0.1:4318");
+  cfg_set(&c.flight, "127.0.0.1:8815");
+  c.max_memory = 1LL << 30;
+  c.max_recv_size = 4 << 20;
+  c.threads = 2;
+  int rc = 0;
+  /* the config file first, so that flags override it */
+  for (int i = 1; i < argc; i++) {
+    if (oa_cli_is_help(argv[i])) {
+      fputs(kServeHelp, stdout);
+      cfg_free(&c);
+      return 0;
+    }
+    if (strncmp(argv[i], "--config=", 9) == 0) {
+      if ((rc = load_config(&c, argv[i] + 9)) != 0) goto out;
+    } else if (strcmp(argv[i], "--config") == 0) {
+      if (i + 1 >= argc) {
+        rc = oa_cli_fail("--config needs a file");
+        goto out;
+      }
+      if ((rc = load_config(&c, argv[i + 1])) != 0) goto out;
+    }
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2) != 0) {
+      rc = oa_cli_fail("serve: unexpected argument '%s' (see --help)", a);
+      goto out;
+    }
+    char name[64];
+    const char *eq = strchr(a, '=');
+    const char *val;
+    size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (nl >= sizeof name) {
+      rc = oa_cli_fail("serve: unknown option '%s'", a);
+      goto out;
+    }
+    memcpy(name, a + 2, nl);
+    name[nl] = 0;
+    if (eq) {
+      val = eq + 1;
+    } else {
+      if (i + 1 >= argc) {
+        rc = oa_cli_fail("serve: %s needs a value (see --help)", a);
+        goto out;
+      }
+      val = argv[++i];
+    }
+    if (strcmp(name, "config") == 0) continue;
+    if ((rc = apply(&c, name, val, "serve")) != 0) goto out;
+  }
+  rc = serve_run(&c);
+out:
+  cfg_free(&c);
+  return rc;
+}

@@ -1,0 +1,62 @@
+/* otlparrow: the Arrow Flight service (arrow.flight.protocol.FlightService)
+ * over the gRPC event-loop layer, serving the in-memory datasets.
+ *
+ * - DoPut: the first FlightData carries a PATH descriptor naming the dataset
+ *   (path elements joined with '/'); then the schema, dictionaries and
+ *   record batches. Each batch is appended (zero-copy: its buffers point
+ *   into the received message) and acknowledged with a PutResult that
+ *   echoes the message's app_metadata. "spans" only takes the span schema.
+ * - DoGet: the ticket is the dataset name; the schema, dictionaries and
+ *   batches go out as FlightData whose bodies reference the batches'
+ *   buffers. Batches larger than max_message_size are sent as row slices.
+ * - GetFlightInfo / GetSchema (PATH descriptor), ListFlights, DoAction
+ *   (list-datasets, drop-dataset, stats), ListActions, Handshake.
+ * - PollFlightInfo and DoExchange answer UNIMPLEMENTED.
+ * - With auth_token, every call must carry "authorization: Bearer <token>"
+ *   (UNAUTHENTICATED otherwise); Handshake accepts the token either as its
+ *   payload or in that header and answers with the token as payload.
+ */
+#ifndef OA_FLIGHT_H
+#define OA_FLIGHT_H
+
+#include "grpc/oa_grpc.h"
+#include "otlparrow/dataset.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct oa_flight_options {
+  const char *auth_token;        /* NULL or "": no auth (copied) */
+  int64_t max_recv_message_size; /* DoPut/DoExchange; default 2 GiB - 1;
+                                    -1: unlimited */
+  int64_t max_message_size;      /* DoGet target per message; default 2 MiB */
+  /* URI put in FlightEndpoint.location, e.g. "grpc+tcp://127.0.0.1:8815";
+   * NULL: no location (the ticket is redeemed on this service). Copied. */
+  const char *location;
+} oa_flight_options;
+
+void oa_flight_options_init(oa_flight_options *o);
+
+/* The service state. Register it on a server before the server's first
+ * listener is added (the receive limit is fixed then); free it after the
+ * server was freed. */
+typedef struct oa_flight_service oa_flight_service;
+
+int oa_flight_service_new(oa_flight_service **out, oa_datasets *d,
+                          const oa_flight_options *o, oa_error *err);
+int oa_flight_service_register(oa_flight_service *svc, oa_grpc_server *srv,
+                               oa_error *err);
+void oa_flight_service_free(oa_flight_service *svc);
+
+/* new + register. The service state lives until the process exits (the
+ * gRPC layer has no hook to free it with the server); use the functions
+ * above to control its lifetime. o may be NULL (defaults). */
+int oa_flight_server_register(oa_grpc_server *srv, oa_datasets *d,
+                              const oa_flight_options *o, oa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

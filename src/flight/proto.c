@@ -1,0 +1,702 @@
+/* Arrow Flight protobuf messages, encoded and decoded by hand (see
+ * flight_proto.h). Decoding validates every tag, wire type and length against
+ * the input; nothing is read past the end and nothing is allocated. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arrow/internal.h"
+#include "flight/flight_proto.h"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+static const uint8_t zeros8[8];
+
+static int oom(oa_error *err) {
+  return oa_error_set(err, ENOMEM, "out of memory encoding a Flight message");
+}
+
+/* ------------------------------------------------------------ low level */
+
+int oa_pb_varint_size(uint64_t v) {
+  int n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+int oa_pb_put_varint(oa_bytes *out, uint64_t v) {
+  uint8_t b[10];
+  int n = 0;
+  while (v >= 0x80) {
+    b[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  b[n++] = (uint8_t)v;
+  return oa_bytes_append(out, b, n);
+}
+
+static int put_tag(oa_bytes *out, uint32_t field, uint32_t wire) {
+  return oa_pb_put_varint(out, ((uint64_t)field << 3) | wire);
+}
+
+int oa_pb_put_bytes_field(oa_bytes *out, uint32_t field, const void *data,
+                          int64_t len) {
+  if (put_tag(out, field, WT_LEN) || oa_pb_put_varint(out, (uint64_t)len) ||
+      oa_bytes_append(out, data, len))
+    return ENOMEM;
+  return 0;
+}
+
+int oa_pb_put_varint_field(oa_bytes *out, uint32_t field, uint64_t v) {
+  if (put_tag(out, field, WT_VARINT) || oa_pb_put_varint(out, v)) return ENOMEM;
+  return 0;
+}
+
+void oa_pb_reader_init(oa_pb_reader *r, const uint8_t *data, int64_t len) {
+  r->start = data;
+  r->p = data;
+  r->end = data + (len > 0 ? len : 0);
+}
+
+static int get_varint(oa_pb_reader *r, uint64_t *v, const char *what,
+                      const char *which, oa_error *err) {
+  uint64_t x = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (r->p >= r->end)
+      return oa_error_set(err, EINVAL, "%s: %s varint truncated at offset %lld",
+                          what, which, (long long)(r->p - r->start));
+    uint8_t b = *r->p++;
+    if (shift == 63 && b > 1)
+      return oa_error_set(err, EINVAL,
+                          "%s: %s varint overflows 64 bits at offset %lld",
+                          what, which, (long long)(r->p - 1 - r->start));
+    x |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = x;
+      return 0;
+    }
+  }
+  return oa_error_set(err, EINVAL, "%s: %s varint longer than 10 bytes", what,
+                      which);
+}
+
+int oa_pb_next(oa_pb_reader *r, oa_pb_field *f, bool *more, const char *what,
+               oa_error *err) {
+  *more = false;
+  if (r->p >= r->end) return 0;
+  int64_t at = r->p - r->start;
+  uint64_t key;
+  OA_RETURN_NOT_OK(get_varint(r, &key, what, "tag", err));
+  if (key >> 3 == 0 || key >> 3 > 0x1fffffff)
+    return oa_error_set(err, EINVAL,
+                        "%s: invalid field number %llu at offset "
+                        "%lld",
+                        what, (unsigned long long)(key >> 3), (long long)at);
+  memset(f, 0, sizeof *f);
+  f->number = (uint32_t)(key >> 3);
+  f->wire = (uint32_t)(key & 7);
+  switch (f->wire) {
+  case WT_VARINT:
+    OA_RETURN_NOT_OK(get_varint(r, &f->value, what, "field value", err));
+    break;
+  case WT_I64:
+  case WT_I32: {
+    int64_t n = f->wire == WT_I64 ? 8 : 4;
+    if (r->end - r->p < n)
+      return oa_error_set(err, EINVAL,
+                          "%s: field %u: fixed%d value truncated at offset "
+                          "%lld",
+                          what, f->number, (int)(n * 8), (long long)at);
+    uint64_t v = 0;
+    for (int64_t i = 0; i < n; i++)
+      v |= (uint64_t)r->p[i] << (8 * i);
+    f->value = v;
+    r->p += n;
+    break;
+  }
+  case WT_LEN: {
+    uint64_t len;
+    OA_RETURN_NOT_OK(get_varint(r, &len, what, "length", err));
+    if (len > (uint64_t)(r->end - r->p))
+      return oa_error_set(err, EINVAL,
+                          "%s: field %u: length %llu at offset %lld runs past "
+                          "the end (%lld bytes left)",
+                          what, f->number, (unsigned long long)len,
+                          (long long)at, (long long)(r->end - r->p));
+    f->bytes.data = r->p;
+    f->bytes.size = (int64_t)len;
+    f->offset = r->p - r->start;
+    r->p += len;
+    break;
+  }
+  default:
+    return oa_error_set(err, EINVAL,
+                        "%s: field %u: unsupported wire type %u at offset %lld",
+                        what, f->number, f->wire, (long long)at);
+  }
+  *more = true;
+  return 0;
+}
+
+static int want_wire(const oa_pb_field *f, uint32_t wire, const char *what,
+                     const char *name, oa_error *err) {
+  if (f->wire == wire) return 0;
+  return oa_error_set(err, EINVAL,
+                      "%s: field %u (%s) has wire type %u, "
+                      "expected %u",
+                      what, f->number, name, f->wire, wire);
+}
+
+static int check_utf8(oa_flight_view v, const char *what, const char *name,
+                      oa_error *err) {
+  int64_t bad = 0;
+  if (!oa_utf8_validate(v.data, v.size, &bad))
+    return oa_error_set(err, EINVAL, "%s: %s is not valid UTF-8 (byte %lld)",
+                        what, name, (long long)bad);
+  return 0;
+}
+
+/* --------------------------------------------------------- descriptor */
+
+int oa_flight_descriptor_decode(const uint8_t *data, int64_t len,
+                                oa_flight_descriptor *out, oa_error *err) {
+  static const char what[] = "FlightDescriptor";
+  memset(out, 0, sizeof *out);
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, data, len);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    switch (f.number) {
+    case 1:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "type", err));
+      out->type = (int32_t)f.value;
+      break;
+    case 2:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "cmd", err));
+      out->cmd = f.bytes;
+      break;
+    case 3:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "path", err));
+      if (out->n_path == OA_FLIGHT_MAX_PATH)
+        return oa_error_set(err, EINVAL, "%s: more than %d path elements", what,
+                            OA_FLIGHT_MAX_PATH);
+      OA_RETURN_NOT_OK(check_utf8(f.bytes, what, "path", err));
+      out->path[out->n_path++] = f.bytes;
+      break;
+    default:
+      break; /* unknown fields are skipped */
+    }
+  }
+  return 0;
+}
+
+int oa_flight_descriptor_encode(const oa_flight_descriptor *d, oa_bytes *out,
+                                oa_error *err) {
+  if (d->type && oa_pb_put_varint_field(out, 1, (uint64_t)(int64_t)d->type))
+    return oom(err);
+  if (d->cmd.size && oa_pb_put_bytes_field(out, 2, d->cmd.data, d->cmd.size))
+    return oom(err);
+  for (int32_t i = 0; i < d->n_path; i++)
+    if (oa_pb_put_bytes_field(out, 3, d->path[i].data, d->path[i].size))
+      return oom(err);
+  return 0;
+}
+
+void oa_flight_descriptor_path(oa_flight_descriptor *d, const char *name) {
+  memset(d, 0, sizeof *d);
+  d->type = OA_FLIGHT_DESCRIPTOR_PATH;
+  d->n_path = 1;
+  d->path[0].data = (const uint8_t *)name;
+  d->path[0].size = (int64_t)strlen(name);
+}
+
+/* Encodes a nested message with the tag of field: the message is written
+ * after a reserved length and the length is fixed up (shifting when the
+ * varint takes more than one byte). */
+typedef int (*encode_fn)(const void *msg, oa_bytes *out, oa_error *err);
+
+static int put_message_field(oa_bytes *out, uint32_t field, encode_fn fn,
+                             const void *msg, oa_error *err) {
+  oa_bytes tmp;
+  oa_bytes_init(&tmp);
+  int rc = fn(msg, &tmp, err);
+  if (rc == 0 && oa_pb_put_bytes_field(out, field, tmp.data, tmp.size))
+    rc = oom(err);
+  oa_bytes_reset(&tmp);
+  return rc;
+}
+
+static int encode_descriptor_fn(const void *msg, oa_bytes *out, oa_error *err) {
+  return oa_flight_descriptor_encode(msg, out, err);
+}
+
+/* -------------------------------------------------------- FlightData */
+
+int oa_flight_data_decode(const oa_buffer *in, oa_flight_data *out,
+                          oa_error *err) {
+  static const char what[] = "FlightData";
+  memset(out, 0, sizeof *out);
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, in->data, in->size);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    switch (f.number) {
+    case OA_FLIGHT_DATA_DESCRIPTOR:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "flight_descriptor", err));
+      OA_RETURN_NOT_OK(oa_flight_descriptor_decode(f.bytes.data, f.bytes.size,
+                                                   &out->descriptor, err));
+      out->has_descriptor = true;
+      break;
+    case OA_FLIGHT_DATA_HEADER:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "data_header", err));
+      out->data_header = f.bytes;
+      break;
+    case OA_FLIGHT_DATA_APP_METADATA:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "app_metadata", err));
+      out->app_metadata = f.bytes;
+      break;
+    case OA_FLIGHT_DATA_BODY:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "data_body", err));
+      out->body.data = f.bytes.data;
+      out->body.size = f.bytes.size;
+      out->body.region = in->region;
+      break;
+    default:
+      break;
+    }
+  }
+  return 0;
+}
+
+void oa_flight_wire_init(oa_flight_wire *w) { memset(w, 0, sizeof *w); }
+
+void oa_flight_wire_reset(oa_flight_wire *w) {
+  for (int64_t i = 0; i < w->n_slices; i++)
+    oa_region_release(w->slices[i].region);
+  free(w->slices);
+  memset(w, 0, sizeof *w);
+}
+
+static int wire_add(oa_flight_wire *w, const uint8_t *data, int64_t size,
+                    oa_region *region, oa_error *err) {
+  if (size == 0) return 0;
+  if (w->n_slices == w->cap_slices) {
+    int64_t cap = w->cap_slices ? w->cap_slices * 2 : 16;
+    oa_buffer *s = realloc(w->slices, (size_t)cap * sizeof *s);
+    if (!s) return oom(err);
+    w->slices = s;
+    w->cap_slices = cap;
+  }
+  oa_buffer *b = &w->slices[w->n_slices++];
+  b->data = data;
+  b->size = size;
+  b->region = region;
+  if (region) oa_region_retain(region);
+  w->size += size;
+  return 0;
+}
+
+int oa_flight_wire_flatten(const oa_flight_wire *w, oa_bytes *out,
+                           oa_error *err) {
+  if (oa_bytes_reserve(out, w->size)) return oom(err);
+  for (int64_t i = 0; i < w->n_slices; i++)
+    oa_bytes_append(out, w->slices[i].data, w->slices[i].size);
+  return 0;
+}
+
+int oa_flight_data_encode(const oa_flight_descriptor *desc,
+                          const oa_ipc_message *msg, const void *app_metadata,
+                          int64_t app_len, oa_flight_wire *w, oa_error *err) {
+  oa_flight_wire_reset(w);
+  oa_bytes head;
+  oa_bytes_init(&head);
+  int rc = 0;
+  if (desc)
+    OA_GOTO_NOT_OK(rc,
+                   put_message_field(&head, OA_FLIGHT_DATA_DESCRIPTOR,
+                                     encode_descriptor_fn, desc, err),
+                   fail);
+  if (msg && msg->metadata.size &&
+      oa_pb_put_bytes_field(&head, OA_FLIGHT_DATA_HEADER, msg->metadata.data,
+                            msg->metadata.size)) {
+    rc = oom(err);
+    goto fail;
+  }
+  if (app_len && oa_pb_put_bytes_field(&head, OA_FLIGHT_DATA_APP_METADATA,
+                                       app_metadata, app_len)) {
+    rc = oom(err);
+    goto fail;
+  }
+  /* The body must be a multiple of 8 bytes; segments normally are, but pad
+   * whatever a message lacks rather than trust it. */
+  int64_t body = 0, pad = 0;
+  if (msg) {
+    for (int64_t i = 0; i < msg->n_segments; i++)
+      body += msg->segments[i].size;
+    pad = ((body + 7) & ~(int64_t)7) - body;
+  }
+  if (body + pad > 0 && (put_tag(&head, OA_FLIGHT_DATA_BODY, WT_LEN) ||
+                         oa_pb_put_varint(&head, (uint64_t)(body + pad)))) {
+    rc = oom(err);
+    goto fail;
+  }
+  oa_buffer hb = {0};
+  if (oa_bytes_finish(&head, &hb)) {
+    rc = oom(err);
+    goto fail;
+  }
+  rc = wire_add(w, hb.data, hb.size, hb.region, err);
+  oa_region_release(hb.region); /* the wire holds its own reference */
+  if (rc) goto fail;
+  if (msg) {
+    for (int64_t i = 0; i < msg->n_segments; i++)
+      OA_GOTO_NOT_OK(rc,
+                     wire_add(w, msg->segments[i].data, msg->segments[i].size,
+                              msg->segments[i].region, err),
+                     fail);
+    OA_GOTO_NOT_OK(rc, wire_add(w, zeros8, pad, NULL, err), fail);
+  }
+  return 0;
+fail:
+  oa_bytes_reset(&head);
+  oa_flight_wire_reset(w);
+  return rc;
+}
+
+/* --------------------------------------------------------- FlightInfo */
+
+static int decode_timestamp(oa_flight_view v, oa_flight_endpoint *e,
+                            oa_error *err) {
+  static const char what[] = "FlightEndpoint.expiration_time";
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, v.data, v.size);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    if (f.number == 1) {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "seconds", err));
+      e->expiration_seconds = (int64_t)f.value;
+    } else if (f.number == 2) {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "nanos", err));
+      e->expiration_nanos = (int32_t)f.value;
+    }
+  }
+  e->has_expiration = true;
+  return 0;
+}
+
+static int decode_endpoint(oa_flight_view v, oa_flight_endpoint *e,
+                           oa_error *err) {
+  static const char what[] = "FlightEndpoint";
+  memset(e, 0, sizeof *e);
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, v.data, v.size);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    switch (f.number) {
+    case 1:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "ticket", err));
+      OA_RETURN_NOT_OK(oa_flight_single_bytes_decode(
+          f.bytes.data, f.bytes.size, &e->ticket, "Ticket", err));
+      break;
+    case 2: {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "location", err));
+      if (e->n_locations == OA_FLIGHT_MAX_LOCATIONS)
+        return oa_error_set(err, EINVAL, "%s: more than %d locations", what,
+                            OA_FLIGHT_MAX_LOCATIONS);
+      oa_flight_view uri;
+      OA_RETURN_NOT_OK(oa_flight_single_bytes_decode(f.bytes.data, f.bytes.size,
+                                                     &uri, "Location", err));
+      OA_RETURN_NOT_OK(check_utf8(uri, "Location", "uri", err));
+      e->locations[e->n_locations++] = uri;
+      break;
+    }
+    case 3:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "expiration_time", err));
+      OA_RETURN_NOT_OK(decode_timestamp(f.bytes, e, err));
+      break;
+    case 4:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "app_metadata", err));
+      e->app_metadata = f.bytes;
+      break;
+    default:
+      break;
+    }
+  }
+  return 0;
+}
+
+int oa_flight_info_decode(const uint8_t *data, int64_t len, oa_flight_info *out,
+                          oa_error *err) {
+  static const char what[] = "FlightInfo";
+  memset(out, 0, sizeof *out);
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, data, len);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    switch (f.number) {
+    case 1:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "schema", err));
+      out->schema = f.bytes;
+      break;
+    case 2:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "flight_descriptor", err));
+      OA_RETURN_NOT_OK(oa_flight_descriptor_decode(f.bytes.data, f.bytes.size,
+                                                   &out->descriptor, err));
+      out->has_descriptor = true;
+      break;
+    case 3:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "endpoint", err));
+      if (out->n_endpoints == OA_FLIGHT_MAX_ENDPOINTS)
+        return oa_error_set(err, EINVAL, "%s: more than %d endpoints", what,
+                            OA_FLIGHT_MAX_ENDPOINTS);
+      OA_RETURN_NOT_OK(
+          decode_endpoint(f.bytes, &out->endpoints[out->n_endpoints], err));
+      out->n_endpoints++;
+      break;
+    case 4:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "total_records", err));
+      out->total_records = (int64_t)f.value;
+      break;
+    case 5:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "total_bytes", err));
+      out->total_bytes = (int64_t)f.value;
+      break;
+    case 6:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "ordered", err));
+      out->ordered = f.value != 0;
+      break;
+    case 7:
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "app_metadata", err));
+      out->app_metadata = f.bytes;
+      break;
+    default:
+      break;
+    }
+  }
+  return 0;
+}
+
+static int encode_endpoint_fn(const void *msg, oa_bytes *out, oa_error *err) {
+  const oa_flight_endpoint *e = msg;
+  oa_bytes tmp;
+  oa_bytes_init(&tmp);
+  int rc = 0;
+  /* Ticket is a message: field 1 inside field 1. */
+  if (oa_flight_single_bytes_encode(e->ticket.data, e->ticket.size, &tmp,
+                                    err) ||
+      oa_pb_put_bytes_field(out, 1, tmp.data, tmp.size))
+    rc = oom(err);
+  for (int32_t i = 0; rc == 0 && i < e->n_locations; i++) {
+    tmp.size = 0;
+    if (oa_flight_single_bytes_encode(e->locations[i].data,
+                                      e->locations[i].size, &tmp, err) ||
+        oa_pb_put_bytes_field(out, 2, tmp.data, tmp.size))
+      rc = oom(err);
+  }
+  if (rc == 0 && e->has_expiration) {
+    tmp.size = 0;
+    if ((e->expiration_seconds &&
+         oa_pb_put_varint_field(&tmp, 1, (uint64_t)e->expiration_seconds)) ||
+        (e->expiration_nanos &&
+         oa_pb_put_varint_field(&tmp, 2,
+                                (uint64_t)(int64_t)e->expiration_nanos)) ||
+        oa_pb_put_bytes_field(out, 3, tmp.data, tmp.size))
+      rc = oom(err);
+  }
+  if (rc == 0 && e->app_metadata.size &&
+      oa_pb_put_bytes_field(out, 4, e->app_metadata.data, e->app_metadata.size))
+    rc = oom(err);
+  oa_bytes_reset(&tmp);
+  return rc;
+}
+
+int oa_flight_info_encode(const oa_flight_info *info, oa_bytes *out,
+                          oa_error *err) {
+  if (info->schema.size &&
+      oa_pb_put_bytes_field(out, 1, info->schema.data, info->schema.size))
+    return oom(err);
+  if (info->has_descriptor)
+    OA_RETURN_NOT_OK(put_message_field(out, 2, encode_descriptor_fn,
+                                       &info->descriptor, err));
+  for (int32_t i = 0; i < info->n_endpoints; i++)
+    OA_RETURN_NOT_OK(put_message_field(out, 3, encode_endpoint_fn,
+                                       &info->endpoints[i], err));
+  /* total_records/total_bytes: -1 (unknown) is a 10-byte varint */
+  if (info->total_records &&
+      oa_pb_put_varint_field(out, 4, (uint64_t)info->total_records))
+    return oom(err);
+  if (info->total_bytes &&
+      oa_pb_put_varint_field(out, 5, (uint64_t)info->total_bytes))
+    return oom(err);
+  if (info->ordered && oa_pb_put_varint_field(out, 6, 1)) return oom(err);
+  if (info->app_metadata.size &&
+      oa_pb_put_bytes_field(out, 7, info->app_metadata.data,
+                            info->app_metadata.size))
+    return oom(err);
+  return 0;
+}
+
+/* ------------------------------------------------------ small messages */
+
+int oa_flight_single_bytes_decode(const uint8_t *data, int64_t len,
+                                  oa_flight_view *out, const char *what,
+                                  oa_error *err) {
+  out->data = NULL;
+  out->size = 0;
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, data, len);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    if (f.number == 1) {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "field 1", err));
+      *out = f.bytes;
+    }
+  }
+  return 0;
+}
+
+int oa_flight_single_bytes_encode(const void *data, int64_t len, oa_bytes *out,
+                                  oa_error *err) {
+  if (len && oa_pb_put_bytes_field(out, 1, data, len)) return oom(err);
+  return 0;
+}
+
+int oa_flight_action_decode(const uint8_t *data, int64_t len,
+                            oa_flight_action *out, const char *what,
+                            oa_error *err) {
+  memset(out, 0, sizeof *out);
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, data, len);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    if (f.number == 1) {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "type", err));
+      OA_RETURN_NOT_OK(check_utf8(f.bytes, what, "type", err));
+      out->type = f.bytes;
+    } else if (f.number == 2) {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "field 2", err));
+      out->body = f.bytes;
+    }
+  }
+  return 0;
+}
+
+int oa_flight_action_encode(const oa_flight_action *a, oa_bytes *out,
+                            oa_error *err) {
+  if (a->type.size && oa_pb_put_bytes_field(out, 1, a->type.data, a->type.size))
+    return oom(err);
+  if (a->body.size && oa_pb_put_bytes_field(out, 2, a->body.data, a->body.size))
+    return oom(err);
+  return 0;
+}
+
+int oa_flight_handshake_decode(const uint8_t *data, int64_t len,
+                               oa_flight_handshake *out, oa_error *err) {
+  static const char what[] = "HandshakeRequest";
+  memset(out, 0, sizeof *out);
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, data, len);
+  oa_pb_field f;
+  bool more;
+  for (;;) {
+    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
+    if (!more) break;
+    if (f.number == 1) {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "protocol_version", err));
+      out->protocol_version = f.value;
+    } else if (f.number == 2) {
+      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "payload", err));
+      out->payload = f.bytes;
+    }
+  }
+  return 0;
+}
+
+int oa_flight_handshake_encode(const oa_flight_handshake *h, oa_bytes *out,
+                               oa_error *err) {
+  if (h->protocol_version &&
+      oa_pb_put_varint_field(out, 1, h->protocol_version))
+    return oom(err);
+  if (h->payload.size &&
+      oa_pb_put_bytes_field(out, 2, h->payload.data, h->payload.size))
+    return oom(err);
+  return 0;
+}
+
+/* ------------------------------------------------------------- schema */
+
+int oa_flight_schema_bytes(oa_schema *schema, oa_bytes *out, oa_error *err) {
+  oa_ipc_encoder *enc = NULL;
+  oa_ipc_message m;
+  oa_ipc_message_init(&m);
+  int rc;
+  OA_GOTO_NOT_OK(rc, oa_ipc_encoder_new(&enc, schema, NULL, err), done);
+  OA_GOTO_NOT_OK(rc, oa_ipc_encoder_schema(enc, &m, err), done);
+  OA_GOTO_NOT_OK(rc, oa_ipc_message_frame(&m, out, err), done);
+done:
+  oa_ipc_message_reset(&m);
+  oa_ipc_encoder_free(enc);
+  return rc;
+}
+
+int oa_flight_schema_parse(const uint8_t *data, int64_t len, oa_schema **out,
+                           oa_error *err) {
+  *out = NULL;
+  int64_t off = 0;
+  if (len >= 4 && memcmp(data, "\xff\xff\xff\xff", 4) == 0) off = 4;
+  if (len - off < 4)
+    return oa_error_set(err, EINVAL,
+                        "schema message: %lld bytes, too short for a length",
+                        (long long)len);
+  uint32_t ml = (uint32_t)data[off] | (uint32_t)data[off + 1] << 8 |
+                (uint32_t)data[off + 2] << 16 | (uint32_t)data[off + 3] << 24;
+  off += 4;
+  if ((int64_t)ml > len - off || (int32_t)ml <= 0)
+    return oa_error_set(err, EINVAL,
+                        "schema message: metadata length %u exceeds the %lld "
+                        "bytes present",
+                        ml, (long long)(len - off));
+  oa_ipc_decoder *dec = NULL;
+  OA_RETURN_NOT_OK(oa_ipc_decoder_new(&dec, NULL, err));
+  oa_ipc_msg_type type = OA_IPC_MSG_NONE;
+  oa_batch dummy;
+  oa_batch_init(&dummy);
+  oa_buffer empty = {0};
+  int rc =
+      oa_ipc_decoder_decode(dec, data + off, ml, &empty, &type, &dummy, err);
+  if (rc == 0 && type != OA_IPC_MSG_SCHEMA)
+    rc = oa_error_set(err, EINVAL,
+                      "schema message: message type %d is not a "
+                      "schema",
+                      (int)type);
+  if (rc == 0) {
+    *out = oa_ipc_decoder_schema(dec);
+    oa_schema_retain(*out);
+  }
+  oa_batch_reset(&dummy);
+  oa_ipc_decoder_free(dec);
+  return rc;
+}

@@ -1,0 +1,1892 @@
+/* OTLP protobuf ExportTraceServiceRequest -> span batch.
+ *
+ * The wire format is decoded straight into the column builders. Every span is
+ * first validated over its bytes (pass 1: wire format, id lengths, UTF-8,
+ * nesting and limits, scalar fields collected) and only then appended (pass
+ * 2), so a rejected span never leaves a partial row behind. Resource and
+ * scope values are appended once per ResourceSpans/ScopeSpans to dictionary
+ * values indexed by resource_id/scope_id. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "arrow/internal.h"
+#include "otlp/otlp_internal.h"
+
+/* One KeyValue of a span, event or link, recorded by pass 1 so that pass 2
+ * appends it without parsing the wire bytes again. */
+typedef struct kv_rec {
+  const uint8_t *key, *d; /* d: str/bytes payload, or the whole AnyValue */
+  int64_t key_len, n;     /* for arrays and kvlists (the `ser` child) */
+  uint64_t v;             /* int, bool or double bits */
+  int32_t key_idx;        /* the key's dictionary index when known, else -1 */
+  uint8_t type;           /* oa_attr_type */
+} kv_rec;
+
+typedef struct kv_list {
+  kv_rec *a;
+  int64_t n, cap;
+} kv_list;
+
+typedef struct ev_rec {
+  uint64_t time;
+  const uint8_t *name;
+  int64_t name_len, kv0, nkv;
+  uint32_t dropped;
+} ev_rec;
+
+typedef struct lk_rec {
+  const uint8_t *tid, *sid, *ts;
+  int64_t ts_len, kv0, nkv;
+  uint32_t flags, dropped;
+} lk_rec;
+
+/* A direct-mapped cache in front of a dictionary builder's hash table:
+ * a hit costs one cheap hash and one memcmp against the dictionary value.
+ * Entries of an older generation (an earlier batch) are stale. */
+#define DCACHE_SIZE 2048
+typedef struct dcache_ent {
+  uint64_t h;
+  const uint8_t *key; /* where the value was last seen in this input */
+  int64_t len;
+  uint32_t gen;
+  int32_t idx;
+} dcache_ent;
+#define DCACHE_PRED 32
+typedef struct dcache {
+  dcache_ent e[DCACHE_SIZE];
+  /* by position in an attribute list: the key seen there last (spans of a
+   * kind repeat their keys in the same order) */
+  dcache_ent pred[DCACHE_PRED];
+} dcache;
+
+enum { DC_NAME, DC_ATTR_KEY, DC_EVENT_NAME, DC_EVENT_KEY, DC_LINK_KEY, DC_N };
+
+struct oa_otlp_decoder {
+  oa_otlp_options opts;
+  oa_schema *schema;
+  bool direct[OA_SPAN_N_COLUMNS]; /* built row by row by b[c] */
+  oa_builder b[OA_SPAN_N_COLUMNS];
+  /* dictionary values of the per-resource / per-scope columns */
+  oa_field res_attrs_f, res_url_f, res_refs_f;
+  oa_field sc_name_f, sc_version_f, sc_attrs_f, sc_url_f;
+  oa_builder res_attrs, res_url, res_refs;
+  oa_builder sc_name, sc_version, sc_attrs, sc_url;
+  int32_t n_resources, n_scopes;
+  /* pass 1 records of the current span */
+  kv_list span_kvs, sub_kvs; /* span attributes; event and link attributes */
+  ev_rec *evs;
+  lk_rec *lks;
+  int64_t n_evs, cap_evs, n_lks, cap_lks;
+  /* dictionary caches; gen changes with every batch */
+  uint32_t gen;
+  dcache *dc[DC_N];
+  oa_builder *dc_b[DC_N];
+  /* buffer sizes of the previous batch, to reserve the next one up front */
+  int64_t *hints;
+  int64_t n_hints;
+};
+
+/* ------------------------------------------------------------- context */
+
+typedef struct dctx {
+  oa_otlp_decoder *dec;
+  const uint8_t *base;
+  oa_error *err;
+  bool careful; /* pre-scan every ScopeSpans (see do_scope_spans) */
+  /* the unit being validated has a semantic error (first message kept) */
+  bool bad;
+  char bad_msg[OA_ERROR_SIZE];
+} dctx;
+
+static int wire_err(dctx *c, const uint8_t *p, const char *fmt, ...)
+    OA_PRINTF(3, 4);
+static int wire_err(dctx *c, const uint8_t *p, const char *fmt, ...) {
+  char msg[OA_ERROR_SIZE];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return oa_error_set(c->err, EINVAL, "otlp protobuf: offset %lld: %s",
+                      (long long)(p - c->base), msg);
+}
+
+static void sem_err(dctx *c, const uint8_t *p, const char *fmt, ...)
+    OA_PRINTF(3, 4);
+static void sem_err(dctx *c, const uint8_t *p, const char *fmt, ...) {
+  if (c->bad) return;
+  c->bad = true;
+  char msg[OA_ERROR_SIZE - 40];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(c->bad_msg, sizeof c->bad_msg, "offset %lld: %s",
+           (long long)(p - c->base), msg);
+}
+
+static const char *wt_name(int wt) {
+  switch (wt) {
+  case OA_PB_VARINT:
+    return "varint";
+  case OA_PB_I64:
+    return "i64";
+  case OA_PB_LEN:
+    return "length-delimited";
+  case OA_PB_I32:
+    return "i32";
+  default:
+    return "group/invalid";
+  }
+}
+
+/* Reads the next tag. */
+static inline int next_tag(dctx *c, const uint8_t **pp, const uint8_t *end,
+                           const char *msg, uint32_t *field, int *wt) {
+  uint64_t tag;
+  const uint8_t *at = *pp;
+  *field = 0;
+  *wt = 0;
+  if (OA_UNLIKELY(!oa_pb_varint(pp, end, &tag)))
+    return wire_err(c, at, "%s: truncated or overlong tag varint", msg);
+  if (OA_UNLIKELY(tag > UINT32_MAX || (tag >> 3) == 0))
+    return wire_err(c, at, "%s: invalid field number %llu", msg,
+                    (unsigned long long)(tag >> 3));
+  *field = (uint32_t)(tag >> 3);
+  *wt = (int)(tag & 7);
+  return 0;
+}
+
+static inline int expect_wt(dctx *c, const uint8_t *p, int wt, int want,
+                            const char *msg, const char *field) {
+  if (OA_LIKELY(wt == want)) return 0;
+  return wire_err(c, p, "field '%s.%s': wire type %d (%s), expected %s", msg,
+                  field, wt, wt_name(wt), wt_name(want));
+}
+
+static inline int read_varint(dctx *c, const uint8_t **pp, const uint8_t *end,
+                              const char *msg, const char *field, uint64_t *v) {
+  const uint8_t *at = *pp;
+  if (OA_UNLIKELY(!oa_pb_varint(pp, end, v)))
+    return wire_err(c, at, "field '%s.%s': truncated or overlong varint", msg,
+                    field);
+  return 0;
+}
+
+static inline int read_len(dctx *c, const uint8_t **pp, const uint8_t *end,
+                           const char *msg, const char *field,
+                           const uint8_t **data, int64_t *len) {
+  uint64_t n;
+  const uint8_t *at = *pp;
+  *data = *pp;
+  *len = 0;
+  if (OA_UNLIKELY(!oa_pb_varint(pp, end, &n)))
+    return wire_err(c, at, "field '%s.%s': truncated or overlong length", msg,
+                    field);
+  if (OA_UNLIKELY(n > (uint64_t)(end - *pp)))
+    return wire_err(c, at,
+                    "field '%s.%s': length %llu past the end of its message "
+                    "(%lld bytes left)",
+                    msg, field, (unsigned long long)n, (long long)(end - *pp));
+  *data = *pp;
+  *len = (int64_t)n;
+  *pp += n;
+  return 0;
+}
+
+static inline int read_fixed(dctx *c, const uint8_t **pp, const uint8_t *end,
+                             int size, const char *msg, const char *field,
+                             uint64_t *v) {
+  *v = 0;
+  if (OA_UNLIKELY(end - *pp < size))
+    return wire_err(c, *pp, "field '%s.%s': truncated %d-byte value", msg,
+                    field, size);
+  *v = size == 8 ? oa_pb_load64(*pp) : oa_pb_load32(*pp);
+  *pp += size;
+  return 0;
+}
+
+/* Skips an unknown field's value. */
+static int skip_value(dctx *c, const uint8_t **pp, const uint8_t *end,
+                      const char *msg, uint32_t field, int wt) {
+  uint64_t v;
+  const uint8_t *d;
+  int64_t n;
+  switch (wt) {
+  case OA_PB_VARINT:
+    return read_varint(c, pp, end, msg, "(unknown)", &v);
+  case OA_PB_I64:
+    return read_fixed(c, pp, end, 8, msg, "(unknown)", &v);
+  case OA_PB_I32:
+    return read_fixed(c, pp, end, 4, msg, "(unknown)", &v);
+  case OA_PB_LEN:
+    return read_len(c, pp, end, msg, "(unknown)", &d, &n);
+  default:
+    return wire_err(c, *pp, "%s: field %u has unsupported wire type %d", msg,
+                    field, wt);
+  }
+}
+
+#define TAG_LOOP_BEGIN(c, p, end, msg)                                         \
+  while ((p) < (end)) {                                                        \
+    uint32_t fld_;                                                             \
+    int wt_;                                                                   \
+    const uint8_t *at_ = (p);                                                  \
+    OA_RETURN_NOT_OK(next_tag((c), &(p), (end), (msg), &fld_, &wt_));          \
+    switch (fld_) {
+
+#define TAG_LOOP_END(c, p, end, msg)                                           \
+  default:                                                                     \
+    OA_RETURN_NOT_OK(skip_value((c), &(p), (end), (msg), fld_, wt_));          \
+    }                                                                          \
+    (void)at_;                                                                 \
+    }
+
+#define FIELD_LEN(c, p, end, msg, name, d, n)                                  \
+  OA_RETURN_NOT_OK(expect_wt((c), at_, wt_, OA_PB_LEN, (msg), (name)));        \
+  OA_RETURN_NOT_OK(read_len((c), &(p), (end), (msg), (name), &(d), &(n)))
+#define FIELD_VARINT(c, p, end, msg, name, v)                                  \
+  OA_RETURN_NOT_OK(expect_wt((c), at_, wt_, OA_PB_VARINT, (msg), (name)));     \
+  OA_RETURN_NOT_OK(read_varint((c), &(p), (end), (msg), (name), &(v)))
+#define FIELD_FIXED(c, p, end, msg, name, size, v)                             \
+  OA_RETURN_NOT_OK(expect_wt(                                                  \
+      (c), at_, wt_, (size) == 8 ? OA_PB_I64 : OA_PB_I32, (msg), (name)));     \
+  OA_RETURN_NOT_OK(read_fixed((c), &(p), (end), (size), (msg), (name), &(v)))
+
+/* ------------------------------------------------------ pass 1: validate */
+
+/* True when s[0..n) is ASCII: one OR over (overlapping) 8-byte words, no
+ * branch per word; most strings in telemetry are ASCII. */
+static inline bool ascii_only(const uint8_t *s, int64_t n) {
+  uint64_t acc = 0;
+  if (n >= 8) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      acc |= oa_pb_load64(s + i);
+    acc |= oa_pb_load64(s + n - 8);
+  } else if (n >= 4) {
+    acc = oa_pb_load32(s) | oa_pb_load32(s + n - 4);
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      acc |= s[i];
+  }
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
+static inline void v_utf8(dctx *c, const uint8_t *d, int64_t n,
+                          const char *what) {
+  if (c->dec->opts.check_utf8 && !ascii_only(d, n) && !oa_otlp_utf8_valid(d, n))
+    sem_err(c, d, "%s: invalid UTF-8", what);
+}
+
+static int v_kv(dctx *c, const uint8_t *p, const uint8_t *end, int depth,
+                const char *where, kv_rec *r);
+
+static int v_anyvalue(dctx *c, const uint8_t *p, const uint8_t *end, int depth,
+                      const char *where, kv_rec *r);
+
+/* ArrayValue (arr) or KeyValueList: repeated field 1 */
+static int v_container(dctx *c, const uint8_t *p, const uint8_t *end, bool arr,
+                       int depth, const char *where) {
+  const char *msg = arr ? "ArrayValue" : "KeyValueList";
+  const uint8_t *e;
+  int64_t en;
+  TAG_LOOP_BEGIN(c, p, end, msg)
+case 1:
+  FIELD_LEN(c, p, end, msg, "values", e, en);
+  if (arr)
+    OA_RETURN_NOT_OK(v_anyvalue(c, e, e + en, depth, where, NULL));
+  else
+    OA_RETURN_NOT_OK(v_kv(c, e, e + en, depth, where, NULL));
+  break;
+  TAG_LOOP_END(c, p, end, msg)
+  return 0;
+}
+
+/* Validates an AnyValue; r (top level only) records the oneof member that
+ * wins (the last one on the wire). */
+static int v_anyvalue(dctx *c, const uint8_t *p, const uint8_t *end, int depth,
+                      const char *where, kv_rec *r) {
+  const uint8_t *d, *start = p;
+  int64_t n;
+  uint64_t v;
+  if (r) r->type = OA_ATTR_EMPTY;
+  TAG_LOOP_BEGIN(c, p, end, "AnyValue")
+case 1:
+  FIELD_LEN(c, p, end, "AnyValue", "string_value", d, n);
+  v_utf8(c, d, n, where);
+  if (r) {
+    r->type = OA_ATTR_STR;
+    r->d = d;
+    r->n = n;
+  }
+  break;
+case 2:
+  FIELD_VARINT(c, p, end, "AnyValue", "bool_value", v);
+  if (r) {
+    r->type = OA_ATTR_BOOL;
+    r->v = v;
+  }
+  break;
+case 3:
+  FIELD_VARINT(c, p, end, "AnyValue", "int_value", v);
+  if (r) {
+    r->type = OA_ATTR_INT;
+    r->v = v;
+  }
+  break;
+case 4:
+  FIELD_FIXED(c, p, end, "AnyValue", "double_value", 8, v);
+  if (r) {
+    r->type = OA_ATTR_DOUBLE;
+    r->v = v;
+  }
+  break;
+case 7:
+  FIELD_LEN(c, p, end, "AnyValue", "bytes_value", d, n);
+  if (r) {
+    r->type = OA_ATTR_BYTES;
+    r->d = d;
+    r->n = n;
+  }
+  break;
+case 5:
+case 6: {
+  bool arr = fld_ == 5;
+  FIELD_LEN(c, p, end, "AnyValue", arr ? "array_value" : "kvlist_value", d, n);
+  if (r) {
+    /* the whole AnyValue message goes to `ser` */
+    r->type = arr ? OA_ATTR_ARRAY : OA_ATTR_KVLIST;
+    r->d = start;
+    r->n = end - start;
+  }
+  if (depth + 1 > c->dec->opts.max_depth) {
+    /* not inspected further: the span is rejected anyway */
+    sem_err(c, d, "%s: values nested deeper than %d levels", where,
+            c->dec->opts.max_depth);
+    break;
+  }
+  OA_RETURN_NOT_OK(v_container(c, d, d + n, arr, depth + 1, where));
+  break;
+}
+  TAG_LOOP_END(c, p, end, "AnyValue")
+  return 0;
+}
+
+static const uint8_t kNothing[1] = {0};
+
+static int v_kv(dctx *c, const uint8_t *p, const uint8_t *end, int depth,
+                const char *where, kv_rec *r) {
+  const uint8_t *d;
+  int64_t n;
+  if (r) {
+    r->key = r->d = kNothing;
+    r->key_len = r->n = 0;
+    r->v = 0;
+    r->key_idx = -1;
+    r->type = OA_ATTR_EMPTY;
+  }
+  TAG_LOOP_BEGIN(c, p, end, "KeyValue")
+case 1:
+  FIELD_LEN(c, p, end, "KeyValue", "key", d, n);
+  v_utf8(c, d, n, where);
+  if (r) {
+    r->key = d;
+    r->key_len = n;
+  }
+  break;
+case 2:
+  FIELD_LEN(c, p, end, "KeyValue", "value", d, n);
+  OA_RETURN_NOT_OK(v_anyvalue(c, d, d + n, depth, where, r));
+  break;
+  TAG_LOOP_END(c, p, end, "KeyValue")
+  return 0;
+}
+
+static int scratch_oom(dctx *c) {
+  return oa_error_set(c->err, ENOMEM, "otlp protobuf: out of memory");
+}
+
+static int grow(dctx *c, void **a, int64_t *cap, size_t elem) {
+  int64_t ncap = *cap ? *cap * 2 : 64;
+  void *na = realloc(*a, (size_t)ncap * elem);
+  if (!na) return scratch_oom(c);
+  *a = na;
+  *cap = ncap;
+  return 0;
+}
+
+static inline uint64_t cheap_hash(const uint8_t *p, int64_t n) {
+  uint64_t a = 0, b = 0, m = 0;
+  if (n >= 8) {
+    memcpy(&a, p, 8);
+    memcpy(&b, p + n - 8, 8);
+    if (n > 16) memcpy(&m, p + n / 2 - 4, 8);
+  } else if (n >= 4) {
+    a = oa_pb_load32(p);
+    b = oa_pb_load32(p + n - 4);
+  } else if (n > 0) {
+    a = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16;
+  }
+  uint64_t h = (a ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ull;
+  h ^= (b + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full;
+  h ^= m * 0x165667B19E3779F9ull;
+  return h ^ (h >> 29);
+}
+
+static inline bool eq_bytes(const uint8_t *a, const uint8_t *b, int64_t n) {
+  if (n >= 8) {
+    if (n > 32) return memcmp(a, b, (size_t)n) == 0;
+    uint64_t x = oa_pb_load64(a) ^ oa_pb_load64(b);
+    x |= oa_pb_load64(a + n - 8) ^ oa_pb_load64(b + n - 8);
+    if (n > 16) {
+      x |= oa_pb_load64(a + 8) ^ oa_pb_load64(b + 8);
+      x |= oa_pb_load64(a + n - 16) ^ oa_pb_load64(b + n - 16);
+    }
+    return x == 0;
+  }
+  if (n >= 4)
+    return ((oa_pb_load32(a) ^ oa_pb_load32(b)) |
+            (oa_pb_load32(a + n - 4) ^ oa_pb_load32(b + n - 4))) == 0;
+  for (int64_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+/* The dictionary index of key if a cache knows it (-1 otherwise). Entries
+ * point into this input (gen changes with every decode), so a hit compares
+ * bytes that are hot in the cache; pos >= 0 is the position in an attribute
+ * list, tried first without hashing. */
+static inline int32_t dict_lookup(const oa_otlp_decoder *dec, int which,
+                                  const uint8_t *key, int64_t len,
+                                  int64_t pos) {
+  const dcache *dc = dec->dc[which];
+  if (pos >= 0 && pos < DCACHE_PRED) {
+    const dcache_ent *pe = &dc->pred[pos];
+    if (pe->gen == dec->gen && pe->len == len && eq_bytes(pe->key, key, len))
+      return pe->idx;
+  }
+  uint64_t h = cheap_hash(key, len);
+  const dcache_ent *e = &dc->e[(h >> 20) & (DCACHE_SIZE - 1)];
+  if (e->gen == dec->gen && e->h == h && e->len == len &&
+      eq_bytes(e->key, key, len))
+    return e->idx;
+  return -1;
+}
+
+/* The KeyValue layout every SDK writes: key (1-byte length), then a value
+ * holding exactly one scalar member (1-byte lengths). Returns false, having
+ * changed nothing that matters, for anything else: the generic path then
+ * decodes (and reports errors) as usual. */
+static inline bool fast_kv(dctx *c, const uint8_t *p, const uint8_t *end,
+                           const char *where, kv_rec *r, int which,
+                           int64_t pos) {
+  if (end - p < 4 || p[0] != 0x0a || p[1] >= 0x80) return false;
+  const uint8_t *key = p + 2;
+  int64_t key_len = p[1];
+  p = key + key_len;
+  if (end - p < 3 || p[0] != 0x12 || p[1] >= 0x80 || p[1] != end - p - 2)
+    return false;
+  p += 2;
+  /* p..end is the AnyValue, at least one byte */
+  uint8_t tag = p[0];
+  const uint8_t *q = p + 1;
+  uint64_t v = 0;
+  switch (tag) {
+  case 0x0a: /* string_value */
+  case 0x3a: /* bytes_value */
+    if (q >= end || q[0] >= 0x80 || q[0] != end - q - 1) return false;
+    r->d = q + 1;
+    r->n = q[0];
+    r->type = tag == 0x0a ? OA_ATTR_STR : OA_ATTR_BYTES;
+    if (tag == 0x0a) v_utf8(c, r->d, r->n, where);
+    break;
+  case 0x10: /* bool_value */
+  case 0x18: /* int_value */
+    if (!oa_pb_varint(&q, end, &v) || q != end) return false;
+    r->v = v;
+    r->type = tag == 0x10 ? OA_ATTR_BOOL : OA_ATTR_INT;
+    break;
+  case 0x21: /* double_value */
+    if (end - q != 8) return false;
+    r->v = oa_pb_load64(q);
+    r->type = OA_ATTR_DOUBLE;
+    break;
+  default:
+    return false;
+  }
+  r->key = key;
+  r->key_len = key_len;
+  /* a key already in the dictionary was validated when it went in */
+  r->key_idx = which >= 0 ? dict_lookup(c->dec, which, key, key_len, pos) : -1;
+  if (r->key_idx < 0) v_utf8(c, key, key_len, where);
+  return true;
+}
+
+/* One element of a repeated KeyValue field; counts it against the limit and
+ * records it in rec (NULL: resource and scope, appended from the wire). */
+static inline int v_attr(dctx *c, const uint8_t *d, int64_t n, int64_t *count,
+                         const char *where, kv_list *rec, int which) {
+  if (++*count == c->dec->opts.max_attributes + 1)
+    sem_err(c, d, "%s: more than %lld attributes", where,
+            (long long)c->dec->opts.max_attributes);
+  kv_rec *r = NULL;
+  if (rec) {
+    if (OA_UNLIKELY(rec->n == rec->cap))
+      OA_RETURN_NOT_OK(grow(c, (void **)&rec->a, &rec->cap, sizeof *rec->a));
+    r = &rec->a[rec->n++];
+    if (OA_LIKELY(fast_kv(c, d, d + n, where, r, which, *count - 1))) return 0;
+  }
+  return v_kv(c, d, d + n, 0, where, r);
+}
+
+static int v_event(dctx *c, const uint8_t *p, const uint8_t *end) {
+  oa_otlp_decoder *dec = c->dec;
+  if (OA_UNLIKELY(dec->n_evs == dec->cap_evs))
+    OA_RETURN_NOT_OK(
+        grow(c, (void **)&dec->evs, &dec->cap_evs, sizeof *dec->evs));
+  ev_rec *ev = &dec->evs[dec->n_evs++];
+  memset(ev, 0, sizeof *ev);
+  ev->name = kNothing;
+  ev->kv0 = dec->sub_kvs.n;
+  const uint8_t *d;
+  int64_t n, count = 0;
+  uint64_t v;
+  TAG_LOOP_BEGIN(c, p, end, "Span.Event")
+case 1:
+  FIELD_FIXED(c, p, end, "Span.Event", "time_unix_nano", 8, v);
+  ev->time = v;
+  break;
+case 2:
+  FIELD_LEN(c, p, end, "Span.Event", "name", d, n);
+  v_utf8(c, d, n, "event name");
+  ev->name = d;
+  ev->name_len = n;
+  break;
+case 3:
+  FIELD_LEN(c, p, end, "Span.Event", "attributes", d, n);
+  OA_RETURN_NOT_OK(
+      v_attr(c, d, n, &count, "event attributes", &dec->sub_kvs, DC_EVENT_KEY));
+  break;
+case 4:
+  FIELD_VARINT(c, p, end, "Span.Event", "dropped_attributes_count", v);
+  ev->dropped = (uint32_t)v;
+  break;
+  TAG_LOOP_END(c, p, end, "Span.Event")
+  ev->nkv = dec->sub_kvs.n - ev->kv0;
+  return 0;
+}
+
+static int v_link(dctx *c, const uint8_t *p, const uint8_t *end) {
+  oa_otlp_decoder *dec = c->dec;
+  if (OA_UNLIKELY(dec->n_lks == dec->cap_lks))
+    OA_RETURN_NOT_OK(
+        grow(c, (void **)&dec->lks, &dec->cap_lks, sizeof *dec->lks));
+  lk_rec *lk = &dec->lks[dec->n_lks++];
+  memset(lk, 0, sizeof *lk);
+  lk->ts = kNothing;
+  lk->kv0 = dec->sub_kvs.n;
+  const uint8_t *d;
+  int64_t n, count = 0;
+  uint64_t v;
+  int64_t tid = 0, sid = 0;
+  const uint8_t *start = p;
+  TAG_LOOP_BEGIN(c, p, end, "Span.Link")
+case 1:
+  FIELD_LEN(c, p, end, "Span.Link", "trace_id", d, n);
+  tid = n;
+  lk->tid = d;
+  break;
+case 2:
+  FIELD_LEN(c, p, end, "Span.Link", "span_id", d, n);
+  sid = n;
+  lk->sid = d;
+  break;
+case 3:
+  FIELD_LEN(c, p, end, "Span.Link", "trace_state", d, n);
+  v_utf8(c, d, n, "link trace_state");
+  lk->ts = d;
+  lk->ts_len = n;
+  break;
+case 4:
+  FIELD_LEN(c, p, end, "Span.Link", "attributes", d, n);
+  OA_RETURN_NOT_OK(
+      v_attr(c, d, n, &count, "link attributes", &dec->sub_kvs, DC_LINK_KEY));
+  break;
+case 5:
+  FIELD_VARINT(c, p, end, "Span.Link", "dropped_attributes_count", v);
+  lk->dropped = (uint32_t)v;
+  break;
+case 6:
+  FIELD_FIXED(c, p, end, "Span.Link", "flags", 4, v);
+  lk->flags = (uint32_t)v;
+  break;
+  TAG_LOOP_END(c, p, end, "Span.Link")
+  lk->nkv = dec->sub_kvs.n - lk->kv0;
+  if (tid != 16)
+    sem_err(c, start, "link trace_id is %lld bytes, expected 16",
+            (long long)tid);
+  if (sid != 8)
+    sem_err(c, start, "link span_id is %lld bytes, expected 8", (long long)sid);
+  return 0;
+}
+
+typedef struct span_info {
+  const uint8_t *trace_id, *span_id, *parent;
+  int64_t trace_id_len, span_id_len, parent_len;
+  const uint8_t *trace_state, *name, *status_msg;
+  int64_t trace_state_len, name_len, status_msg_len;
+  uint64_t start, end;
+  int32_t kind, status_code;
+  uint32_t flags, dropped_attrs, dropped_events, dropped_links;
+} span_info;
+
+static int v_status(dctx *c, const uint8_t *p, const uint8_t *end,
+                    span_info *s) {
+  const uint8_t *d;
+  int64_t n;
+  uint64_t v;
+  /* a repeated Status field merges: later values replace earlier ones */
+  TAG_LOOP_BEGIN(c, p, end, "Status")
+case 2:
+  FIELD_LEN(c, p, end, "Status", "message", d, n);
+  v_utf8(c, d, n, "status message");
+  s->status_msg = d;
+  s->status_msg_len = n;
+  break;
+case 3:
+  FIELD_VARINT(c, p, end, "Status", "code", v);
+  s->status_code = (int32_t)(uint32_t)v;
+  break;
+  TAG_LOOP_END(c, p, end, "Status")
+  return 0;
+}
+
+static int v_span(dctx *c, const uint8_t *p, const uint8_t *end, span_info *s) {
+  static const uint8_t kEmpty[1] = {0};
+  const uint8_t *start = p, *d;
+  int64_t n, n_attrs = 0, n_events = 0, n_links = 0;
+  uint64_t v;
+  /* (a struct copy: memset of this size compiles to a slow rep stos) */
+  static const span_info kZero = {
+      .trace_state = kEmpty, .name = kEmpty, .status_msg = kEmpty};
+  *s = kZero;
+  c->dec->span_kvs.n = c->dec->sub_kvs.n = 0;
+  c->dec->n_evs = c->dec->n_lks = 0;
+  const oa_otlp_options *o = &c->dec->opts;
+  TAG_LOOP_BEGIN(c, p, end, "Span")
+case 1:
+  FIELD_LEN(c, p, end, "Span", "trace_id", s->trace_id, s->trace_id_len);
+  break;
+case 2:
+  FIELD_LEN(c, p, end, "Span", "span_id", s->span_id, s->span_id_len);
+  break;
+case 3:
+  FIELD_LEN(c, p, end, "Span", "trace_state", s->trace_state,
+            s->trace_state_len);
+  v_utf8(c, s->trace_state, s->trace_state_len, "span trace_state");
+  break;
+case 4:
+  FIELD_LEN(c, p, end, "Span", "parent_span_id", s->parent, s->parent_len);
+  break;
+case 5:
+  FIELD_LEN(c, p, end, "Span", "name", s->name, s->name_len);
+  v_utf8(c, s->name, s->name_len, "span name");
+  break;
+case 6:
+  FIELD_VARINT(c, p, end, "Span", "kind", v);
+  s->kind = (int32_t)(uint32_t)v;
+  break;
+case 7:
+  FIELD_FIXED(c, p, end, "Span", "start_time_unix_nano", 8, s->start);
+  break;
+case 8:
+  FIELD_FIXED(c, p, end, "Span", "end_time_unix_nano", 8, s->end);
+  break;
+case 9:
+  FIELD_LEN(c, p, end, "Span", "attributes", d, n);
+  OA_RETURN_NOT_OK(v_attr(c, d, n, &n_attrs, "span attributes",
+                          &c->dec->span_kvs, DC_ATTR_KEY));
+  break;
+case 10:
+  FIELD_VARINT(c, p, end, "Span", "dropped_attributes_count", v);
+  s->dropped_attrs = (uint32_t)v;
+  break;
+case 11:
+  FIELD_LEN(c, p, end, "Span", "events", d, n);
+  if (++n_events == o->max_events + 1)
+    sem_err(c, d, "span has more than %lld events", (long long)o->max_events);
+  OA_RETURN_NOT_OK(v_event(c, d, d + n));
+  break;
+case 12:
+  FIELD_VARINT(c, p, end, "Span", "dropped_events_count", v);
+  s->dropped_events = (uint32_t)v;
+  break;
+case 13:
+  FIELD_LEN(c, p, end, "Span", "links", d, n);
+  if (++n_links == o->max_links + 1)
+    sem_err(c, d, "span has more than %lld links", (long long)o->max_links);
+  OA_RETURN_NOT_OK(v_link(c, d, d + n));
+  break;
+case 14:
+  FIELD_VARINT(c, p, end, "Span", "dropped_links_count", v);
+  s->dropped_links = (uint32_t)v;
+  break;
+case 15:
+  FIELD_LEN(c, p, end, "Span", "status", d, n);
+  OA_RETURN_NOT_OK(v_status(c, d, d + n, s));
+  break;
+case 16:
+  FIELD_FIXED(c, p, end, "Span", "flags", 4, v);
+  s->flags = (uint32_t)v;
+  break;
+  TAG_LOOP_END(c, p, end, "Span")
+  if (s->trace_id_len != 16)
+    sem_err(c, start, "span trace_id is %lld bytes, expected 16",
+            (long long)s->trace_id_len);
+  if (s->span_id_len != 8)
+    sem_err(c, start, "span span_id is %lld bytes, expected 8",
+            (long long)s->span_id_len);
+  if (s->parent_len != 0 && s->parent_len != 8)
+    sem_err(c, start, "span parent_span_id is %lld bytes, expected 0 or 8",
+            (long long)s->parent_len);
+  return 0;
+}
+
+typedef struct group_info {
+  const uint8_t *msg; /* Resource or InstrumentationScope, NULL if absent */
+  int64_t msg_len;
+  const uint8_t *url;
+  int64_t url_len;
+  const uint8_t *svc; /* resource: service.name string value */
+  int64_t svc_len;
+  int32_t svc_idx; /* its service_name dictionary index, -1 until known */
+  uint32_t dropped;
+  int32_t id; /* -1 until its first span is appended */
+  bool bad;
+  char bad_msg[OA_ERROR_SIZE];
+} group_info;
+
+/* service.name if kv (validated) is that key with a string value */
+static void find_service_name(const uint8_t *p, const uint8_t *end,
+                              group_info *g);
+
+static int v_entity_ref(dctx *c, const uint8_t *p, const uint8_t *end) {
+  const uint8_t *d;
+  int64_t n;
+  TAG_LOOP_BEGIN(c, p, end, "EntityRef")
+case 1:
+case 2:
+case 3:
+case 4:
+  FIELD_LEN(c, p, end, "EntityRef", "string", d, n);
+  v_utf8(c, d, n, "resource entity_refs");
+  break;
+  TAG_LOOP_END(c, p, end, "EntityRef")
+  return 0;
+}
+
+static int v_resource(dctx *c, group_info *g) {
+  const uint8_t *p = g->msg, *end = g->msg + g->msg_len, *d;
+  int64_t n, count = 0;
+  uint64_t v;
+  TAG_LOOP_BEGIN(c, p, end, "Resource")
+case 1:
+  FIELD_LEN(c, p, end, "Resource", "attributes", d, n);
+  OA_RETURN_NOT_OK(v_attr(c, d, n, &count, "resource attributes", NULL, -1));
+  find_service_name(d, d + n, g);
+  break;
+case 2:
+  FIELD_VARINT(c, p, end, "Resource", "dropped_attributes_count", v);
+  g->dropped = (uint32_t)v;
+  break;
+case 3:
+  FIELD_LEN(c, p, end, "Resource", "entity_refs", d, n);
+  OA_RETURN_NOT_OK(v_entity_ref(c, d, d + n));
+  break;
+  TAG_LOOP_END(c, p, end, "Resource")
+  return 0;
+}
+
+static int v_scope(dctx *c, group_info *g) {
+  const uint8_t *p = g->msg, *end = g->msg + g->msg_len, *d;
+  int64_t n, count = 0;
+  uint64_t v;
+  TAG_LOOP_BEGIN(c, p, end, "InstrumentationScope")
+case 1:
+case 2:
+  FIELD_LEN(c, p, end, "InstrumentationScope", fld_ == 1 ? "name" : "version",
+            d, n);
+  v_utf8(c, d, n, fld_ == 1 ? "scope name" : "scope version");
+  break;
+case 3:
+  FIELD_LEN(c, p, end, "InstrumentationScope", "attributes", d, n);
+  OA_RETURN_NOT_OK(v_attr(c, d, n, &count, "scope attributes", NULL, -1));
+  break;
+case 4:
+  FIELD_VARINT(c, p, end, "InstrumentationScope", "dropped_attributes_count",
+               v);
+  g->dropped = (uint32_t)v;
+  break;
+  TAG_LOOP_END(c, p, end, "InstrumentationScope")
+  return 0;
+}
+
+/* ------------------------------------------- pass 2: append (validated) */
+
+/* Field iteration over bytes already validated by pass 1. */
+typedef struct pbf {
+  uint32_t field;
+  int wt;
+  const uint8_t *d; /* LEN payload */
+  int64_t n;
+  uint64_t v; /* varint / fixed value */
+} pbf;
+
+static inline bool next_field(const uint8_t **pp, const uint8_t *end, pbf *f) {
+  if (*pp >= end) return false;
+  uint64_t tag = 0;
+  oa_pb_varint(pp, end, &tag);
+  f->field = (uint32_t)(tag >> 3);
+  f->wt = (int)(tag & 7);
+  switch (f->wt) {
+  case OA_PB_VARINT:
+    oa_pb_varint(pp, end, &f->v);
+    break;
+  case OA_PB_I64:
+    f->v = oa_pb_load64(*pp);
+    *pp += 8;
+    break;
+  case OA_PB_I32:
+    f->v = oa_pb_load32(*pp);
+    *pp += 4;
+    break;
+  default: {
+    uint64_t n = 0;
+    oa_pb_varint(pp, end, &n);
+    f->d = *pp;
+    f->n = (int64_t)n;
+    *pp += n;
+  }
+  }
+  return true;
+}
+
+#define APPEND(expr)                                                           \
+  do {                                                                         \
+    int rc_ = (expr);                                                          \
+    if (OA_UNLIKELY(rc_)) return rc_;                                          \
+  } while (0)
+
+/* ---- inline appends for pass 2. The builders' types are fixed by the span
+ * schema, so the generic type dispatch is skipped; the rare cases (first
+ * null of a builder allocates its bitmap, a buffer must grow) take the
+ * generic out-of-line path. */
+
+static inline bool can_null(const oa_builder *b) {
+  return b->validity.data && (b->length >> 3) + 1 <= b->validity.capacity;
+}
+
+/* null in a fixed-width column of w bytes */
+static inline int null_fixed(oa_builder *b, int w) {
+  if (OA_UNLIKELY(!can_null(b) || b->values.size + w > b->values.capacity))
+    return oa_builder_append_null(b);
+  oa_bit_clear(b->validity.data, b->length);
+  b->null_count++;
+  memset(b->values.data + b->values.size, 0, (size_t)w);
+  b->values.size += w;
+  b->length++;
+  return 0;
+}
+
+/* null in a utf8/binary column (32-bit offsets) */
+static inline int null_str(oa_builder *b) {
+  if (OA_UNLIKELY(!can_null(b) || b->values.size + 4 > b->values.capacity))
+    return oa_builder_append_null(b);
+  oa_bit_clear(b->validity.data, b->length);
+  b->null_count++;
+  int32_t end = (int32_t)b->data.size;
+  memcpy(b->values.data + b->values.size, &end, 4);
+  b->values.size += 4;
+  b->length++;
+  return 0;
+}
+
+static inline int null_bool(oa_builder *b) {
+  if (OA_UNLIKELY(!can_null(b) || b->values.size + 1 > b->values.capacity))
+    return oa_builder_append_null(b);
+  oa_bit_clear(b->validity.data, b->length);
+  b->null_count++;
+  if ((b->length & 7) == 0) b->values.data[b->values.size++] = 0;
+  b->length++;
+  return 0;
+}
+
+static inline int bool_fast(oa_builder *b, bool v) {
+  int rc = oa_builder_mark_valid_(b);
+  if (rc) return rc;
+  if ((b->length & 7) == 0) {
+    rc = oa_bytes_reserve(&b->values, 1);
+    if (rc) return rc;
+    b->values.data[b->values.size++] = 0;
+  }
+  if (v) oa_bit_set(b->values.data, b->length);
+  b->length++;
+  return 0;
+}
+
+/* closes a struct element (its children were appended) */
+static inline int struct_valid(oa_builder *b) {
+  int rc = oa_builder_mark_valid_(b);
+  if (rc) return rc;
+  b->length++;
+  return 0;
+}
+
+/* closes a list/map element at the child's current length */
+static inline int list_valid(oa_builder *b) {
+  int rc = oa_builder_mark_valid_(b);
+  if (rc) return rc;
+  if (OA_UNLIKELY(b->children[0].length > INT32_MAX)) return E2BIG;
+  int32_t end = (int32_t)b->children[0].length;
+  rc = oa_bytes_append(&b->values, &end, 4);
+  if (rc) return rc;
+  b->length++;
+  return 0;
+}
+
+/* appends a dictionary index (int32) to a dictionary-encoded builder */
+static inline int dict_index(oa_builder *b, int32_t idx) {
+  int rc = oa_builder_mark_valid_(b);
+  if (rc) return rc;
+  rc = oa_bytes_append(&b->values, &idx, 4);
+  if (rc) return rc;
+  b->length++;
+  return 0;
+}
+
+/* Dictionary append through the decoder's cache; pos >= 0 is the position
+ * in an attribute list (tried first, without hashing). */
+static inline int dict_append(oa_otlp_decoder *dec, int which,
+                              const uint8_t *key, int64_t len, int64_t pos) {
+  oa_builder *b = dec->dc_b[which];
+  dcache *dc = dec->dc[which];
+  /* entries point into this input (gen changes with every decode), so a
+   * hit compares bytes that are hot in the cache */
+  dcache_ent *pe = pos >= 0 && pos < DCACHE_PRED ? &dc->pred[pos] : NULL;
+  if (pe && pe->gen == dec->gen && pe->len == len &&
+      eq_bytes(pe->key, key, len))
+    return dict_index(b, pe->idx);
+  uint64_t h = cheap_hash(key, len);
+  dcache_ent *e = &dc->e[(h >> 20) & (DCACHE_SIZE - 1)];
+  int32_t idx;
+  if (e->gen == dec->gen && e->h == h && e->len == len &&
+      eq_bytes(e->key, key, len)) {
+    idx = e->idx;
+    OA_RETURN_NOT_OK(dict_index(b, idx));
+  } else {
+    OA_RETURN_NOT_OK(oa_builder_append_bytes(b, len ? key : kNothing, len));
+    memcpy(&idx, b->values.data + b->values.size - 4, 4);
+    e->h = h;
+    e->key = key;
+    e->len = len;
+    e->gen = dec->gen;
+    e->idx = idx;
+  }
+  if (pe) {
+    pe->key = key;
+    pe->len = len;
+    pe->gen = dec->gen;
+    pe->idx = idx;
+  }
+  return 0;
+}
+
+/* ---- bulk attribute appends: room for a whole list is reserved once, then
+ * the value columns are written without per-value checks. */
+
+/* room for validity bits up to nbits (the bitmap exists) */
+static int grow_bits(oa_builder *b, int64_t need) {
+  b->validity.size = b->validity.capacity;
+  int rc = oa_bytes_grow(&b->validity, need - b->validity.size);
+  b->validity.size = b->validity.capacity;
+  return rc;
+}
+
+static inline int ensure_bits(oa_builder *b, int64_t nbits) {
+  int64_t need = (nbits >> 3) + 1;
+  return need <= b->validity.capacity ? 0 : grow_bits(b, need);
+}
+
+/* A column's write state held in locals for a bulk loop (the compiler can
+ * keep it in registers: stores into the buffers cannot alias it). */
+typedef struct wcol {
+  uint8_t *val, *dat, *vld;
+  int64_t vs, ds, len, nulls;
+} wcol;
+
+static inline wcol wcol_load(const oa_builder *b) {
+  wcol c = {b->values.data, b->data.data, b->validity.data, b->values.size,
+            b->data.size,   b->length,    b->null_count};
+  return c;
+}
+
+static inline void wcol_store(const wcol *c, oa_builder *b) {
+  b->values.size = c->vs;
+  b->data.size = c->ds;
+  b->length = c->len;
+  b->null_count = c->nulls;
+}
+
+/* branch-free: which child holds the value changes from entry to entry */
+static inline void put_valid(wcol *c, bool valid) {
+  uint8_t *byte = &c->vld[c->len >> 3];
+  unsigned bit = (unsigned)(c->len & 7);
+  *byte = (uint8_t)((*byte & ~(1u << bit)) | ((unsigned)valid << bit));
+  c->nulls += !valid;
+}
+
+static inline void put_str(wcol *c, bool valid, const uint8_t *d, int64_t n) {
+  put_valid(c, valid);
+  if (valid && n) { /* (the data buffer may not exist yet when n is 0) */
+    /* short strings (most keys' values) without a call */
+    if (n <= 16 && n >= 8) {
+      memcpy(c->dat + c->ds, d, 8);
+      memcpy(c->dat + c->ds + n - 8, d + n - 8, 8);
+    } else {
+      memcpy(c->dat + c->ds, d, (size_t)n);
+    }
+    c->ds += n;
+  }
+  int32_t end = (int32_t)c->ds;
+  memcpy(c->val + c->vs, &end, 4);
+  c->vs += 4;
+  c->len++;
+}
+
+static inline void put_u64(wcol *c, bool valid, uint64_t v) {
+  put_valid(c, valid);
+  memcpy(c->val + c->vs, &v, 8);
+  c->vs += 8;
+  c->len++;
+}
+
+static inline void put_bool(wcol *c, bool valid, bool v) {
+  put_valid(c, valid);
+  if ((c->len & 7) == 0) c->val[c->vs++] = 0;
+  if (v) oa_bit_set(c->val, c->len);
+  c->len++;
+}
+
+/* Reserves room for n more attribute values; false when the bulk path
+ * cannot be used (a bitmap not allocated yet, a column near its limit). */
+static bool bulk_reserve(oa_builder *vb, const kv_rec *r, int64_t n) {
+  oa_builder *ch = vb->children;
+  if (vb->validity.data || ch[OA_ATTR_VALUE_TYPE].validity.data) return false;
+  if (n > INT32_MAX) return false;
+  int64_t len[OA_ATTR_VALUE_N] = {0};
+  for (int64_t i = 0; i < n; i++) {
+    switch (r[i].type) {
+    case OA_ATTR_STR:
+      len[OA_ATTR_VALUE_STR] += r[i].n;
+      break;
+    case OA_ATTR_BYTES:
+      len[OA_ATTR_VALUE_BYTES] += r[i].n;
+      break;
+    case OA_ATTR_ARRAY:
+    case OA_ATTR_KVLIST:
+      len[OA_ATTR_VALUE_SER] += r[i].n;
+      break;
+    }
+  }
+  for (int k = OA_ATTR_VALUE_STR; k < OA_ATTR_VALUE_N; k++) {
+    oa_builder *b = &ch[k];
+    if (!b->validity.data || ensure_bits(b, b->length + n)) return false;
+    int64_t w = k == OA_ATTR_VALUE_INT || k == OA_ATTR_VALUE_DOUBLE ? 8
+                : k == OA_ATTR_VALUE_BOOL                           ? 0
+                                                                    : 4;
+    if (w == 0) {
+      if (oa_bytes_reserve(&b->values, n / 8 + 2)) return false;
+    } else if (oa_bytes_reserve(&b->values, n * w)) {
+      return false;
+    }
+    if (w == 4 && (b->data.size + len[k] > INT32_MAX ||
+                   oa_bytes_reserve(&b->data, len[k])))
+      return false;
+  }
+  return oa_bytes_reserve(&ch[OA_ATTR_VALUE_TYPE].values, n) == 0;
+}
+
+static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
+                        const kv_rec *r, int64_t n) {
+  oa_builder *entries = &mb->children[0];
+  oa_builder *vb = &entries->children[1];
+  oa_builder *ch = vb->children;
+  for (int64_t i = 0; i < n; i++)
+    APPEND(r[i].key_idx >= 0
+               ? dict_index(dec->dc_b[key_dc], r[i].key_idx)
+               : dict_append(dec, key_dc, r[i].key, r[i].key_len, i));
+  wcol ty = wcol_load(&ch[OA_ATTR_VALUE_TYPE]);
+  wcol str = wcol_load(&ch[OA_ATTR_VALUE_STR]);
+  wcol i64 = wcol_load(&ch[OA_ATTR_VALUE_INT]);
+  wcol dbl = wcol_load(&ch[OA_ATTR_VALUE_DOUBLE]);
+  wcol bo = wcol_load(&ch[OA_ATTR_VALUE_BOOL]);
+  wcol by = wcol_load(&ch[OA_ATTR_VALUE_BYTES]);
+  wcol ser = wcol_load(&ch[OA_ATTR_VALUE_SER]);
+  for (int64_t i = 0; i < n; i++, r++) {
+    int t = r->type;
+    ty.val[ty.vs++] = (uint8_t)t;
+    ty.len++;
+    put_str(&str, t == OA_ATTR_STR, r->d, r->n);
+    put_u64(&i64, t == OA_ATTR_INT, t == OA_ATTR_INT ? r->v : 0);
+    put_u64(&dbl, t == OA_ATTR_DOUBLE, t == OA_ATTR_DOUBLE ? r->v : 0);
+    put_bool(&bo, t == OA_ATTR_BOOL, t == OA_ATTR_BOOL && r->v);
+    put_str(&by, t == OA_ATTR_BYTES, r->d, r->n);
+    put_str(&ser, t == OA_ATTR_ARRAY || t == OA_ATTR_KVLIST, r->d, r->n);
+  }
+  wcol_store(&ty, &ch[OA_ATTR_VALUE_TYPE]);
+  wcol_store(&str, &ch[OA_ATTR_VALUE_STR]);
+  wcol_store(&i64, &ch[OA_ATTR_VALUE_INT]);
+  wcol_store(&dbl, &ch[OA_ATTR_VALUE_DOUBLE]);
+  wcol_store(&bo, &ch[OA_ATTR_VALUE_BOOL]);
+  wcol_store(&by, &ch[OA_ATTR_VALUE_BYTES]);
+  wcol_store(&ser, &ch[OA_ATTR_VALUE_SER]);
+  vb->length += n;
+  entries->length += n;
+  return list_valid(mb);
+}
+
+/* Appends the attribute map element of the recorded KeyValues. */
+static int a_attrs_rec(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
+                       const kv_rec *r, int64_t n) {
+  if (n > 0 && !mb->children[0].validity.data &&
+      bulk_reserve(&mb->children[0].children[1], r, n))
+    return a_attrs_bulk(dec, mb, key_dc, r, n);
+  oa_builder *entries = &mb->children[0];
+  oa_builder *vb = &entries->children[1];
+  oa_builder *ch = vb->children;
+  oa_builder *ty = &ch[OA_ATTR_VALUE_TYPE], *str = &ch[OA_ATTR_VALUE_STR],
+             *i64 = &ch[OA_ATTR_VALUE_INT], *dbl = &ch[OA_ATTR_VALUE_DOUBLE],
+             *bo = &ch[OA_ATTR_VALUE_BOOL], *by = &ch[OA_ATTR_VALUE_BYTES],
+             *ser = &ch[OA_ATTR_VALUE_SER];
+  for (int64_t i = 0; i < n; i++, r++) {
+    APPEND(r->key_idx >= 0 ? dict_index(dec->dc_b[key_dc], r->key_idx)
+                           : dict_append(dec, key_dc, r->key, r->key_len, i));
+    int t = r->type;
+    APPEND(oa_builder_append_u8_fast(ty, (uint8_t)t));
+    APPEND(t == OA_ATTR_STR ? oa_builder_append_str_fast(str, r->d, r->n)
+                            : null_str(str));
+    APPEND(t == OA_ATTR_INT ? oa_builder_append_i64_fast(i64, (int64_t)r->v)
+                            : null_fixed(i64, 8));
+    APPEND(t == OA_ATTR_DOUBLE ? oa_builder_append_u64_fast(dbl, r->v)
+                               : null_fixed(dbl, 8));
+    APPEND(t == OA_ATTR_BOOL ? bool_fast(bo, r->v != 0) : null_bool(bo));
+    APPEND(t == OA_ATTR_BYTES ? oa_builder_append_str_fast(by, r->d, r->n)
+                              : null_str(by));
+    APPEND(t == OA_ATTR_ARRAY || t == OA_ATTR_KVLIST
+               ? oa_builder_append_str_fast(ser, r->d, r->n)
+               : null_str(ser));
+    APPEND(struct_valid(vb));
+    APPEND(struct_valid(entries));
+  }
+  return list_valid(mb);
+}
+
+static void find_service_name(const uint8_t *p, const uint8_t *end,
+                              group_info *g) {
+  const uint8_t *key = NULL, *val = NULL;
+  int64_t key_len = 0, val_len = 0;
+  pbf f;
+  while (next_field(&p, end, &f)) {
+    if (f.wt != OA_PB_LEN) continue;
+    if (f.field == 1) {
+      key = f.d;
+      key_len = f.n;
+    } else if (f.field == 2) {
+      val = f.d;
+      val_len = f.n;
+    }
+  }
+  if (!key || key_len != 12 || memcmp(key, "service.name", 12) != 0 || !val)
+    return;
+  const uint8_t *q = val, *qend = val + val_len;
+  const uint8_t *s = NULL;
+  int64_t sn = 0;
+  bool is_str = false;
+  while (next_field(&q, qend, &f)) {
+    if (f.field >= 1 && f.field <= 7) {
+      is_str = f.field == 1 && f.wt == OA_PB_LEN;
+      s = f.d;
+      sn = f.n;
+    }
+  }
+  if (is_str) {
+    g->svc = s;
+    g->svc_len = sn;
+  } else {
+    g->svc = NULL;
+  }
+}
+
+static int a_anyvalue(oa_builder *vb, const uint8_t *d, int64_t n) {
+  const uint8_t *p = d, *end = d + n;
+  int type = OA_ATTR_EMPTY;
+  pbf f, last = {0};
+  while (next_field(&p, end, &f)) {
+    /* oneof: the last member on the wire wins */
+    if (f.field >= 1 && f.field <= 7) {
+      static const uint8_t kType[8] = {0,
+                                       OA_ATTR_STR,
+                                       OA_ATTR_BOOL,
+                                       OA_ATTR_INT,
+                                       OA_ATTR_DOUBLE,
+                                       OA_ATTR_ARRAY,
+                                       OA_ATTR_KVLIST,
+                                       OA_ATTR_BYTES};
+      type = kType[f.field];
+      last = f;
+    }
+  }
+  oa_builder *ch = vb->children;
+  APPEND(oa_builder_append_u8_fast(&ch[OA_ATTR_VALUE_TYPE], (uint8_t)type));
+  oa_builder *str = &ch[OA_ATTR_VALUE_STR], *i64 = &ch[OA_ATTR_VALUE_INT],
+             *dbl = &ch[OA_ATTR_VALUE_DOUBLE], *bo = &ch[OA_ATTR_VALUE_BOOL],
+             *by = &ch[OA_ATTR_VALUE_BYTES], *ser = &ch[OA_ATTR_VALUE_SER];
+  APPEND(type == OA_ATTR_STR ? oa_builder_append_str_fast(str, last.d, last.n)
+                             : oa_builder_append_null(str));
+  APPEND(type == OA_ATTR_INT ? oa_builder_append_i64_fast(i64, (int64_t)last.v)
+                             : oa_builder_append_null(i64));
+  if (type == OA_ATTR_DOUBLE) {
+    double dv;
+    memcpy(&dv, &last.v, 8);
+    APPEND(oa_builder_append_f64_fast(dbl, dv));
+  } else {
+    APPEND(oa_builder_append_null(dbl));
+  }
+  APPEND(type == OA_ATTR_BOOL ? oa_builder_append_bool(bo, last.v != 0)
+                              : oa_builder_append_null(bo));
+  APPEND(type == OA_ATTR_BYTES ? oa_builder_append_str_fast(by, last.d, last.n)
+                               : oa_builder_append_null(by));
+  APPEND(type == OA_ATTR_ARRAY || type == OA_ATTR_KVLIST
+             ? oa_builder_append_str_fast(ser, d, n)
+             : oa_builder_append_null(ser));
+  return oa_builder_append_valid(vb);
+}
+
+/* Appends one KeyValue to the entries of map builder mb (the caller closes
+ * the map element). */
+static int a_kv(oa_builder *mb, const uint8_t *d, int64_t n) {
+  static const uint8_t kNone[1] = {0};
+  const uint8_t *p = d, *end = d + n;
+  const uint8_t *key = kNone, *val = kNone;
+  int64_t key_len = 0, val_len = 0;
+  pbf f;
+  while (next_field(&p, end, &f)) {
+    if (f.field == 1) {
+      key = f.d;
+      key_len = f.n;
+    } else if (f.field == 2) {
+      val = f.d;
+      val_len = f.n;
+    }
+  }
+  oa_builder *entries = &mb->children[0];
+  oa_builder *kb = &entries->children[0];
+  if (kb->dict.encoded)
+    APPEND(oa_builder_append_bytes(kb, key, key_len));
+  else
+    APPEND(oa_builder_append_str_fast(kb, key, key_len));
+  APPEND(a_anyvalue(&entries->children[1], val, val_len));
+  return oa_builder_append_valid(entries);
+}
+
+/* Appends the map of every `field` KeyValue of message [p, end). */
+static int a_attrs(oa_builder *mb, const uint8_t *p, const uint8_t *end,
+                   uint32_t field) {
+  pbf f;
+  while (next_field(&p, end, &f))
+    if (f.field == field) APPEND(a_kv(mb, f.d, f.n));
+  return oa_builder_append_valid(mb);
+}
+
+static int a_resource(oa_otlp_decoder *dec, group_info *g) {
+  const uint8_t *p = g->msg ? g->msg : kNothing;
+  const uint8_t *end = p + (g->msg ? g->msg_len : 0);
+  APPEND(a_attrs(&dec->res_attrs, p, end, 1));
+  APPEND(oa_builder_append_str_fast(&dec->res_url, g->url ? g->url : kNothing,
+                                    g->url_len));
+  oa_builder *refs = &dec->res_refs;
+  pbf f;
+  while (next_field(&p, end, &f))
+    if (f.field == 3)
+      APPEND(oa_builder_append_str_fast(&refs->children[0], f.d, f.n));
+  APPEND(oa_builder_append_valid(refs));
+  g->id = dec->n_resources++;
+  return 0;
+}
+
+static int a_scope(oa_otlp_decoder *dec, group_info *g) {
+  const uint8_t *p = g->msg ? g->msg : kNothing;
+  const uint8_t *end = p + (g->msg ? g->msg_len : 0);
+  const uint8_t *name = kNothing, *version = kNothing;
+  int64_t name_len = 0, version_len = 0;
+  pbf f;
+  while (next_field(&p, end, &f)) {
+    if (f.field == 1) {
+      name = f.d;
+      name_len = f.n;
+    } else if (f.field == 2) {
+      version = f.d;
+      version_len = f.n;
+    }
+  }
+  p = g->msg ? g->msg : kNothing;
+  APPEND(oa_builder_append_str_fast(&dec->sc_name, name, name_len));
+  APPEND(oa_builder_append_str_fast(&dec->sc_version, version, version_len));
+  APPEND(a_attrs(&dec->sc_attrs, p, end, 3));
+  APPEND(oa_builder_append_str_fast(&dec->sc_url, g->url ? g->url : kNothing,
+                                    g->url_len));
+  return 0;
+}
+
+static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
+                  group_info *sc) {
+  oa_builder *b = dec->b;
+  if (res->id < 0) APPEND(a_resource(dec, res));
+  /* the scope's dictionary row is appended when its ScopeSpans ends (its
+   * schema_url comes after the spans) */
+  if (sc->id < 0) sc->id = dec->n_scopes++;
+  APPEND(oa_builder_append_fsb_fast(&b[OA_SPAN_TRACE_ID], s->trace_id));
+  APPEND(oa_builder_append_fsb_fast(&b[OA_SPAN_SPAN_ID], s->span_id));
+  APPEND(s->parent_len
+             ? oa_builder_append_fsb_fast(&b[OA_SPAN_PARENT_SPAN_ID], s->parent)
+             : null_fixed(&b[OA_SPAN_PARENT_SPAN_ID], 8));
+  APPEND(oa_builder_append_str_fast(&b[OA_SPAN_TRACE_STATE], s->trace_state,
+                                    s->trace_state_len));
+  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_FLAGS], s->flags));
+  APPEND(dict_append(dec, DC_NAME, s->name, s->name_len, -1));
+  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_KIND], s->kind));
+  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_START_TIME], (int64_t)s->start));
+  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_END_TIME], (int64_t)s->end));
+  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_DURATION],
+                                    (int64_t)(s->end - s->start)));
+  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_STATUS_CODE], s->status_code));
+  APPEND(oa_builder_append_str_fast(&b[OA_SPAN_STATUS_MESSAGE], s->status_msg,
+                                    s->status_msg_len));
+  APPEND(a_attrs_rec(dec, &b[OA_SPAN_ATTRIBUTES], DC_ATTR_KEY, dec->span_kvs.a,
+                     dec->span_kvs.n));
+  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_ATTRIBUTES_COUNT],
+                                    s->dropped_attrs));
+  oa_builder *ev = &b[OA_SPAN_EVENTS], *lk = &b[OA_SPAN_LINKS];
+  oa_builder *evi = &ev->children[0], *lki = &lk->children[0];
+  for (int64_t k = 0; k < dec->n_evs; k++) {
+    const ev_rec *e = &dec->evs[k];
+    oa_builder *ch = evi->children;
+    APPEND(oa_builder_append_i64_fast(&ch[0], (int64_t)e->time));
+    APPEND(dict_append(dec, DC_EVENT_NAME, e->name, e->name_len, -1));
+    APPEND(a_attrs_rec(dec, &ch[2], DC_EVENT_KEY, dec->sub_kvs.a + e->kv0,
+                       e->nkv));
+    APPEND(oa_builder_append_u32_fast(&ch[3], e->dropped));
+    APPEND(struct_valid(evi));
+  }
+  for (int64_t k = 0; k < dec->n_lks; k++) {
+    const lk_rec *l = &dec->lks[k];
+    oa_builder *ch = lki->children;
+    APPEND(oa_builder_append_fsb_fast(&ch[0], l->tid));
+    APPEND(oa_builder_append_fsb_fast(&ch[1], l->sid));
+    APPEND(oa_builder_append_str_fast(&ch[2], l->ts, l->ts_len));
+    APPEND(oa_builder_append_u32_fast(&ch[3], l->flags));
+    APPEND(
+        a_attrs_rec(dec, &ch[4], DC_LINK_KEY, dec->sub_kvs.a + l->kv0, l->nkv));
+    APPEND(oa_builder_append_u32_fast(&ch[5], l->dropped));
+    APPEND(struct_valid(lki));
+  }
+  APPEND(list_valid(ev));
+  APPEND(list_valid(lk));
+  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_EVENTS_COUNT],
+                                    s->dropped_events));
+  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_LINKS_COUNT],
+                                    s->dropped_links));
+  oa_builder *svc = &b[OA_SPAN_SERVICE_NAME];
+  if (!res->svc) {
+    APPEND(null_fixed(svc, 4));
+  } else if (res->svc_idx >= 0) {
+    APPEND(dict_index(svc, res->svc_idx));
+  } else {
+    APPEND(oa_builder_append_bytes(svc, res->svc_len ? res->svc : kNothing,
+                                   res->svc_len));
+    memcpy(&res->svc_idx, svc->values.data + svc->values.size - 4, 4);
+  }
+  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_RESOURCE_ID], res->id));
+  APPEND(oa_builder_append_u32_fast(
+      &b[OA_SPAN_RESOURCE_DROPPED_ATTRIBUTES_COUNT], res->dropped));
+  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_SCOPE_ID], sc->id));
+  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_SCOPE_DROPPED_ATTRIBUTES_COUNT],
+                                    sc->dropped));
+  return 0;
+}
+
+/* ------------------------------------------------------------- request */
+
+typedef struct req_state {
+  oa_otlp_result *res;
+  int64_t n_spans;
+} req_state;
+
+static void reject(dctx *c, req_state *st, const char *msg) {
+  if (st->res->rejected_spans++ == 0)
+    snprintf(st->res->error_message, sizeof st->res->error_message, "%s", msg);
+}
+
+static int append_failed(dctx *c, int rc) {
+  return oa_error_set(c->err, rc,
+                      rc == ENOMEM ? "otlp protobuf: out of memory"
+                                   : "otlp protobuf: a column outgrew its "
+                                     "offsets or dictionary (split the "
+                                     "request)");
+}
+
+/* Validates the scope and schema url of a ScopeSpans (once, before its
+ * first span is decided on). */
+static int scope_check(dctx *c, group_info *sg) {
+  c->bad = false;
+  if (sg->msg) OA_RETURN_NOT_OK(v_scope(c, sg));
+  if (sg->url) v_utf8(c, sg->url, sg->url_len, "scope schema_url");
+  sg->bad = c->bad;
+  if (sg->bad) memcpy(sg->bad_msg, c->bad_msg, sizeof sg->bad_msg);
+  return 0;
+}
+
+static int one_span(dctx *c, req_state *st, const uint8_t *d, int64_t n,
+                    group_info *rg, group_info *sg) {
+  if (++st->n_spans > c->dec->opts.max_spans)
+    return oa_error_set(c->err, E2BIG,
+                        "otlp protobuf: request has more than %lld spans",
+                        (long long)c->dec->opts.max_spans);
+  span_info s;
+  c->bad = false;
+  OA_RETURN_NOT_OK(v_span(c, d, d + n, &s));
+  if (rg->bad || sg->bad || c->bad) {
+    reject(c, st, rg->bad ? rg->bad_msg : sg->bad ? sg->bad_msg : c->bad_msg);
+    return 0;
+  }
+  int rc = a_span(c->dec, &s, rg, sg);
+  if (rc) return append_failed(c, rc);
+  st->res->accepted_spans++;
+  return 0;
+}
+
+/* Appends the scope's dictionary row once its ScopeSpans is complete (if
+ * any of its spans was accepted: the row's index is scope_id). */
+static int end_scope(dctx *c, group_info *sg) {
+  if (sg->id < 0) return 0;
+  int rc = a_scope(c->dec, sg);
+  return rc ? append_failed(c, rc) : 0;
+}
+
+/* Returned (internally) when a ScopeSpans has its scope or schema_url after
+ * a span: the request is decoded again in careful mode. */
+#define RESTART_CAREFUL (-1)
+
+static int do_scope_spans(dctx *c, req_state *st, const uint8_t *p,
+                          const uint8_t *end, group_info *rg) {
+  group_info sg;
+  memset(&sg, 0, sizeof sg);
+  sg.id = -1;
+  const uint8_t *start = p;
+  const uint8_t *d;
+  int64_t n;
+  if (!c->careful) {
+    /* One pass: serializers write scope (1), spans (2) and schema_url (3)
+     * in field order. Hopping from span to span first would cost a cache
+     * miss per span. */
+    bool seen = false, url_before = false;
+    TAG_LOOP_BEGIN(c, p, end, "ScopeSpans")
+  case 1:
+    if (seen) return RESTART_CAREFUL;
+    FIELD_LEN(c, p, end, "ScopeSpans", "scope", sg.msg, sg.msg_len);
+    break;
+  case 2:
+    FIELD_LEN(c, p, end, "ScopeSpans", "spans", d, n);
+    if (!seen) {
+      seen = true;
+      /* a schema_url after the spans would change their fate */
+      OA_RETURN_NOT_OK(scope_check(c, &sg));
+    }
+    OA_RETURN_NOT_OK(one_span(c, st, d, n, rg, &sg));
+    break;
+  case 3: {
+    const uint8_t *u;
+    int64_t un;
+    FIELD_LEN(c, p, end, "ScopeSpans", "schema_url", u, un);
+    /* after the spans (field order puts it there): harmless unless it
+     * would have rejected them, or replaces an earlier one */
+    if (seen && (url_before || sg.bad ||
+                 (c->dec->opts.check_utf8 && !ascii_only(u, un) &&
+                  !oa_otlp_utf8_valid(u, un))))
+      return RESTART_CAREFUL;
+    url_before = !seen;
+    sg.url = u;
+    sg.url_len = un;
+    break;
+  }
+    TAG_LOOP_END(c, p, end, "ScopeSpans")
+    if (!seen) OA_RETURN_NOT_OK(scope_check(c, &sg));
+    return end_scope(c, &sg);
+  }
+  TAG_LOOP_BEGIN(c, p, end, "ScopeSpans")
+case 1:
+  FIELD_LEN(c, p, end, "ScopeSpans", "scope", sg.msg, sg.msg_len);
+  break;
+case 2:
+  FIELD_LEN(c, p, end, "ScopeSpans", "spans", d, n);
+  break;
+case 3:
+  FIELD_LEN(c, p, end, "ScopeSpans", "schema_url", sg.url, sg.url_len);
+  break;
+  TAG_LOOP_END(c, p, end, "ScopeSpans")
+  OA_RETURN_NOT_OK(scope_check(c, &sg));
+
+  p = start;
+  pbf f;
+  while (next_field(&p, end, &f)) {
+    if (f.field != 2) continue;
+    OA_RETURN_NOT_OK(one_span(c, st, f.d, f.n, rg, &sg));
+  }
+  return end_scope(c, &sg);
+}
+
+static int do_resource_spans(dctx *c, req_state *st, const uint8_t *p,
+                             const uint8_t *end) {
+  group_info rg;
+  memset(&rg, 0, sizeof rg);
+  rg.id = -1;
+  rg.svc_idx = -1;
+  const uint8_t *start = p, *d;
+  int64_t n;
+  TAG_LOOP_BEGIN(c, p, end, "ResourceSpans")
+case 1:
+  FIELD_LEN(c, p, end, "ResourceSpans", "resource", rg.msg, rg.msg_len);
+  break;
+case 2:
+  FIELD_LEN(c, p, end, "ResourceSpans", "scope_spans", d, n);
+  break;
+case 3:
+  FIELD_LEN(c, p, end, "ResourceSpans", "schema_url", rg.url, rg.url_len);
+  break;
+  TAG_LOOP_END(c, p, end, "ResourceSpans")
+  c->bad = false;
+  if (rg.msg) OA_RETURN_NOT_OK(v_resource(c, &rg));
+  if (rg.url) v_utf8(c, rg.url, rg.url_len, "resource schema_url");
+  rg.bad = c->bad;
+  if (rg.bad) memcpy(rg.bad_msg, c->bad_msg, sizeof rg.bad_msg);
+  if (rg.bad) rg.svc = NULL;
+
+  p = start;
+  pbf f;
+  while (next_field(&p, end, &f))
+    if (f.field == 2)
+      OA_RETURN_NOT_OK(do_scope_spans(c, st, f.d, f.d + f.n, &rg));
+  return 0;
+}
+
+/* ------------------------------------------------------------- decoder */
+
+void oa_otlp_options_default(oa_otlp_options *o) {
+  o->max_depth = 32;
+  o->max_attributes = 4096;
+  o->max_events = 4096;
+  o->max_links = 4096;
+  o->max_spans = (int64_t)1 << 24;
+  o->check_utf8 = true;
+}
+
+static bool is_direct(int c) {
+  switch (c) {
+  case OA_SPAN_RESOURCE_ATTRIBUTES:
+  case OA_SPAN_RESOURCE_SCHEMA_URL:
+  case OA_SPAN_RESOURCE_ENTITY_REFS:
+  case OA_SPAN_SCOPE_NAME:
+  case OA_SPAN_SCOPE_VERSION:
+  case OA_SPAN_SCOPE_ATTRIBUTES:
+  case OA_SPAN_SCOPE_SCHEMA_URL:
+    return false;
+  default:
+    return true;
+  }
+}
+
+static int value_builder(oa_otlp_decoder *dec, int col, oa_field *vf,
+                         oa_builder *b, oa_error *err) {
+  OA_RETURN_NOT_OK(oa_field_copy(vf, &dec->schema->fields[col], err));
+  vf->dict.encoded = false;
+  return oa_builder_init(b, vf, 0, err);
+}
+
+void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
+  if (!dec) return;
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
+    if (dec->direct[c]) oa_builder_reset(&dec->b[c]);
+  oa_builder *vb[] = {&dec->res_attrs, &dec->res_url,    &dec->res_refs,
+                      &dec->sc_name,   &dec->sc_version, &dec->sc_attrs,
+                      &dec->sc_url};
+  oa_field *vf[] = {&dec->res_attrs_f, &dec->res_url_f,    &dec->res_refs_f,
+                    &dec->sc_name_f,   &dec->sc_version_f, &dec->sc_attrs_f,
+                    &dec->sc_url_f};
+  for (size_t i = 0; i < sizeof vb / sizeof vb[0]; i++) {
+    oa_builder_reset(vb[i]);
+    oa_field_reset(vf[i]);
+  }
+  if (dec->schema) oa_schema_release(dec->schema);
+  free(dec->span_kvs.a);
+  free(dec->sub_kvs.a);
+  free(dec->evs);
+  free(dec->lks);
+  for (int i = 0; i < DC_N; i++)
+    free(dec->dc[i]);
+  free(dec->hints);
+  free(dec);
+}
+
+/* Visits every builder of the decoder (dictionary values included) in a
+ * fixed order: mode 0 counts, 1 stores the buffer sizes in hints, 2 reserves
+ * them (the sizes of the previous batch are the best guess for the next). */
+static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
+                         int mode) {
+  if (mode == 1) {
+    dec->hints[k] = b->values.size;
+    dec->hints[k + 1] = b->data.size;
+  } else if (mode == 2) {
+    /* a failed reservation only costs speed: appends grow as usual */
+    (void)oa_bytes_reserve(&b->values, dec->hints[k] - b->values.size);
+    (void)oa_bytes_reserve(&b->data, dec->hints[k + 1] - b->data.size);
+  }
+  k += 2;
+  for (int64_t i = 0; i < b->n_children; i++)
+    k = hint_walk(dec, &b->children[i], k, mode);
+  if (b->dict_values) k = hint_walk(dec, b->dict_values, k, mode);
+  return k;
+}
+
+static void hint_all(oa_otlp_decoder *dec, int mode) {
+  int64_t k = 0;
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
+    if (dec->direct[c]) k = hint_walk(dec, &dec->b[c], k, mode);
+  oa_builder *vb[] = {&dec->res_attrs, &dec->res_url,    &dec->res_refs,
+                      &dec->sc_name,   &dec->sc_version, &dec->sc_attrs,
+                      &dec->sc_url};
+  for (size_t i = 0; i < sizeof vb / sizeof vb[0]; i++)
+    k = hint_walk(dec, vb[i], k, mode);
+  dec->n_hints = k;
+}
+
+int oa_otlp_decoder_new(oa_otlp_decoder **out, const oa_otlp_options *opts,
+                        oa_error *err) {
+  *out = NULL;
+  oa_otlp_decoder *dec = calloc(1, sizeof *dec);
+  if (!dec) return oa_error_set(err, ENOMEM, "otlp decoder: out of memory");
+  if (opts)
+    dec->opts = *opts;
+  else
+    oa_otlp_options_default(&dec->opts);
+  int rc;
+  OA_GOTO_NOT_OK(rc, oa_span_schema(&dec->schema, err), fail);
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
+    if (!is_direct(c)) continue;
+    OA_GOTO_NOT_OK(
+        rc, oa_builder_init(&dec->b[c], &dec->schema->fields[c], 0, err), fail);
+    dec->direct[c] = true;
+  }
+  OA_GOTO_NOT_OK(rc,
+                 value_builder(dec, OA_SPAN_RESOURCE_ATTRIBUTES,
+                               &dec->res_attrs_f, &dec->res_attrs, err),
+                 fail);
+  OA_GOTO_NOT_OK(rc,
+                 value_builder(dec, OA_SPAN_RESOURCE_SCHEMA_URL,
+                               &dec->res_url_f, &dec->res_url, err),
+                 fail);
+  OA_GOTO_NOT_OK(rc,
+                 value_builder(dec, OA_SPAN_RESOURCE_ENTITY_REFS,
+                               &dec->res_refs_f, &dec->res_refs, err),
+                 fail);
+  OA_GOTO_NOT_OK(rc,
+                 value_builder(dec, OA_SPAN_SCOPE_NAME, &dec->sc_name_f,
+                               &dec->sc_name, err),
+                 fail);
+  OA_GOTO_NOT_OK(rc,
+                 value_builder(dec, OA_SPAN_SCOPE_VERSION, &dec->sc_version_f,
+                               &dec->sc_version, err),
+                 fail);
+  OA_GOTO_NOT_OK(rc,
+                 value_builder(dec, OA_SPAN_SCOPE_ATTRIBUTES, &dec->sc_attrs_f,
+                               &dec->sc_attrs, err),
+                 fail);
+  OA_GOTO_NOT_OK(rc,
+                 value_builder(dec, OA_SPAN_SCOPE_SCHEMA_URL, &dec->sc_url_f,
+                               &dec->sc_url, err),
+                 fail);
+  oa_builder *evi = &dec->b[OA_SPAN_EVENTS].children[0];
+  oa_builder *lki = &dec->b[OA_SPAN_LINKS].children[0];
+  dec->dc_b[DC_NAME] = &dec->b[OA_SPAN_NAME];
+  dec->dc_b[DC_ATTR_KEY] = &dec->b[OA_SPAN_ATTRIBUTES].children[0].children[0];
+  dec->dc_b[DC_EVENT_NAME] = &evi->children[1];
+  dec->dc_b[DC_EVENT_KEY] = &evi->children[2].children[0].children[0];
+  dec->dc_b[DC_LINK_KEY] = &lki->children[4].children[0].children[0];
+  dec->gen = 1;
+  for (int i = 0; i < DC_N; i++) {
+    dec->dc[i] = calloc(1, sizeof *dec->dc[i]);
+    if (!dec->dc[i]) goto oom;
+  }
+  hint_all(dec, 0);
+  dec->hints = calloc((size_t)dec->n_hints, sizeof *dec->hints);
+  if (!dec->hints) goto oom;
+  *out = dec;
+  return 0;
+oom:
+  rc = oa_error_set(err, ENOMEM, "otlp decoder: out of memory");
+fail:
+  oa_otlp_decoder_free(dec);
+  return rc;
+}
+
+/* Finishes every builder into cols (and the dictionaries); with cols NULL the
+ * content is thrown away (a rejected request). */
+static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err) {
+  int rc = 0;
+  oa_array tmp;
+  if (cols) hint_all(dec, 1);
+  /* the dictionaries start over: every cache entry becomes stale */
+  if (++dec->gen == 0) {
+    for (int i = 0; i < DC_N; i++)
+      memset(dec->dc[i], 0, sizeof *dec->dc[i]);
+    dec->gen = 1;
+  }
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
+    if (!dec->direct[c]) continue;
+    oa_array *dst = cols ? &cols[c] : &tmp;
+    oa_array_init(dst);
+    int r = oa_builder_finish(&dec->b[c], dst, err);
+    if (r && !rc) rc = r;
+    if (!cols) oa_array_reset(&tmp);
+  }
+  static const struct {
+    int col, id_col;
+    size_t off;
+  } kDicts[] = {
+      {OA_SPAN_RESOURCE_ATTRIBUTES, OA_SPAN_RESOURCE_ID,
+       offsetof(oa_otlp_decoder, res_attrs)},
+      {OA_SPAN_RESOURCE_SCHEMA_URL, OA_SPAN_RESOURCE_ID,
+       offsetof(oa_otlp_decoder, res_url)},
+      {OA_SPAN_RESOURCE_ENTITY_REFS, OA_SPAN_RESOURCE_ID,
+       offsetof(oa_otlp_decoder, res_refs)},
+      {OA_SPAN_SCOPE_NAME, OA_SPAN_SCOPE_ID,
+       offsetof(oa_otlp_decoder, sc_name)},
+      {OA_SPAN_SCOPE_VERSION, OA_SPAN_SCOPE_ID,
+       offsetof(oa_otlp_decoder, sc_version)},
+      {OA_SPAN_SCOPE_ATTRIBUTES, OA_SPAN_SCOPE_ID,
+       offsetof(oa_otlp_decoder, sc_attrs)},
+      {OA_SPAN_SCOPE_SCHEMA_URL, OA_SPAN_SCOPE_ID,
+       offsetof(oa_otlp_decoder, sc_url)},
+  };
+  for (size_t i = 0; i < sizeof kDicts / sizeof kDicts[0]; i++) {
+    oa_builder *vb = (oa_builder *)((char *)dec + kDicts[i].off);
+    oa_array *values = calloc(1, sizeof *values);
+    if (!values) {
+      if (!rc) rc = oa_error_set(err, ENOMEM, "otlp decoder: out of memory");
+      oa_array_init(&tmp);
+      oa_builder_finish(vb, &tmp, NULL);
+      oa_array_reset(&tmp);
+      if (cols) oa_array_init(&cols[kDicts[i].col]);
+      continue;
+    }
+    oa_array_init(values);
+    int r = oa_builder_finish(vb, values, err);
+    if (r && !rc) rc = r;
+    if (!cols || r) {
+      oa_array_reset(values);
+      free(values);
+      if (cols) oa_array_init(&cols[kDicts[i].col]);
+      continue;
+    }
+    /* the indices are resource_id / scope_id: share that buffer */
+    oa_array *dst = &cols[kDicts[i].col];
+    oa_array_init(dst);
+    r = oa_array_copy(dst, &cols[kDicts[i].id_col], err);
+    if (r && !rc) rc = r;
+    dst->dictionary = values;
+  }
+  dec->n_resources = dec->n_scopes = 0;
+  if (cols && rc == 0) hint_all(dec, 2);
+  return rc;
+}
+
+static int decode_request(dctx *c, req_state *st, const uint8_t *p,
+                          const uint8_t *end) {
+  while (p < end) {
+    uint32_t fld;
+    int wt;
+    const uint8_t *at = p, *d;
+    int64_t n;
+    OA_RETURN_NOT_OK(
+        next_tag(c, &p, end, "ExportTraceServiceRequest", &fld, &wt));
+    if (fld != 1) {
+      OA_RETURN_NOT_OK(
+          skip_value(c, &p, end, "ExportTraceServiceRequest", fld, wt));
+      continue;
+    }
+    OA_RETURN_NOT_OK(expect_wt(c, at, wt, OA_PB_LEN,
+                               "ExportTraceServiceRequest", "resource_spans"));
+    OA_RETURN_NOT_OK(read_len(c, &p, end, "ExportTraceServiceRequest",
+                              "resource_spans", &d, &n));
+    OA_RETURN_NOT_OK(do_resource_spans(c, st, d, d + n));
+  }
+  return 0;
+}
+
+int oa_otlp_decoder_decode(oa_otlp_decoder *dec, const uint8_t *data,
+                           int64_t size, oa_batch *out, oa_otlp_result *result,
+                           oa_error *err) {
+  oa_otlp_result local;
+  if (!result) result = &local;
+  memset(result, 0, sizeof *result);
+  oa_batch_reset(out);
+  if (size < 0 || (!data && size > 0))
+    return oa_error_set(err, EINVAL, "otlp protobuf: invalid input buffer");
+  static const uint8_t kEmpty[1] = {0};
+  if (!data) data = kEmpty;
+  dctx c = {.dec = dec, .base = data, .err = err};
+  req_state st = {.res = result};
+  int rc = decode_request(&c, &st, data, data + size);
+  if (rc == RESTART_CAREFUL) {
+    finish_all(dec, NULL, NULL);
+    memset(result, 0, sizeof *result);
+    st.n_spans = 0;
+    c.careful = true;
+    rc = decode_request(&c, &st, data, data + size);
+  }
+  if (rc) goto fail;
+  oa_array cols[OA_SPAN_N_COLUMNS];
+  int64_t rows = dec->b[OA_SPAN_TRACE_ID].length;
+  rc = finish_all(dec, cols, err);
+  if (rc == 0) rc = oa_batch_set(out, dec->schema, rows, cols, err);
+  if (rc) {
+    for (int i = 0; i < OA_SPAN_N_COLUMNS; i++)
+      oa_array_reset(&cols[i]);
+    return rc;
+  }
+  return 0;
+fail:
+  finish_all(dec, NULL, NULL);
+  result->accepted_spans = 0;
+  return rc;
+}
+
+int oa_otlp_decode_traces(const uint8_t *data, int64_t size,
+                          const oa_otlp_options *opts, oa_batch *out,
+                          oa_otlp_result *result, oa_error *err) {
+  oa_otlp_decoder *dec;
+  OA_RETURN_NOT_OK(oa_otlp_decoder_new(&dec, opts, err));
+  int rc = oa_otlp_decoder_decode(dec, data, size, out, result, err);
+  oa_otlp_decoder_free(dec);
+  return rc;
+}

@@ -1,0 +1,937 @@
+/* OTLP/HTTP receiver over libmicrohttpd. See otlp_http.h for the answers it
+ * gives.
+ *
+ * Bodies are decompressed while they arrive into one per-request buffer that
+ * never grows past max_body_size + 1 bytes, so neither a large body nor a
+ * decompression bomb can make it allocate more than the limit. Decoders are
+ * reused through a small mutex-guarded pool: at most one per worker thread is
+ * ever in use, and each keeps its builders warm between requests. */
+#include "receiver/otlp_http.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "otlparrow/common.h"
+
+#define OA_HTTP_DEFAULT_LISTEN "127.0.0.1:4318"
+#define OA_HTTP_DEFAULT_MAX_BODY (20 * 1024 * 1024)
+#define OA_HTTP_FIRST_CHUNK (64 * 1024)
+
+/* google.rpc.Code values used in Status bodies */
+enum {
+  RPC_INVALID_ARGUMENT = 3,
+  RPC_NOT_FOUND = 5,
+  RPC_RESOURCE_EXHAUSTED = 8,
+  RPC_UNIMPLEMENTED = 12,
+  RPC_INTERNAL = 13,
+  RPC_UNAVAILABLE = 14,
+  RPC_UNAUTHENTICATED = 16
+};
+
+typedef struct dec_slot {
+  struct dec_slot *next;
+  oa_otlp_decoder *pb;
+  oa_otlp_json_decoder *js;
+} dec_slot;
+
+struct oa_otlp_http {
+  struct MHD_Daemon *daemon;
+  int listen_fd;
+  int port;
+  oa_datasets *ds;
+  int64_t max_body;
+  char *dataset;
+  char *token;
+  size_t token_len;
+  char *cert_pem;
+  char *key_pem;
+  unsigned retry_after_s;
+  unsigned drain_timeout_ms;
+  oa_otlp_options dopts;
+  pthread_mutex_t mu; /* guards pool and log */
+  dec_slot *pool;
+  atomic_int in_flight;
+  char log[OA_ERROR_SIZE]; /* last libmicrohttpd message (start errors) */
+};
+
+typedef enum body_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD } body_enc;
+
+typedef struct req {
+  bool json;
+  bool answered; /* a response was queued before the body */
+  body_enc enc;
+  unsigned status; /* 0 while all is well, else the HTTP status to answer */
+  int rpc_code;
+  char msg[OA_ERROR_SIZE];
+  uint8_t *body;
+  size_t len, cap;
+  uint64_t raw_len;
+  uint64_t discarded;
+  z_stream z;
+  bool z_init, z_end;
+  ZSTD_DCtx *zd;
+  size_t zret; /* last ZSTD_decompressStream result: 0 at a frame end */
+} req;
+
+void oa_otlp_http_options_init(oa_otlp_http_options *o) {
+  memset(o, 0, sizeof *o);
+  o->listen = OA_HTTP_DEFAULT_LISTEN;
+  o->max_body_size = OA_HTTP_DEFAULT_MAX_BODY;
+  o->threads = 2;
+  o->connection_timeout_s = 30;
+  o->connection_limit = 1000;
+  o->retry_after_s = 1;
+  o->drain_timeout_ms = 5000;
+  o->dataset = "spans";
+  oa_otlp_options_default(&o->decode);
+}
+
+int oa_otlp_http_port(const oa_otlp_http *h) { return h ? h->port : -1; }
+
+/* ------------------------------------------------------------ responses */
+
+/* Messages go into protobuf strings and JSON: keep them printable ASCII so
+ * that they are valid UTF-8 whatever bytes a client sent. */
+static void sanitize(char *dst, size_t cap, const char *src) {
+  size_t i = 0;
+  for (; src[i] && i + 1 < cap; i++) {
+    unsigned char ch = (unsigned char)src[i];
+    dst[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+  }
+  dst[i] = 0;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+/* tag + length + bytes; the caller sized p */
+static size_t put_lenfield(uint8_t *p, unsigned field, const void *data,
+                           size_t n) {
+  size_t k = put_varint(p, (uint64_t)field << 3 | 2);
+  k += put_varint(p + k, n);
+  memcpy(p + k, data, n);
+  return k + n;
+}
+
+static size_t json_escape(char *dst, size_t cap, const char *src) {
+  size_t k = 0;
+  for (; *src && k + 3 < cap; src++) {
+    if (*src == '"' || *src == '\\') dst[k++] = '\\';
+    dst[k++] = *src;
+  }
+  dst[k] = 0;
+  return k;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
+                             bool json, const void *body, size_t n,
+                             const char *hname, const char *hvalue) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      n, (void *)(n ? body : ""), MHD_RESPMEM_MUST_COPY);
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          json ? "application/json" : "application/x-protobuf");
+  if (hname) MHD_add_response_header(resp, hname, hvalue);
+  enum MHD_Result rc = MHD_queue_response(c, status, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
+/* A google.rpc.Status body; retry_s > 0 adds a google.rpc.RetryInfo detail
+ * and the Retry-After header. */
+static enum MHD_Result reply_status(struct MHD_Connection *c, unsigned status,
+                                    bool json, int code, const char *message,
+                                    const char *hname, const char *hvalue,
+                                    unsigned retry_s) {
+  char msg[OA_ERROR_SIZE];
+  sanitize(msg, sizeof msg, message);
+  char retry[24];
+  if (retry_s) {
+    snprintf(retry, sizeof retry, "%u", retry_s);
+    hname = MHD_HTTP_HEADER_RETRY_AFTER;
+    hvalue = retry;
+  }
+  static const char retry_type[] = "type.googleapis.com/google.rpc.RetryInfo";
+  if (json) {
+    char esc[2 * OA_ERROR_SIZE];
+    json_escape(esc, sizeof esc, msg);
+    char out[3 * OA_ERROR_SIZE];
+    int n;
+    if (retry_s)
+      n = snprintf(out, sizeof out,
+                   "{\"code\":%d,\"message\":\"%s\",\"details\":[{\"@type\":"
+                   "\"%s\",\"retryDelay\":\"%us\"}]}",
+                   code, esc, retry_type, retry_s);
+    else
+      n = snprintf(out, sizeof out, "{\"code\":%d,\"message\":\"%s\"}", code,
+                   esc);
+    return reply(c, status, true, out, (size_t)n, hname, hvalue);
+  }
+  uint8_t out[2 * OA_ERROR_SIZE];
+  size_t k = 0;
+  out[k++] = 0x08; /* code = 1 */
+  k += put_varint(out + k, (uint64_t)(int64_t)code);
+  if (msg[0]) k += put_lenfield(out + k, 2, msg, strlen(msg));
+  if (retry_s) {
+    /* Any { type_url = 1; value = 2: RetryInfo { retry_delay = 1:
+     * Duration { seconds = 1 } } } */
+    uint8_t dur[16], info[24], any[96];
+    size_t nd = 0, ni, na;
+    dur[nd++] = 0x08;
+    nd += put_varint(dur + nd, retry_s);
+    ni = put_lenfield(info, 1, dur, nd);
+    na = put_lenfield(any, 1, retry_type, sizeof retry_type - 1);
+    na += put_lenfield(any + na, 2, info, ni);
+    k += put_lenfield(out + k, 3, any, na);
+  }
+  return reply(c, status, false, out, k, hname, hvalue);
+}
+
+static enum MHD_Result reply_success(struct MHD_Connection *c, bool json,
+                                     const oa_otlp_result *res) {
+  if (res->rejected_spans <= 0)
+    return json ? reply(c, MHD_HTTP_OK, true, "{}", 2, NULL, NULL)
+                : reply(c, MHD_HTTP_OK, false, NULL, 0, NULL, NULL);
+  char msg[OA_ERROR_SIZE];
+  sanitize(msg, sizeof msg, res->error_message);
+  if (json) {
+    char esc[2 * OA_ERROR_SIZE], out[3 * OA_ERROR_SIZE];
+    json_escape(esc, sizeof esc, msg);
+    /* int64 is a string in the protobuf JSON mapping */
+    int n = snprintf(out, sizeof out,
+                     "{\"partialSuccess\":{\"rejectedSpans\":\"%lld\","
+                     "\"errorMessage\":\"%s\"}}",
+                     (long long)res->rejected_spans, esc);
+    return reply(c, MHD_HTTP_OK, true, out, (size_t)n, NULL, NULL);
+  }
+  /* ExportTraceServiceResponse { partial_success = 1:
+   * ExportTracePartialSuccess { rejected_spans = 1; error_message = 2 } } */
+  uint8_t ps[OA_ERROR_SIZE + 32], out[OA_ERROR_SIZE + 48];
+  size_t k = 0;
+  ps[k++] = 0x08;
+  k += put_varint(ps + k, (uint64_t)res->rejected_spans);
+  if (msg[0]) k += put_lenfield(ps + k, 2, msg, strlen(msg));
+  size_t n = put_lenfield(out, 1, ps, k);
+  return reply(c, MHD_HTTP_OK, false, out, n, NULL, NULL);
+}
+
+/* ------------------------------------------------------- request state */
+
+static void fail(req *r, unsigned status, int code, const char *fmt, ...)
+    OA_PRINTF(4, 5);
+static void fail(req *r, unsigned status, int code, const char *fmt, ...) {
+  if (r->status) return; /* keep the first reason */
+  r->status = status;
+  r->rpc_code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+  va_end(ap);
+  /* the body will not be used: give its memory back now */
+  free(r->body);
+  r->body = NULL;
+  r->len = r->cap = 0;
+}
+
+static void req_free(req *r) {
+  if (r->z_init) inflateEnd(&r->z);
+  ZSTD_freeDCtx(r->zd);
+  free(r->body);
+  free(r);
+}
+
+/* Grows the body buffer towards limit (max_body + 1: one byte more than
+ * allowed tells "over the limit" apart from "exactly at it"). */
+static int body_grow(req *r, size_t want, size_t limit) {
+  if (r->cap >= limit) return E2BIG;
+  size_t nc = r->cap ? r->cap * 2 : OA_HTTP_FIRST_CHUNK;
+  if (nc < want) nc = want;
+  if (nc > limit) nc = limit;
+  uint8_t *p = realloc(r->body, nc);
+  if (!p) return ENOMEM;
+  r->body = p;
+  r->cap = nc;
+  return 0;
+}
+
+static void fail_too_large(oa_otlp_http *h, req *r) {
+  fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
+       "request body exceeds the limit of %lld bytes%s", (long long)h->max_body,
+       r->enc == ENC_IDENTITY ? "" : " after decompression");
+}
+
+static bool make_room(oa_otlp_http *h, req *r) {
+  if (r->len < r->cap) return true;
+  int rc = body_grow(r, 0, (size_t)h->max_body + 1);
+  if (rc == E2BIG)
+    fail_too_large(h, r);
+  else if (rc)
+    fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, RPC_INTERNAL,
+         "out of memory buffering the request body");
+  return rc == 0;
+}
+
+static void feed_gzip(oa_otlp_http *h, req *r, const uint8_t *in, size_t n) {
+  z_stream *z = &r->z;
+  z->next_in = (Bytef *)in;
+  z->avail_in = (uInt)n;
+  for (;;) {
+    if (r->z_end) {
+      if (z->avail_in == 0) return;
+      inflateReset(z); /* another gzip member follows */
+      r->z_end = false;
+    }
+    if (!make_room(h, r)) return;
+    z->next_out = r->body + r->len;
+    z->avail_out = (uInt)(r->cap - r->len);
+    int zr = inflate(z, Z_NO_FLUSH);
+    r->len = r->cap - z->avail_out;
+    if (r->len > (size_t)h->max_body) {
+      fail_too_large(h, r);
+      return;
+    }
+    if (zr == Z_STREAM_END) {
+      r->z_end = true;
+      continue;
+    }
+    if (zr == Z_BUF_ERROR && z->avail_out > 0) return; /* wants input */
+    if (zr != Z_OK && zr != Z_BUF_ERROR) {
+      fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
+           "gzip body: %s at compressed byte %llu",
+           z->msg ? z->msg : "corrupt data",
+           (unsigned long long)(r->raw_len - z->avail_in));
+      return;
+    }
+    if (z->avail_in == 0 && z->avail_out > 0) return;
+  }
+}
+
+static void feed_zstd(oa_otlp_http *h, req *r, const uint8_t *in, size_t n) {
+  ZSTD_inBuffer ib = {in, n, 0};
+  for (;;) {
+    if (!make_room(h, r)) return;
+    ZSTD_outBuffer ob = {r->body, r->cap, r->len};
+    size_t ret = ZSTD_decompressStream(r->zd, &ob, &ib);
+    r->len = ob.pos;
+    if (ZSTD_isError(ret)) {
+      if (ZSTD_getErrorCode(ret) == ZSTD_error_frameParameter_windowTooLarge)
+        fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
+             "zstd body: the frame's window is larger than the limit of "
+             "%lld bytes",
+             (long long)h->max_body);
+      else
+        fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT, "zstd body: %s",
+             ZSTD_getErrorName(ret));
+      return;
+    }
+    r->zret = ret;
+    if (r->len > (size_t)h->max_body) {
+      fail_too_large(h, r);
+      return;
+    }
+    if (ib.pos == ib.size && ob.pos < ob.size) return;
+  }
+}
+
+static void consume(oa_otlp_http *h, req *r, const uint8_t *data, size_t n) {
+  if (r->status) {
+    r->discarded += n;
+    return;
+  }
+  r->raw_len += n;
+  if (r->raw_len > (uint64_t)h->max_body) {
+    fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
+         "request body exceeds the limit of %lld bytes",
+         (long long)h->max_body);
+    return;
+  }
+  switch (r->enc) {
+  case ENC_IDENTITY:
+    if (r->len + n > r->cap) {
+      int rc = body_grow(r, r->len + n, (size_t)h->max_body);
+      if (rc) {
+        fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, RPC_INTERNAL,
+             "out of memory buffering the request body");
+        return;
+      }
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    break;
+  case ENC_GZIP:
+    feed_gzip(h, r, data, n);
+    break;
+  case ENC_ZSTD:
+    feed_zstd(h, r, data, n);
+    break;
+  }
+}
+
+/* ------------------------------------------------------------- routing */
+
+typedef enum media { MEDIA_NONE, MEDIA_PROTOBUF, MEDIA_JSON } media;
+
+/* Compares the token [s, s+n) (case-insensitive) with word. */
+static bool token_is(const char *s, size_t n, const char *word) {
+  return strlen(word) == n && strncasecmp(s, word, n) == 0;
+}
+
+/* The media type of a header value without parameters and spaces. */
+static void media_span(const char *v, const char **s, size_t *n) {
+  while (*v == ' ' || *v == '\t')
+    v++;
+  const char *e = v;
+  while (*e && *e != ';' && *e != ',')
+    e++;
+  while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+    e--;
+  *s = v;
+  *n = (size_t)(e - v);
+}
+
+static media media_of(const char *ct) {
+  if (!ct) return MEDIA_NONE;
+  const char *s;
+  size_t n;
+  media_span(ct, &s, &n);
+  if (token_is(s, n, "application/x-protobuf")) return MEDIA_PROTOBUF;
+  if (token_is(s, n, "application/json")) return MEDIA_JSON;
+  return MEDIA_NONE;
+}
+
+static bool token_ok(const oa_otlp_http *h, const char *auth) {
+  if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return false;
+  auth += 7;
+  while (*auth == ' ')
+    auth++;
+  size_t n = strlen(auth);
+  while (n && auth[n - 1] == ' ')
+    n--;
+  /* constant time in the token's length */
+  unsigned diff = n != h->token_len;
+  for (size_t i = 0; i < h->token_len; i++)
+    diff |= (unsigned char)h->token[i] ^ (unsigned char)(i < n ? auth[i] : 0);
+  return diff == 0;
+}
+
+static enum MHD_Result answer_now(struct MHD_Connection *c, req *r,
+                                  unsigned status, int code, const char *msg,
+                                  const char *hname, const char *hvalue) {
+  r->answered = true;
+  return reply_status(c, status, r->json, code, msg, hname, hvalue, 0);
+}
+
+/* First call for a request (headers read, no body yet): checks everything
+ * that can be checked before the body and sets up decompression. */
+static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
+                             const char *url, const char *method) {
+  const char *ct =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+  media m = media_of(ct);
+  r->json = m == MEDIA_JSON;
+  char msg[OA_ERROR_SIZE];
+
+  if (strcmp(url, "/v1/traces") != 0) {
+    if (strcmp(url, "/v1/logs") == 0 || strcmp(url, "/v1/metrics") == 0) {
+      snprintf(msg, sizeof msg,
+               "%s are not supported yet: this server accepts traces only "
+               "(POST /v1/traces)",
+               url[4] == 'l' ? "logs" : "metrics");
+      return answer_now(c, r, MHD_HTTP_NOT_FOUND, RPC_UNIMPLEMENTED, msg, NULL,
+                        NULL);
+    }
+    snprintf(msg, sizeof msg,
+             "no such path '%.200s': OTLP traces go to POST "
+             "/v1/traces",
+             url);
+    return answer_now(c, r, MHD_HTTP_NOT_FOUND, RPC_NOT_FOUND, msg, NULL, NULL);
+  }
+  if (h->token && !token_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                           "Authorization")))
+    return answer_now(c, r, MHD_HTTP_UNAUTHORIZED, RPC_UNAUTHENTICATED,
+                      "missing or invalid bearer token (Authorization: "
+                      "Bearer <token>)",
+                      MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+  if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+    snprintf(msg, sizeof msg,
+             "method %.40s is not allowed on /v1/traces: use "
+             "POST",
+             method);
+    return answer_now(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, RPC_UNIMPLEMENTED, msg,
+                      MHD_HTTP_HEADER_ALLOW, "POST");
+  }
+  if (m == MEDIA_NONE) {
+    snprintf(msg, sizeof msg,
+             "unsupported Content-Type '%.100s': use application/x-protobuf "
+             "or application/json",
+             ct ? ct : "");
+    return answer_now(c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                      RPC_INVALID_ARGUMENT, msg, NULL, NULL);
+  }
+  const char *ce =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+  if (ce) {
+    const char *s;
+    size_t n;
+    media_span(ce, &s, &n);
+    if (s[n] == ',') n = (size_t)-1; /* stacked codings: not supported */
+    if (n == 0 || token_is(s, n, "identity"))
+      r->enc = ENC_IDENTITY;
+    else if (token_is(s, n, "gzip") || token_is(s, n, "x-gzip"))
+      r->enc = ENC_GZIP;
+    else if (token_is(s, n, "zstd"))
+      r->enc = ENC_ZSTD;
+    else {
+      snprintf(msg, sizeof msg,
+               "unsupported Content-Encoding '%.100s': use gzip, zstd or "
+               "identity",
+               ce);
+      return answer_now(c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                        RPC_INVALID_ARGUMENT, msg, NULL, NULL);
+    }
+  }
+  const char *cl =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+  unsigned long long clen = 0;
+  if (cl) {
+    char *end;
+    errno = 0;
+    clen = strtoull(cl, &end, 10);
+    if (errno || end == cl) clen = 0; /* MHD already rejects bad lengths */
+  }
+  if (clen > (unsigned long long)h->max_body) {
+    snprintf(msg, sizeof msg,
+             "request body of %llu bytes exceeds the limit of %lld bytes", clen,
+             (long long)h->max_body);
+    return answer_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
+                      msg, NULL, NULL);
+  }
+  if (r->enc == ENC_GZIP) {
+    if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK) return MHD_NO;
+    r->z_init = true;
+  } else if (r->enc == ENC_ZSTD) {
+    r->zd = ZSTD_createDCtx();
+    if (!r->zd) return MHD_NO;
+    /* the window a frame may ask for: enough for the body limit, and at
+     * least 8 MiB (what zstd's streaming levels up to 19 declare) */
+    int wlog = 23;
+    while (wlog < 27 && ((int64_t)1 << wlog) < h->max_body)
+      wlog++;
+    ZSTD_DCtx_setParameter(r->zd, ZSTD_d_windowLogMax, wlog);
+    r->zret = 1;
+  }
+  if (r->enc == ENC_IDENTITY && clen > 0 && body_grow(r, clen, clen) != 0)
+    return MHD_NO;
+  return MHD_YES;
+}
+
+/* ---------------------------------------------------------- decoding */
+
+static dec_slot *pool_get(oa_otlp_http *h, oa_error *err) {
+  pthread_mutex_lock(&h->mu);
+  dec_slot *s = h->pool;
+  if (s) h->pool = s->next;
+  pthread_mutex_unlock(&h->mu);
+  if (s) return s;
+  s = calloc(1, sizeof *s);
+  if (!s) {
+    oa_error_set(err, ENOMEM, "out of memory for a decoder");
+    return NULL;
+  }
+  if (oa_otlp_decoder_new(&s->pb, &h->dopts, err) != 0 ||
+      oa_otlp_json_decoder_new(&s->js, &h->dopts, err) != 0) {
+    oa_otlp_decoder_free(s->pb);
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void pool_put(oa_otlp_http *h, dec_slot *s) {
+  pthread_mutex_lock(&h->mu);
+  s->next = h->pool;
+  h->pool = s;
+  pthread_mutex_unlock(&h->mu);
+}
+
+/* Last call for a request: the whole body is in. */
+static enum MHD_Result finish(oa_otlp_http *h, req *r,
+                              struct MHD_Connection *c) {
+  if (!r->status && r->enc == ENC_GZIP && !r->z_end)
+    fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
+         "gzip body is truncated (%llu compressed bytes, no end of stream)",
+         (unsigned long long)r->raw_len);
+  if (!r->status && r->enc == ENC_ZSTD && r->zret != 0)
+    fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
+         "zstd body is truncated (%llu compressed bytes, no complete frame)",
+         (unsigned long long)r->raw_len);
+  if (r->status)
+    return reply_status(c, r->status, r->json, r->rpc_code, r->msg, NULL, NULL,
+                        0);
+
+  oa_error e;
+  oa_error_clear(&e);
+  dec_slot *s = pool_get(h, &e);
+  if (!s)
+    return reply_status(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r->json,
+                        RPC_INTERNAL, e.message, NULL, NULL, 0);
+  oa_batch b;
+  oa_batch_init(&b);
+  oa_otlp_result res;
+  memset(&res, 0, sizeof res);
+  const uint8_t *data = r->body ? r->body : (const uint8_t *)"";
+  int rc = r->json ? oa_otlp_json_decoder_decode(s->js, (const char *)data,
+                                                 (int64_t)r->len, &b, &res, &e)
+                   : oa_otlp_decoder_decode(s->pb, data, (int64_t)r->len, &b,
+                                            &res, &e);
+  pool_put(h, s);
+  free(r->body);
+  r->body = NULL;
+  r->len = r->cap = 0;
+  if (rc != 0) {
+    oa_batch_reset(&b);
+    if (rc == EINVAL)
+      return reply_status(c, MHD_HTTP_BAD_REQUEST, r->json,
+                          RPC_INVALID_ARGUMENT, e.message, NULL, NULL, 0);
+    if (rc == E2BIG)
+      return reply_status(c, MHD_HTTP_CONTENT_TOO_LARGE, r->json,
+                          RPC_RESOURCE_EXHAUSTED, e.message, NULL, NULL, 0);
+    return reply_status(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r->json,
+                        RPC_INTERNAL, e.message, NULL, NULL, 0);
+  }
+  if (b.length > 0) rc = oa_datasets_append(h->ds, h->dataset, &b, &e);
+  oa_batch_reset(&b);
+  if (rc == EAGAIN)
+    return reply_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, r->json,
+                        RPC_UNAVAILABLE, e.message, NULL, NULL,
+                        h->retry_after_s);
+  if (rc != 0)
+    return reply_status(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r->json,
+                        RPC_INTERNAL, e.message, NULL, NULL, 0);
+  return reply_success(c, r->json, &res);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+  oa_otlp_http *h = cls;
+  req *r = *con_cls;
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r) return MHD_NO;
+    *con_cls = r;
+    atomic_fetch_add(&h->in_flight, 1);
+    return begin(h, r, c, url, method);
+  }
+  if (r->answered) {
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    consume(h, r, (const uint8_t *)upload, *upload_size);
+    *upload_size = 0;
+    /* libmicrohttpd can only answer once the body is read: read and drop
+     * what follows a failure, but not without end */
+    if (r->status && r->discarded > (uint64_t)h->max_body) return MHD_NO;
+    return MHD_YES;
+  }
+  return finish(h, r, c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  oa_otlp_http *h = cls;
+  req *r = *con_cls;
+  if (!r) return;
+  req_free(r);
+  *con_cls = NULL;
+  atomic_fetch_sub(&h->in_flight, 1);
+}
+
+static void on_log(void *cls, const char *fmt, va_list ap) {
+  oa_otlp_http *h = cls;
+  pthread_mutex_lock(&h->mu);
+  vsnprintf(h->log, sizeof h->log, fmt, ap);
+  size_t n = strlen(h->log);
+  while (n && (h->log[n - 1] == '\n' || h->log[n - 1] == '\r'))
+    h->log[--n] = 0;
+  pthread_mutex_unlock(&h->mu);
+}
+
+/* ------------------------------------------------------- start / stop */
+
+static char *dup_str(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+static int read_pem(const char *path, const char *what, char **out,
+                    oa_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return oa_error_set(err, errno == ENOENT ? ENOENT : EIO, "%s '%s': %s",
+                        what, path, strerror(errno));
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n + 4096 + 1 > cap) {
+      cap = cap ? cap * 2 : 8192;
+      if (cap > (1u << 24)) {
+        free(buf);
+        fclose(f);
+        return oa_error_set(err, E2BIG, "%s '%s': larger than 16 MiB", what,
+                            path);
+      }
+      char *p = realloc(buf, cap);
+      if (!p) {
+        free(buf);
+        fclose(f);
+        return oa_error_set(err, ENOMEM, "%s '%s': out of memory", what, path);
+      }
+      buf = p;
+    }
+    size_t k = fread(buf + n, 1, cap - n - 1, f);
+    n += k;
+    if (k == 0) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad || n == 0) {
+    free(buf);
+    return oa_error_set(err, EIO, "%s '%s': %s", what, path,
+                        bad ? "read error" : "empty file");
+  }
+  buf[n] = 0;
+  *out = buf;
+  return 0;
+}
+
+/* Parses "host:port", "[v6]:port" or ":port" and binds a listening socket. */
+static int open_listener(const char *addr, int *fd_out, int *port_out, bool *v6,
+                         oa_error *err) {
+  char host[256];
+  const char *colon = strrchr(addr, ':');
+  if (!colon || !colon[1])
+    return oa_error_set(err, EINVAL, "listen address '%s': expected host:port",
+                        addr);
+  size_t hl = (size_t)(colon - addr);
+  const char *hs = addr;
+  if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+    hs++;
+    hl -= 2;
+  }
+  if (hl >= sizeof host)
+    return oa_error_set(err, EINVAL, "listen address '%s': host too long",
+                        addr);
+  memcpy(host, hs, hl);
+  host[hl] = 0;
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || port < 0 || port > 65535)
+    return oa_error_set(err, EINVAL, "listen address '%s': bad port '%s'", addr,
+                        colon + 1);
+  struct addrinfo hints, *ai = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int gr = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &ai);
+  if (gr != 0)
+    return oa_error_set(err, EINVAL, "listen address '%s': %s", addr,
+                        gai_strerror(gr));
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int e = errno;
+    freeaddrinfo(ai);
+    return oa_error_set(err, EIO, "listen address '%s': socket: %s", addr,
+                        strerror(e));
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  *v6 = ai->ai_family == AF_INET6;
+  if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+    int e = errno;
+    freeaddrinfo(ai);
+    close(fd);
+    return oa_error_set(err, e == EADDRINUSE ? EADDRINUSE : EIO,
+                        "listen address '%s': %s", addr, strerror(e));
+  }
+  freeaddrinfo(ai);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+    int e = errno;
+    close(fd);
+    return oa_error_set(err, EIO, "listen address '%s': getsockname: %s", addr,
+                        strerror(e));
+  }
+  *port_out = ss.ss_family == AF_INET6
+                  ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  *fd_out = fd;
+  return 0;
+}
+
+static void free_handle(oa_otlp_http *h) {
+  while (h->pool) {
+    dec_slot *s = h->pool;
+    h->pool = s->next;
+    oa_otlp_decoder_free(s->pb);
+    oa_otlp_json_decoder_free(s->js);
+    free(s);
+  }
+  free(h->dataset);
+  free(h->token);
+  free(h->cert_pem);
+  free(h->key_pem);
+  pthread_mutex_destroy(&h->mu);
+  free(h);
+}
+
+int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
+                       oa_datasets *d, oa_error *err) {
+  *out = NULL;
+  oa_otlp_http_options def;
+  if (!o) {
+    oa_otlp_http_options_init(&def);
+    o = &def;
+  }
+  if (!d) return oa_error_set(err, EINVAL, "OTLP/HTTP: datasets is NULL");
+  if (o->max_body_size <= 0 || o->max_body_size > ((int64_t)1 << 40))
+    return oa_error_set(err, EINVAL,
+                        "OTLP/HTTP: max_body_size %lld out of "
+                        "range",
+                        (long long)o->max_body_size);
+  if (o->threads < 0 || o->threads > 256)
+    return oa_error_set(err, EINVAL, "OTLP/HTTP: threads %d out of range",
+                        o->threads);
+  bool has_cert = o->tls_cert_file && o->tls_cert_file[0];
+  bool has_key = o->tls_key_file && o->tls_key_file[0];
+  if (has_cert != has_key)
+    return oa_error_set(err, EINVAL,
+                        "OTLP/HTTP: HTTPS needs both a TLS "
+                        "certificate and a key file");
+  if (has_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+    return oa_error_set(err, ENOTSUP,
+                        "OTLP/HTTP: libmicrohttpd was built without TLS");
+
+  oa_otlp_http *h = calloc(1, sizeof *h);
+  if (!h) return oa_error_set(err, ENOMEM, "OTLP/HTTP: out of memory");
+  pthread_mutex_init(&h->mu, NULL);
+  atomic_init(&h->in_flight, 0);
+  h->listen_fd = -1;
+  h->ds = d;
+  h->max_body = o->max_body_size;
+  h->retry_after_s = o->retry_after_s ? o->retry_after_s : 1;
+  h->drain_timeout_ms = o->drain_timeout_ms;
+  h->dopts = o->decode;
+  h->dataset = dup_str(o->dataset && o->dataset[0] ? o->dataset : "spans");
+  if (o->auth_token && o->auth_token[0]) {
+    h->token = dup_str(o->auth_token);
+    if (h->token) h->token_len = strlen(h->token);
+  }
+  int rc = 0;
+  if (!h->dataset || (o->auth_token && o->auth_token[0] && !h->token)) {
+    rc = oa_error_set(err, ENOMEM, "OTLP/HTTP: out of memory");
+    goto fail;
+  }
+  if (has_cert) {
+    OA_GOTO_NOT_OK(
+        rc,
+        read_pem(o->tls_cert_file, "TLS certificate file", &h->cert_pem, err),
+        fail);
+    OA_GOTO_NOT_OK(
+        rc, read_pem(o->tls_key_file, "TLS key file", &h->key_pem, err), fail);
+  }
+  const char *listen_addr =
+      o->listen && o->listen[0] ? o->listen : OA_HTTP_DEFAULT_LISTEN;
+  bool v6 = false;
+  OA_GOTO_NOT_OK(
+      rc, open_listener(listen_addr, &h->listen_fd, &h->port, &v6, err), fail);
+
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+  unsigned threads = o->threads > 0 ? (unsigned)o->threads : 2;
+  unsigned timeout = o->connection_timeout_s ? o->connection_timeout_s : 30;
+  unsigned limit = o->connection_limit ? o->connection_limit : 1000;
+  if (has_cert)
+    h->daemon = MHD_start_daemon(
+        flags | MHD_USE_TLS, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_HTTPS_MEM_KEY, h->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+        h->cert_pem, MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
+        MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+        MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_END);
+  else
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
+        h->listen_fd, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT,
+        limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_END);
+  if (!h->daemon) {
+    pthread_mutex_lock(&h->mu);
+    rc = oa_error_set(err, EIO,
+                      "OTLP/HTTP: libmicrohttpd did not start on "
+                      "%s%s%s",
+                      listen_addr, h->log[0] ? ": " : "", h->log);
+    pthread_mutex_unlock(&h->mu);
+    goto fail;
+  }
+  *out = h;
+  return 0;
+fail:
+  if (h->listen_fd >= 0) close(h->listen_fd);
+  free_handle(h);
+  return rc;
+}
+
+void oa_otlp_http_stop(oa_otlp_http *h) {
+  if (!h) return;
+  /* stop accepting, let requests already being read finish, then close */
+  MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+  if (fd != MHD_INVALID_SOCKET) close(fd);
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (atomic_load(&h->in_flight) > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms =
+        (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+    if (ms >= (int64_t)h->drain_timeout_ms) break;
+    struct timespec nap = {0, 2 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+  }
+  MHD_stop_daemon(h->daemon);
+  free_handle(h);
+}

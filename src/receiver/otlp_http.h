@@ -1,0 +1,58 @@
+/* OTLP/HTTP receiver (libmicrohttpd): POST /v1/traces with protobuf or JSON
+ * bodies, optionally gzip or zstd encoded; spans are appended to a dataset
+ * ("spans" by default).
+ *
+ * Answers (OTLP specification, OTLP/HTTP):
+ *   200  ExportTraceServiceResponse, with partial_success when spans were
+ *        rejected; in the request's content type
+ *   400  malformed body (google.rpc.Status with the decoder's message)
+ *   401  bearer token missing or wrong (when one is configured)
+ *   404  unknown path; /v1/logs and /v1/metrics say the signal is not
+ *        supported yet (404, not 501: both are non-retryable for OTLP
+ *        clients, and 404 is what a server without the endpoint answers)
+ *   405  method other than POST on /v1/traces (Allow: POST)
+ *   413  body over max_body_size, raw or after decompression
+ *   415  content type other than application/x-protobuf or
+ *        application/json, or an unknown Content-Encoding
+ *   503  dataset memory limit reached (Retry-After, Status with RetryInfo)
+ * Error bodies are google.rpc.Status, protobuf or JSON like the request. */
+#ifndef OA_RECEIVER_OTLP_HTTP_H
+#define OA_RECEIVER_OTLP_HTTP_H
+
+#include "otlparrow/dataset.h"
+#include "otlparrow/otlp.h"
+
+typedef struct oa_otlp_http oa_otlp_http;
+
+typedef struct oa_otlp_http_options {
+  /* "host:port", "[v6addr]:port" or ":port" (all interfaces); port 0 picks a
+   * free port (see oa_otlp_http_port). Default "127.0.0.1:4318". */
+  const char *listen;
+  int64_t max_body_size; /* bytes after decompression, default 20 MiB */
+  /* PEM files; both set turns on HTTPS. */
+  const char *tls_cert_file;
+  const char *tls_key_file;
+  /* When set (non-empty), requests must carry "Authorization: Bearer X". */
+  const char *auth_token;
+  int threads;                   /* worker threads, default 2 */
+  unsigned connection_timeout_s; /* idle/slow connections, default 30 */
+  unsigned connection_limit;     /* concurrent connections, default 1000 */
+  unsigned retry_after_s;        /* Retry-After on 503, default 1 */
+  unsigned drain_timeout_ms;     /* stop waits this long for requests, 5000 */
+  const char *dataset;           /* default "spans" */
+  oa_otlp_options decode;        /* decoder limits */
+} oa_otlp_http_options;
+
+void oa_otlp_http_options_init(oa_otlp_http_options *o);
+
+/* Starts serving (own threads) before returning. Strings in o are copied.
+ * The datasets must outlive the receiver. */
+int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
+                       oa_datasets *d, oa_error *err);
+/* Stops accepting, lets in-flight requests finish (up to drain_timeout_ms),
+ * then closes all connections and frees h. NULL is a no-op. */
+void oa_otlp_http_stop(oa_otlp_http *h);
+/* The bound port (useful after listening on port 0). */
+int oa_otlp_http_port(const oa_otlp_http *h);
+
+#endif

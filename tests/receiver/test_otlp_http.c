@@ -1,0 +1,1133 @@
+/* The OTLP/HTTP receiver, driven over loopback by a small raw-socket
+ * HTTP/1.1 client: protobuf and JSON bodies, gzip and zstd, partial success,
+ * malformed bodies (400 with the decoder's message in a google.rpc.Status),
+ * content types, size limits and decompression bombs (413), the dataset
+ * memory limit (503 + Retry-After, nothing accepted lost), routing (404/405),
+ * bearer tokens, start errors and slow clients. After each scenario the
+ * dataset must hold exactly the accepted spans, compared batch by batch with
+ * what the decoder makes of the same bytes. */
+#include <arpa/inet.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "otlparrow/dataset.h"
+#include "otlparrow/otlp.h"
+#include "receiver/otlp_http.h"
+#include "test.h"
+
+/* ------------------------------------------------------------ client */
+
+typedef struct resp {
+  int status;
+  char head[8192]; /* status line and headers */
+  uint8_t *body;
+  size_t body_len;
+} resp;
+
+static void resp_free(resp *r) {
+  free(r->body);
+  memset(r, 0, sizeof *r);
+}
+
+/* Header value (copied into buf) or NULL. */
+static const char *resp_header(const resp *r, const char *name, char *buf,
+                               size_t cap) {
+  size_t nl = strlen(name);
+  for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+    const char *line = p + 2;
+    if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+      const char *v = line + nl + 1;
+      while (*v == ' ')
+        v++;
+      size_t n = strcspn(v, "\r\n");
+      if (n >= cap) n = cap - 1;
+      memcpy(buf, v, n);
+      buf[n] = 0;
+      return buf;
+    }
+  }
+  return NULL;
+}
+
+static int connect_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct timeval tv = {20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static bool send_all(int fd, const void *data, size_t n) {
+  const uint8_t *p = data;
+  while (n) {
+    ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+    if (k <= 0) return false;
+    p += k;
+    n -= (size_t)k;
+  }
+  return true;
+}
+
+/* Reads a whole response (the request said Connection: close). */
+static int read_response(int fd, resp *out) {
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *buf = malloc(cap);
+  for (;;) {
+    if (n == cap) buf = realloc(buf, cap *= 2);
+    ssize_t k = recv(fd, buf + n, cap - n, 0);
+    if (k <= 0) break;
+    n += (size_t)k;
+  }
+  uint8_t *end = n >= 4 ? memmem(buf, n, "\r\n\r\n", 4) : NULL;
+  if (!end) {
+    free(buf);
+    return -1;
+  }
+  size_t hl = (size_t)(end - buf) + 2;
+  if (hl >= sizeof out->head) hl = sizeof out->head - 1;
+  memcpy(out->head, buf, hl);
+  out->head[hl] = 0;
+  out->status = atoi(out->head + 9);
+  size_t off = (size_t)(end - buf) + 4;
+  out->body_len = n - off;
+  char cl[32];
+  if (resp_header(out, "Content-Length", cl, sizeof cl) &&
+      (size_t)atoll(cl) < out->body_len)
+    out->body_len = (size_t)atoll(cl);
+  out->body = malloc(out->body_len + 1);
+  memcpy(out->body, buf + off, out->body_len);
+  out->body[out->body_len] = 0;
+  free(buf);
+  return 0;
+}
+
+typedef struct request {
+  const char *method; /* default POST */
+  const char *path;   /* default /v1/traces */
+  const char *ctype;  /* Content-Type or NULL */
+  const char *extra;  /* more header lines, each ending in \r\n */
+  const void *body;
+  size_t len;
+  bool chunked;      /* Transfer-Encoding: chunked instead of a length */
+  bool headers_only; /* announce len but send no body */
+} request;
+
+static int http(int port, const request *q, resp *out) {
+  memset(out, 0, sizeof *out);
+  int fd = connect_to(port);
+  if (fd < 0) return -1;
+  char head[2048];
+  int hn = snprintf(head, sizeof head,
+                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Connection: close\r\n",
+                    q->method ? q->method : "POST",
+                    q->path ? q->path : "/v1/traces");
+  if (q->ctype)
+    hn += snprintf(head + hn, sizeof head - (size_t)hn, "Content-Type: %s\r\n",
+                   q->ctype);
+  if (q->extra)
+    hn += snprintf(head + hn, sizeof head - (size_t)hn, "%s", q->extra);
+  if (q->chunked)
+    hn += snprintf(head + hn, sizeof head - (size_t)hn,
+                   "Transfer-Encoding: chunked\r\n\r\n");
+  else
+    hn += snprintf(head + hn, sizeof head - (size_t)hn,
+                   "Content-Length: %zu\r\n\r\n", q->len);
+  send_all(fd, head, (size_t)hn);
+  if (q->chunked) {
+    const uint8_t *p = q->body;
+    for (size_t off = 0; off < q->len;) {
+      size_t k = q->len - off < 65536 ? q->len - off : 65536;
+      char ch[32];
+      int cn = snprintf(ch, sizeof ch, "%zx\r\n", k);
+      if (!send_all(fd, ch, (size_t)cn) || !send_all(fd, p + off, k) ||
+          !send_all(fd, "\r\n", 2))
+        break;
+      off += k;
+    }
+    send_all(fd, "0\r\n\r\n", 5);
+  } else if (!q->headers_only && q->len) {
+    send_all(fd, q->body, q->len); /* the server may answer early: ignore */
+  }
+  int rc = read_response(fd, out);
+  close(fd);
+  return rc;
+}
+
+/* google.rpc.Status (protobuf): code and message */
+static bool parse_status_pb(const resp *r, int64_t *code, char *msg,
+                            size_t cap) {
+  const uint8_t *p = r->body, *e = r->body + r->body_len;
+  *code = 0;
+  msg[0] = 0;
+  while (p < e) {
+    uint64_t key = 0, v = 0;
+    int sh = 0;
+    while (p < e && (*p & 0x80))
+      key |= (uint64_t)(*p++ & 0x7f) << sh, sh += 7;
+    if (p == e) return false;
+    key |= (uint64_t)*p++ << sh;
+    sh = 0;
+    while (p < e && (*p & 0x80))
+      v |= (uint64_t)(*p++ & 0x7f) << sh, sh += 7;
+    if (p == e) return false;
+    v |= (uint64_t)*p++ << sh;
+    if ((key & 7) == 0) {
+      if (key >> 3 == 1) *code = (int64_t)v;
+    } else if ((key & 7) == 2) {
+      if ((size_t)(e - p) < v) return false;
+      if (key >> 3 == 2) {
+        size_t n = v < cap - 1 ? v : cap - 1;
+        memcpy(msg, p, n);
+        msg[n] = 0;
+      }
+      p += v;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* ExportTraceServiceResponse (protobuf) partial_success: field 1 holds
+ * rejected_spans = 1 and error_message = 2, the shapes of Status's fields */
+static bool parse_partial_pb(const resp *r, int64_t *rejected, char *msg,
+                             size_t cap) {
+  *rejected = -1;
+  const uint8_t *p = r->body, *e = r->body + r->body_len;
+  if (p == e || *p++ != 0x0a) return false;
+  uint64_t len = 0;
+  int sh = 0;
+  while (p < e && (*p & 0x80))
+    len |= (uint64_t)(*p++ & 0x7f) << sh, sh += 7;
+  if (p == e) return false;
+  len |= (uint64_t)*p++ << sh;
+  if ((uint64_t)(e - p) != len) return false;
+  resp inner = *r;
+  inner.body = (uint8_t *)p;
+  inner.body_len = len;
+  return parse_status_pb(&inner, rejected, msg, cap);
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+typedef struct server {
+  oa_datasets *ds;
+  oa_otlp_http *h;
+  int port;
+} server;
+
+static int server_start(server *s, int64_t max_memory, int64_t max_body,
+                        const char *token, unsigned timeout_s) {
+  oa_error e_ = {{0}}, *ep = &e_;
+  memset(s, 0, sizeof *s);
+  if (oa_datasets_new(&s->ds, max_memory, ep) != 0) {
+    fprintf(stderr, "datasets: %s\n", e_.message);
+    return -1;
+  }
+  oa_otlp_http_options o;
+  oa_otlp_http_options_init(&o);
+  o.listen = "127.0.0.1:0";
+  if (max_body) o.max_body_size = max_body;
+  o.auth_token = token;
+  o.retry_after_s = 3;
+  if (timeout_s) o.connection_timeout_s = timeout_s;
+  if (oa_otlp_http_start(&s->h, &o, s->ds, ep) != 0) {
+    fprintf(stderr, "start: %s\n", e_.message);
+    oa_datasets_free(s->ds);
+    return -1;
+  }
+  s->port = oa_otlp_http_port(s->h);
+  return 0;
+}
+
+static void server_stop(server *s) {
+  oa_otlp_http_stop(s->h);
+  oa_datasets_free(s->ds);
+}
+
+/* A generated protobuf request of n spans. */
+static void gen_request(int64_t n, uint64_t seed, oa_bytes *out) {
+  oa_error e_ = {{0}}, *ep = &e_;
+  oa_trace_gen_options o;
+  oa_trace_gen_options_default(&o);
+  o.spans = n;
+  o.seed = seed;
+  oa_trace_gen g;
+  oa_bytes_init(out);
+  CHECK_OK(oa_trace_gen_init(&g, &o, ep), ep);
+  int64_t got = 0;
+  CHECK_OK(oa_trace_gen_next_request(&g, n, out, &got, ep), ep);
+  CHECK_EQ_INT(got, n);
+  oa_trace_gen_reset(&g);
+}
+
+/* The batches the decoder makes of a list of accepted bodies. */
+typedef struct expected {
+  oa_batch b[256];
+  int n;
+} expected;
+
+static void expect_pb(expected *x, const void *body, size_t n) {
+  oa_error e_ = {{0}}, *ep = &e_;
+  oa_batch_init(&x->b[x->n]);
+  CHECK_OK(oa_otlp_decode_traces(body, (int64_t)n, NULL, &x->b[x->n], NULL, ep),
+           ep);
+  x->n++;
+}
+
+static void expect_json(expected *x, const void *body, size_t n) {
+  oa_error e_ = {{0}}, *ep = &e_;
+  oa_batch_init(&x->b[x->n]);
+  CHECK_OK(
+      oa_otlp_decode_traces_json(body, (int64_t)n, NULL, &x->b[x->n], NULL, ep),
+      ep);
+  x->n++;
+}
+
+static void expected_free(expected *x) {
+  for (int i = 0; i < x->n; i++)
+    oa_batch_reset(&x->b[i]);
+  x->n = 0;
+}
+
+/* The dataset holds exactly the expected batches, in order. */
+static void check_dataset(server *s, const expected *x) {
+  oa_error e_ = {{0}}, *ep = &e_;
+  oa_schema *schema = NULL;
+  oa_batch *bs = NULL;
+  int64_t n = 0;
+  int rc = oa_datasets_snapshot(s->ds, "spans", &schema, &bs, &n, ep);
+  if (x->n == 0) {
+    CHECK(rc == ENOENT || (rc == 0 && n == 0));
+  } else {
+    CHECK_OK(rc, ep);
+    CHECK_EQ_INT(n, x->n);
+    for (int64_t i = 0; i < n && i < x->n; i++) {
+      bool eq = oa_batch_equals(&bs[i], &x->b[i], ep);
+      if (!eq)
+        fprintf(stderr, "batch %lld differs: %s\n", (long long)i, e_.message);
+      CHECK(eq);
+    }
+  }
+  if (rc == 0) oa_datasets_snapshot_free(schema, bs, n);
+}
+
+static void gzip_bytes(const void *in, size_t n, oa_bytes *out) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  CHECK(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                     Z_DEFAULT_STRATEGY) == Z_OK);
+  oa_bytes_init(out);
+  oa_bytes_reserve(out, (int64_t)deflateBound(&z, n));
+  z.next_in = (Bytef *)in;
+  z.avail_in = (uInt)n;
+  z.next_out = out->data;
+  z.avail_out = (uInt)out->capacity;
+  CHECK(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out->size = (int64_t)z.total_out;
+  deflateEnd(&z);
+}
+
+static void zstd_bytes(const void *in, size_t n, oa_bytes *out) {
+  oa_bytes_init(out);
+  oa_bytes_reserve(out, (int64_t)ZSTD_compressBound(n));
+  size_t k = ZSTD_compress(out->data, (size_t)out->capacity, in, n, 3);
+  CHECK(!ZSTD_isError(k));
+  out->size = (int64_t)k;
+}
+
+static const char *PB = "application/x-protobuf";
+static const char *JS = "application/json";
+
+/* ------------------------------------------------------------ tests */
+
+OA_TEST(test_protobuf_and_json) {
+  server s;
+  if (server_start(&s, 0, 0, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  CHECK(s.port > 0);
+  expected x = {.n = 0};
+  oa_bytes pb, js;
+  gen_request(50, 1, &pb);
+  oa_bytes_init(&js);
+  oa_error e_ = {{0}}, *ep = &e_;
+  oa_bytes pb2;
+  gen_request(30, 2, &pb2);
+  CHECK_OK(oa_otlp_traces_pb_to_json(pb2.data, pb2.size, &js, ep), ep);
+
+  resp r;
+  char hv[256];
+  CHECK_OK(
+      http(s.port,
+           &(request){.ctype = PB, .body = pb.data, .len = (size_t)pb.size},
+           &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_STR(resp_header(&r, "Content-Type", hv, sizeof hv), PB);
+  CHECK_EQ_INT(r.body_len, 0);
+  resp_free(&r);
+  expect_pb(&x, pb.data, (size_t)pb.size);
+
+  /* parameters and case in the content type */
+  CHECK_OK(http(s.port,
+                &(request){.ctype = "Application/JSON; charset=utf-8",
+                           .body = js.data,
+                           .len = (size_t)js.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_STR(resp_header(&r, "Content-Type", hv, sizeof hv), JS);
+  CHECK_EQ_STR((const char *)r.body, "{}");
+  resp_free(&r);
+  expect_json(&x, js.data, (size_t)js.size);
+
+  /* chunked upload, no Content-Length */
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .body = pb2.data,
+                           .len = (size_t)pb2.size,
+                           .chunked = true},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, pb2.data, (size_t)pb2.size);
+
+  /* an empty request is a success that adds nothing */
+  CHECK_OK(http(s.port, &(request){.ctype = PB}, &r), (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+
+  /* the JSON request decodes to the same spans as its protobuf */
+  CHECK(oa_batch_equals(&x.b[1], &x.b[2], ep));
+  check_dataset(&s, &x);
+  server_stop(&s);
+  expected_free(&x);
+  oa_bytes_reset(&pb);
+  oa_bytes_reset(&pb2);
+  oa_bytes_reset(&js);
+}
+
+OA_TEST(test_gzip_and_zstd) {
+  server s;
+  if (server_start(&s, 0, 0, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  expected x = {.n = 0};
+  oa_bytes pb, gz, zs, js, jgz;
+  gen_request(200, 3, &pb);
+  gzip_bytes(pb.data, (size_t)pb.size, &gz);
+  zstd_bytes(pb.data, (size_t)pb.size, &zs);
+  oa_error e_ = {{0}}, *ep = &e_;
+  oa_bytes_init(&js);
+  CHECK_OK(oa_otlp_traces_pb_to_json(pb.data, pb.size, &js, ep), ep);
+  gzip_bytes(js.data, (size_t)js.size, &jgz);
+  resp r;
+
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: gzip\r\n",
+                           .body = gz.data,
+                           .len = (size_t)gz.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, pb.data, (size_t)pb.size);
+
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: zstd\r\n",
+                           .body = zs.data,
+                           .len = (size_t)zs.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, pb.data, (size_t)pb.size);
+
+  CHECK_OK(http(s.port,
+                &(request){.ctype = JS,
+                           .extra = "Content-Encoding: GZIP\r\n",
+                           .body = jgz.data,
+                           .len = (size_t)jgz.size,
+                           .chunked = true},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_STR((const char *)r.body, "{}");
+  resp_free(&r);
+  expect_json(&x, js.data, (size_t)js.size);
+
+  /* two gzip members back to back are one body */
+  oa_bytes two, half1, half2;
+  size_t cut = (size_t)pb.size / 2;
+  gzip_bytes(pb.data, cut, &half1);
+  gzip_bytes(pb.data + cut, (size_t)pb.size - cut, &half2);
+  oa_bytes_init(&two);
+  oa_bytes_append(&two, half1.data, half1.size);
+  oa_bytes_append(&two, half2.data, half2.size);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: gzip\r\n",
+                           .body = two.data,
+                           .len = (size_t)two.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, pb.data, (size_t)pb.size);
+
+  /* corrupt and truncated compressed bodies: 400 with a message */
+  int64_t code;
+  char msg[1024];
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: gzip\r\n",
+                           .body = pb.data,
+                           .len = 100},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(code, 3);
+  CHECK(strstr(msg, "gzip body") != NULL);
+  resp_free(&r);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: gzip\r\n",
+                           .body = gz.data,
+                           .len = (size_t)gz.size - 10},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK(strstr(msg, "truncated") != NULL);
+  resp_free(&r);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = JS,
+                           .extra = "Content-Encoding: zstd\r\n",
+                           .body = zs.data,
+                           .len = (size_t)zs.size / 2},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK_EQ_STR(resp_header(&r, "Content-Type", msg, sizeof msg), JS);
+  CHECK(strstr((const char *)r.body, "zstd body is truncated") != NULL);
+  resp_free(&r);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: zstd\r\n",
+                           .body = "not zstd at all",
+                           .len = 15},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK(strstr(msg, "zstd body") != NULL);
+  resp_free(&r);
+
+  /* unknown encoding */
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: br\r\n",
+                           .body = pb.data,
+                           .len = (size_t)pb.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 415);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK(strstr(msg, "Content-Encoding 'br'") != NULL);
+  CHECK(strstr(msg, "gzip, zstd") != NULL);
+  resp_free(&r);
+
+  check_dataset(&s, &x);
+  server_stop(&s);
+  expected_free(&x);
+  oa_bytes_reset(&pb);
+  oa_bytes_reset(&gz);
+  oa_bytes_reset(&zs);
+  oa_bytes_reset(&js);
+  oa_bytes_reset(&jgz);
+  oa_bytes_reset(&two);
+  oa_bytes_reset(&half1);
+  oa_bytes_reset(&half2);
+}
+
+/* protobuf writer helpers for hand-made requests */
+static void pb_tag_len(oa_bytes *b, unsigned field, const void *d, size_t n) {
+  uint8_t t[12];
+  size_t k = 0;
+  uint64_t v = (uint64_t)field << 3 | 2;
+  while (v >= 0x80)
+    t[k++] = (uint8_t)(v | 0x80), v >>= 7;
+  t[k++] = (uint8_t)v;
+  v = n;
+  while (v >= 0x80)
+    t[k++] = (uint8_t)(v | 0x80), v >>= 7;
+  t[k++] = (uint8_t)v;
+  oa_bytes_append(b, t, (int64_t)k);
+  oa_bytes_append(b, d, (int64_t)n);
+}
+
+static void pb_span(oa_bytes *spans, size_t trace_id_len, const char *name) {
+  static const uint8_t tid[16] = {1, 2,  3,  4,  5,  6,  7,  8,
+                                  9, 10, 11, 12, 13, 14, 15, 16};
+  static const uint8_t sid[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 2};
+  oa_bytes sp;
+  oa_bytes_init(&sp);
+  pb_tag_len(&sp, 1, tid, trace_id_len);
+  pb_tag_len(&sp, 2, sid, 8);
+  pb_tag_len(&sp, 5, name, strlen(name));
+  pb_tag_len(spans, 2, sp.data, (size_t)sp.size); /* ScopeSpans.spans */
+  oa_bytes_reset(&sp);
+}
+
+OA_TEST(test_partial_success) {
+  server s;
+  if (server_start(&s, 0, 0, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  expected x = {.n = 0};
+  /* one good span, one whose trace id has 3 bytes */
+  oa_bytes scope, rs, reqb;
+  oa_bytes_init(&scope);
+  oa_bytes_init(&rs);
+  oa_bytes_init(&reqb);
+  pb_span(&scope, 16, "good");
+  pb_span(&scope, 3, "bad");
+  pb_tag_len(&rs, 2, scope.data, (size_t)scope.size);
+  pb_tag_len(&reqb, 1, rs.data, (size_t)rs.size);
+
+  oa_otlp_result want;
+  oa_batch wb;
+  oa_batch_init(&wb);
+  oa_error e_ = {{0}}, *ep = &e_;
+  CHECK_OK(oa_otlp_decode_traces(reqb.data, reqb.size, NULL, &wb, &want, ep),
+           ep);
+  CHECK_EQ_INT(want.rejected_spans, 1);
+  CHECK_EQ_INT(wb.length, 1);
+  oa_batch_reset(&wb);
+
+  resp r;
+  int64_t rej;
+  char msg[1024];
+  CHECK_OK(
+      http(s.port,
+           &(request){.ctype = PB, .body = reqb.data, .len = (size_t)reqb.size},
+           &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK(parse_partial_pb(&r, &rej, msg, sizeof msg));
+  CHECK_EQ_INT(rej, 1);
+  CHECK(msg[0] != 0);
+  CHECK_EQ_STR(msg, want.error_message);
+  resp_free(&r);
+  expect_pb(&x, reqb.data, (size_t)reqb.size);
+
+  const char *js =
+      "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+      "{\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":"
+      "\"eee19b7ec3c1b174\",\"name\":\"good\",\"startTimeUnixNano\":\"1\","
+      "\"endTimeUnixNano\":\"2\"},"
+      "{\"traceId\":\"abc\",\"spanId\":\"eee19b7ec3c1b174\",\"name\":\"bad\"},"
+      "{\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"zz\","
+      "\"name\":\"bad2\"}]}]}]}";
+  CHECK_OK(
+      http(s.port, &(request){.ctype = JS, .body = js, .len = strlen(js)}, &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  json_object *o = json_tokener_parse((const char *)r.body);
+  json_object *ps = NULL, *v = NULL;
+  CHECK(o && json_object_object_get_ex(o, "partialSuccess", &ps));
+  CHECK(ps && json_object_object_get_ex(ps, "rejectedSpans", &v));
+  CHECK(v && json_object_get_int64(v) == 2);
+  CHECK(ps && json_object_object_get_ex(ps, "errorMessage", &v));
+  CHECK(v && json_object_get_string_len(v) > 0);
+  json_object_put(o);
+  resp_free(&r);
+  expect_json(&x, js, strlen(js));
+  CHECK_EQ_INT(x.b[1].length, 1);
+
+  check_dataset(&s, &x);
+  server_stop(&s);
+  expected_free(&x);
+  oa_bytes_reset(&scope);
+  oa_bytes_reset(&rs);
+  oa_bytes_reset(&reqb);
+}
+
+OA_TEST(test_malformed_and_content_type) {
+  server s;
+  if (server_start(&s, 0, 0, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  resp r;
+  int64_t code;
+  char msg[1024];
+  oa_error want = {{0}};
+  oa_batch b;
+  oa_batch_init(&b);
+
+  /* a length that runs past the end */
+  static const uint8_t bad_pb[] = {0x0a, 0x05, 0x12, 0x01};
+  CHECK(oa_otlp_decode_traces(bad_pb, sizeof bad_pb, NULL, &b, NULL, &want) ==
+        EINVAL);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB, .body = bad_pb, .len = sizeof bad_pb},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(code, 3);
+  CHECK_EQ_STR(msg, want.message);
+  resp_free(&r);
+
+  const char *bad_js = "{\"resourceSpans\": [ {\"scopeSpans\": 7 ]";
+  CHECK(oa_otlp_decode_traces_json(bad_js, (int64_t)strlen(bad_js), NULL, &b,
+                                   NULL, &want) == EINVAL);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = JS, .body = bad_js, .len = strlen(bad_js)},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK_EQ_STR(resp_header(&r, "Content-Type", msg, sizeof msg), JS);
+  json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
+  CHECK(o && json_object_object_get_ex(o, "code", &v) &&
+        json_object_get_int(v) == 3);
+  CHECK(o && json_object_object_get_ex(o, "message", &v) &&
+        strcmp(json_object_get_string(v), want.message) == 0);
+  json_object_put(o);
+  resp_free(&r);
+  oa_batch_reset(&b);
+
+  /* content types */
+  const char *wrong[] = {"text/plain", "application/protobuf",
+                         "application/x-protobufx", NULL};
+  for (int i = 0; i < 4; i++) {
+    CHECK_OK(
+        http(s.port, &(request){.ctype = wrong[i], .body = "{}", .len = 2}, &r),
+        (oa_error *)NULL);
+    CHECK_EQ_INT(r.status, 415);
+    CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+    CHECK(strstr(msg, "application/x-protobuf") != NULL);
+    CHECK(strstr(msg, "application/json") != NULL);
+    if (wrong[i]) CHECK(strstr(msg, wrong[i]) != NULL);
+    resp_free(&r);
+  }
+  check_dataset(&s, &(expected){.n = 0});
+  server_stop(&s);
+}
+
+OA_TEST(test_size_limits) {
+  const int64_t limit = 1 << 20;
+  server s;
+  if (server_start(&s, 0, limit, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  expected x = {.n = 0};
+  resp r;
+  int64_t code;
+  char msg[1024];
+
+  /* announced too large: answered at once, without a body */
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .len = (size_t)limit + 1,
+                           .headers_only = true},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 413);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(code, 8);
+  CHECK(strstr(msg, "1048577 bytes exceeds the limit of 1048576") != NULL);
+  resp_free(&r);
+
+  /* chunked, no length: cut while reading */
+  size_t big = (size_t)limit + limit / 2;
+  uint8_t *zeros = calloc(1, 8 << 20);
+  CHECK_OK(
+      http(s.port,
+           &(request){.ctype = PB, .body = zeros, .len = big, .chunked = true},
+           &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 413);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK(strstr(msg, "exceeds the limit of 1048576 bytes") != NULL);
+  resp_free(&r);
+
+  /* decompression bombs: 8 MiB of zeros in a few KiB */
+  oa_bytes gz, zs;
+  gzip_bytes(zeros, 8 << 20, &gz);
+  zstd_bytes(zeros, 8 << 20, &zs);
+  CHECK(gz.size < 64 * 1024);
+  CHECK(zs.size < 64 * 1024);
+  const char *enc[2] = {"Content-Encoding: gzip\r\n",
+                        "Content-Encoding: zstd\r\n"};
+  oa_bytes *bodies[2] = {&gz, &zs};
+  for (int i = 0; i < 2; i++) {
+    CHECK_OK(http(s.port,
+                  &(request){.ctype = JS,
+                             .extra = enc[i],
+                             .body = bodies[i]->data,
+                             .len = (size_t)bodies[i]->size},
+                  &r),
+             (oa_error *)NULL);
+    CHECK_EQ_INT(r.status, 413);
+    json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
+    CHECK(o && json_object_object_get_ex(o, "code", &v) &&
+          json_object_get_int(v) == 8);
+    CHECK(o && json_object_object_get_ex(o, "message", &v) &&
+          strstr(json_object_get_string(v), "after decompression"));
+    json_object_put(o);
+    resp_free(&r);
+  }
+  /* exactly at the limit after decompression is fine: a valid request
+   * padded with an unknown field to limit bytes */
+  oa_bytes pb, padded, pgz;
+  gen_request(20, 4, &pb);
+  oa_bytes_init(&padded);
+  oa_bytes_append(&padded, pb.data, pb.size);
+  size_t pad = (size_t)limit - (size_t)pb.size - 5; /* tag + 4-byte length */
+  uint8_t hdr[5] = {(uint8_t)(15 << 3 | 2), (uint8_t)(pad | 0x80),
+                    (uint8_t)((pad >> 7) | 0x80), (uint8_t)((pad >> 14) | 0x80),
+                    (uint8_t)(pad >> 21)};
+  oa_bytes_append(&padded, hdr, 5);
+  oa_bytes_append(&padded, zeros, (int64_t)pad);
+  CHECK_EQ_INT(padded.size, limit);
+  gzip_bytes(padded.data, (size_t)padded.size, &pgz);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: gzip\r\n",
+                           .body = pgz.data,
+                           .len = (size_t)pgz.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, padded.data, (size_t)padded.size);
+  /* one byte more is not */
+  oa_bytes_append(&padded, "", 1);
+  padded.data[padded.size - 1] = 0;
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .body = padded.data,
+                           .len = (size_t)padded.size,
+                           .chunked = true},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 413);
+  resp_free(&r);
+
+  /* still serving */
+  CHECK_OK(
+      http(s.port,
+           &(request){.ctype = PB, .body = pb.data, .len = (size_t)pb.size},
+           &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, pb.data, (size_t)pb.size);
+
+  check_dataset(&s, &x);
+  server_stop(&s);
+  expected_free(&x);
+  free(zeros);
+  oa_bytes_reset(&gz);
+  oa_bytes_reset(&zs);
+  oa_bytes_reset(&pb);
+  oa_bytes_reset(&padded);
+  oa_bytes_reset(&pgz);
+}
+
+OA_TEST(test_memory_limit) {
+  server s;
+  if (server_start(&s, 256 * 1024, 0, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  expected x = {.n = 0};
+  resp r;
+  int got503 = 0;
+  for (int i = 0; i < 200 && !got503; i++) {
+    oa_bytes pb;
+    gen_request(40, 100 + (uint64_t)i, &pb);
+    CHECK_OK(
+        http(s.port,
+             &(request){.ctype = PB, .body = pb.data, .len = (size_t)pb.size},
+             &r),
+        (oa_error *)NULL);
+    if (r.status == 200) {
+      expect_pb(&x, pb.data, (size_t)pb.size);
+    } else {
+      CHECK_EQ_INT(r.status, 503);
+      got503 = 1;
+      char hv[64], msg[1024];
+      CHECK_EQ_STR(resp_header(&r, "Retry-After", hv, sizeof hv), "3");
+      int64_t code;
+      CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+      CHECK_EQ_INT(code, 14);
+      CHECK(msg[0] != 0);
+      /* the RetryInfo detail */
+      CHECK(memmem(r.body, r.body_len, "google.rpc.RetryInfo", 20) != NULL);
+    }
+    resp_free(&r);
+    oa_bytes_reset(&pb);
+  }
+  CHECK(got503);
+  CHECK(x.n >= 2);
+  if (getenv("OA_VERBOSE"))
+    printf("memory limit: %d requests accepted before 503\n", x.n);
+  /* JSON clients get the JSON form */
+  oa_bytes pb, js;
+  gen_request(40, 999, &pb);
+  oa_bytes_init(&js);
+  oa_error e_ = {{0}}, *ep = &e_;
+  CHECK_OK(oa_otlp_traces_pb_to_json(pb.data, pb.size, &js, ep), ep);
+  CHECK_OK(
+      http(s.port,
+           &(request){.ctype = JS, .body = js.data, .len = (size_t)js.size},
+           &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 503);
+  json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
+  CHECK(o && json_object_object_get_ex(o, "code", &v) &&
+        json_object_get_int(v) == 14);
+  CHECK(o && json_object_object_get_ex(o, "details", &v) &&
+        json_object_array_length(v) == 1);
+  json_object_put(o);
+  resp_free(&r);
+  /* everything accepted before is still there */
+  check_dataset(&s, &x);
+  server_stop(&s);
+  expected_free(&x);
+  oa_bytes_reset(&pb);
+  oa_bytes_reset(&js);
+}
+
+OA_TEST(test_routing_and_auth) {
+  server s;
+  if (server_start(&s, 0, 0, "s3cret", 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  resp r;
+  char hv[256], msg[1024];
+  int64_t code;
+  const char *signals[2] = {"/v1/logs", "/v1/metrics"};
+  for (int i = 0; i < 2; i++) {
+    CHECK_OK(
+        http(s.port,
+             &(request){.path = signals[i], .ctype = PB, .body = "", .len = 0},
+             &r),
+        (oa_error *)NULL);
+    CHECK_EQ_INT(r.status, 404);
+    CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+    CHECK(strstr(msg, i ? "metrics are not supported yet"
+                        : "logs are not supported yet") != NULL);
+    resp_free(&r);
+  }
+  CHECK_OK(http(s.port, &(request){.path = "/v1/tracesx", .ctype = JS}, &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 404);
+  CHECK(strstr((const char *)r.body, "no such path '/v1/tracesx'") != NULL);
+  resp_free(&r);
+
+  /* no token, wrong token, right token */
+  CHECK_OK(http(s.port, &(request){.ctype = PB}, &r), (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 401);
+  CHECK_EQ_STR(resp_header(&r, "WWW-Authenticate", hv, sizeof hv), "Bearer");
+  resp_free(&r);
+  CHECK_OK(
+      http(s.port,
+           &(request){.ctype = PB, .extra = "Authorization: Bearer s3cre\r\n"},
+           &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 401);
+  resp_free(&r);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Authorization: Bearer s3cretX\r\n"},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 401);
+  resp_free(&r);
+  CHECK_OK(
+      http(s.port,
+           &(request){.ctype = PB, .extra = "Authorization: bearer s3cret\r\n"},
+           &r),
+      (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+
+  const char *methods[3] = {"GET", "PUT", "DELETE"};
+  for (int i = 0; i < 3; i++) {
+    CHECK_OK(http(s.port,
+                  &(request){.method = methods[i],
+                             .ctype = PB,
+                             .extra = "Authorization: Bearer s3cret\r\n"},
+                  &r),
+             (oa_error *)NULL);
+    CHECK_EQ_INT(r.status, 405);
+    CHECK_EQ_STR(resp_header(&r, "Allow", hv, sizeof hv), "POST");
+    resp_free(&r);
+  }
+  check_dataset(&s, &(expected){.n = 0});
+  server_stop(&s);
+}
+
+typedef struct client_job {
+  int port;
+  int id;
+  int ok;
+} client_job;
+
+static void *client_thread(void *arg) {
+  client_job *j = arg;
+  for (int i = 0; i < 10; i++) {
+    oa_bytes pb;
+    gen_request(20, 1000 + (uint64_t)(j->id * 100 + i), &pb);
+    oa_bytes body;
+    bool zstd = (i % 2) == 1;
+    if (zstd)
+      zstd_bytes(pb.data, (size_t)pb.size, &body);
+    else {
+      oa_bytes_init(&body);
+      oa_bytes_append(&body, pb.data, pb.size);
+    }
+    resp r;
+    if (http(j->port,
+             &(request){.ctype = PB,
+                        .extra = zstd ? "Content-Encoding: zstd\r\n" : NULL,
+                        .body = body.data,
+                        .len = (size_t)body.size},
+             &r) == 0 &&
+        r.status == 200)
+      j->ok++;
+    resp_free(&r);
+    oa_bytes_reset(&pb);
+    oa_bytes_reset(&body);
+  }
+  return NULL;
+}
+
+OA_TEST(test_concurrent_clients) {
+  server s;
+  if (server_start(&s, 0, 0, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  pthread_t t[4];
+  client_job jobs[4];
+  for (int i = 0; i < 4; i++) {
+    jobs[i] = (client_job){.port = s.port, .id = i};
+    pthread_create(&t[i], NULL, client_thread, &jobs[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    CHECK_EQ_INT(jobs[i].ok, 10);
+  }
+  oa_dataset_info info;
+  oa_error e_ = {{0}}, *ep = &e_;
+  CHECK_OK(oa_datasets_info(s.ds, "spans", &info, ep), ep);
+  CHECK_EQ_INT(info.n_rows, 4 * 10 * 20);
+  CHECK_EQ_INT(info.n_batches, 40);
+  oa_schema_release(info.schema);
+  server_stop(&s);
+}
+
+OA_TEST(test_slow_client_timeout) {
+  server s;
+  if (server_start(&s, 0, 0, NULL, 1) != 0) {
+    CHECK(0);
+    return;
+  }
+  int fd = connect_to(s.port);
+  CHECK(fd >= 0);
+  const char *part = "POST /v1/traces HTTP/1.1\r\nHost: x\r\n";
+  send_all(fd, part, strlen(part));
+  struct timeval t0, t1;
+  gettimeofday(&t0, NULL);
+  char buf[256];
+  ssize_t k = recv(fd, buf, sizeof buf, 0); /* the server hangs up */
+  gettimeofday(&t1, NULL);
+  double dt =
+      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_usec - t0.tv_usec) / 1e6;
+  CHECK(k <= 0);
+  CHECK(dt < 10.0);
+  close(fd);
+  server_stop(&s);
+}
+
+OA_TEST(test_start_errors) {
+  oa_datasets *ds = NULL;
+  oa_error e_ = {{0}}, *ep = &e_;
+  CHECK_OK(oa_datasets_new(&ds, 0, ep), ep);
+  oa_otlp_http_options o;
+  oa_otlp_http_options_init(&o);
+  CHECK_EQ_STR(o.listen, "127.0.0.1:4318");
+  CHECK_EQ_INT(o.max_body_size, 20 << 20);
+  oa_otlp_http *h = NULL;
+
+  o.listen = "127.0.0.1";
+  CHECK_FAILS(oa_otlp_http_start(&h, &o, ds, ep), EINVAL, ep, "host:port");
+  o.listen = "127.0.0.1:99999";
+  CHECK_FAILS(oa_otlp_http_start(&h, &o, ds, ep), EINVAL, ep, "bad port");
+  o.listen = "127.0.0.1:0";
+  o.tls_cert_file = "/nonexistent/cert.pem";
+  CHECK_FAILS(oa_otlp_http_start(&h, &o, ds, ep), EINVAL, ep,
+              "both a TLS certificate and a key");
+  o.tls_key_file = "/nonexistent/key.pem";
+  CHECK_FAILS(oa_otlp_http_start(&h, &o, ds, ep), ENOENT, ep,
+              "/nonexistent/cert.pem");
+  o.tls_cert_file = o.tls_key_file = NULL;
+  o.max_body_size = 0;
+  CHECK_FAILS(oa_otlp_http_start(&h, &o, ds, ep), EINVAL, ep, "max_body_size");
+  o.max_body_size = 1 << 20;
+
+  /* a port in use */
+  CHECK_OK(oa_otlp_http_start(&h, &o, ds, ep), ep);
+  char addr[64];
+  const char *addrp = addr;
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", oa_otlp_http_port(h));
+  o.listen = addr;
+  oa_otlp_http *h2 = NULL;
+  CHECK_FAILS(oa_otlp_http_start(&h2, &o, ds, ep), EADDRINUSE, ep,
+              (const char *)addrp);
+  CHECK(h2 == NULL);
+  oa_otlp_http_stop(h);
+  oa_otlp_http_stop(NULL);
+  /* the port is free again after stop */
+  CHECK_OK(oa_otlp_http_start(&h2, &o, ds, ep), ep);
+  oa_otlp_http_stop(h2);
+  oa_datasets_free(ds);
+}
+
+OA_TEST_MAIN(OA_T(test_protobuf_and_json), OA_T(test_gzip_and_zstd),
+             OA_T(test_partial_success), OA_T(test_malformed_and_content_type),
+             OA_T(test_size_limits), OA_T(test_memory_limit),
+             OA_T(test_routing_and_auth), OA_T(test_concurrent_clients),
+             OA_T(test_slow_client_timeout), OA_T(test_start_errors))
