@@ -12,3 +12,8 @@ if [ ! -x "$BUILD/bench/bench_ipc" ]; then
 fi
 echo "== IPC write/read ($(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d))"
 "$BUILD/bench/bench_ipc" "$ROWS" "$REPEATS"
+if [ -x "$BUILD/bench/bench_flight" ]; then
+  echo
+  echo "== OTLP/gRPC ingest and Arrow Flight DoPut/DoGet over loopback (${OA_BENCH_SECONDS:-5} s per scenario)"
+  "$BUILD/bench/bench_flight" "$BUILD/otlparrow" "${OA_BENCH_SECONDS:-5}" ${OA_BENCH_FILTER:-}
+fi

@@ -14,6 +14,7 @@ int oa_cli_convert(int argc, char **argv);
 int oa_cli_demo(int argc, char **argv);
 int oa_cli_gen(int argc, char **argv);
 int oa_cli_serve(int argc, char **argv);
+int oa_cli_loadgen(int argc, char **argv);
 
 /* Prints "otlparrow: error: <msg>" to stderr and returns 1. */
 int oa_cli_fail(const char *fmt, ...) OA_PRINTF(1, 2);

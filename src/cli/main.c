@@ -18,6 +18,7 @@ static const char kHelp[] =
     "  demo                generate traces, convert them to Arrow, write and read\n"
     "                      them back as Arrow IPC\n"
     "  serve               receive OTLP traces (gRPC, HTTP), serve Arrow Flight\n"
+    "  loadgen             drive OTLP/gRPC or Arrow Flight with generated load\n"
     "  version             print the version\n"
     "\n"
     "Run 'otlparrow COMMAND --help' for the options of a command.\n";
@@ -39,6 +40,7 @@ static const command kCommands[] = {
     {"convert", oa_cli_convert},
     {"gen", oa_cli_gen},
     {"serve", oa_cli_serve},
+    {"loadgen", oa_cli_loadgen},
     {"demo", oa_cli_demo},
     {"version", cmd_version},
 };

@@ -251,6 +251,144 @@ int oa_grpc_status_details_retry(oa_bytes *out, grpc_status_code code,
 /* Reads a PEM file into a NUL-terminated malloc'ed string (for TLS). */
 int oa_grpc_read_pem(const char *path, char **out, oa_error *err);
 
+/* ============================================================ client
+ *
+ * Blocking client calls over gRPC core (src/grpc/client.c).
+ *
+ * Threading contract
+ * - An oa_grpc_channel is thread-safe and reference-counted: any number of
+ *   threads may start calls on it at once. Each channel is its own HTTP/2
+ *   connection (channels do not share subchannels).
+ * - A call (oa_grpc_stream, or the blocking oa_grpc_unary) owns a private
+ *   pluck completion queue, so it blocks only its caller and needs no
+ *   event-loop thread. One call is used by one thread at a time.
+ * - oa_grpc_unary_op is the asynchronous unary form for load generators:
+ *   the caller supplies a completion queue (usually one "next" queue per
+ *   thread) and completes the op when its tag comes out.
+ * - gRPC core delivers the status only after the incoming stream was read
+ *   to its end: oa_grpc_stream_finish drains what is left first.
+ */
+
+typedef struct oa_grpc_channel oa_grpc_channel;
+
+typedef struct oa_grpc_channel_options {
+  bool tls;                      /* TLS (also implied by any PEM below) */
+  const char *ca_pem;            /* roots; NULL: gRPC's default roots */
+  const char *cert_pem;          /* client certificate chain (mTLS) */
+  const char *key_pem;           /* its private key */
+  const char *server_name;       /* TLS target name override, NULL: the host */
+  int64_t max_send_message_size; /* 0: gRPC default; -1: unlimited */
+  int64_t max_recv_message_size; /* 0: gRPC default (4 MiB); -1: unlimited */
+  int64_t keepalive_time_ms;     /* 0: off */
+  int64_t keepalive_timeout_ms;  /* 0: gRPC default (20 s) */
+  bool gzip;                     /* compress requests with gzip */
+} oa_grpc_channel_options;
+
+void oa_grpc_channel_options_init(oa_grpc_channel_options *o);
+
+/* target: "host:port" (as gRPC core takes it). o may be NULL. */
+int oa_grpc_channel_new(oa_grpc_channel **out, const char *target,
+                        const oa_grpc_channel_options *o, oa_error *err);
+void oa_grpc_channel_retain(oa_grpc_channel *ch);
+/* Drops a reference; the last one destroys the channel. */
+void oa_grpc_channel_release(oa_grpc_channel *ch);
+grpc_channel *oa_grpc_channel_raw(oa_grpc_channel *ch);
+
+/* What a call ended with. details: grpc-status-details-bin (a serialized
+ * google.rpc.Status), empty if none. */
+typedef struct oa_grpc_result {
+  grpc_status_code code;
+  char message[512];
+  oa_bytes details;
+} oa_grpc_result;
+
+void oa_grpc_result_init(oa_grpc_result *r);
+void oa_grpc_result_reset(oa_grpc_result *r);
+
+/* Per-call settings. */
+typedef struct oa_grpc_call_options {
+  int64_t deadline_ms;       /* <= 0: none */
+  const char *authorization; /* value of "authorization" metadata or NULL */
+} oa_grpc_call_options;
+
+/* A unary call: request slices (references pass to the layer, also on
+ * failure) -> *resp (appended; may be NULL) and the status in *res. Returns
+ * 0 when the call ran (whatever its status), an errno code when it could
+ * not be started. */
+int oa_grpc_unary(oa_grpc_channel *ch, const char *path, grpc_slice *slices,
+                  size_t n, const oa_grpc_call_options *co, oa_bytes *resp,
+                  oa_grpc_result *res, oa_error *err);
+
+/* The asynchronous unary form: start, then when `tag` comes out of cq
+ * (success or not), complete. The op must stay put in between. */
+typedef struct oa_grpc_unary_op {
+  grpc_call *call;
+  grpc_byte_buffer *send, *recv;
+  grpc_metadata_array init_md, trail_md;
+  grpc_metadata md;
+  bool has_md;
+  grpc_status_code code;
+  grpc_slice details;
+} oa_grpc_unary_op;
+
+int oa_grpc_unary_start(oa_grpc_unary_op *op, oa_grpc_channel *ch,
+                        grpc_completion_queue *cq, const char *path,
+                        grpc_slice *slices, size_t n,
+                        const oa_grpc_call_options *co, void *tag,
+                        oa_error *err);
+/* Fills res (may be NULL) and resp (may be NULL; appended) and releases
+ * the op's call. Returns the status code. */
+grpc_status_code oa_grpc_unary_complete(oa_grpc_unary_op *op, oa_bytes *resp,
+                                        oa_grpc_result *res);
+
+/* A streaming call (client, server or bidi) driven by blocking calls. */
+typedef struct oa_grpc_stream oa_grpc_stream;
+
+int oa_grpc_stream_start(oa_grpc_stream **out, oa_grpc_channel *ch,
+                         const char *path, const oa_grpc_call_options *co,
+                         oa_error *err);
+/* Sends one message of n slices (references pass to the layer, also on
+ * failure) and waits until gRPC took it. EPIPE when the call is over (the
+ * server finished or the deadline expired): oa_grpc_stream_finish tells
+ * why. */
+int oa_grpc_stream_write(oa_grpc_stream *s, grpc_slice *slices, size_t n,
+                         oa_error *err);
+/* Half-closes (no more messages from the client). */
+int oa_grpc_stream_close_send(oa_grpc_stream *s, oa_error *err);
+/* Waits for the next message: *msg points to it (*got false and *msg NULL
+ * at the end of the stream). It belongs to the stream and stays valid until
+ * the next read, finish or free; oa_grpc_message_region keeps its bytes
+ * longer. Zero-copy when gRPC hands a single uncompressed slice; otherwise
+ * one copy into a heap region (see oa_grpc_stream_set_align). msg may be
+ * NULL (the message is dropped). */
+int oa_grpc_stream_read(oa_grpc_stream *s, oa_grpc_message **msg, bool *got,
+                        oa_error *err);
+/* Like read, but returns at once: *ready false when no message has
+ * arrived yet (a read stays pending). */
+int oa_grpc_stream_try_read(oa_grpc_stream *s, oa_grpc_message **msg,
+                            bool *ready, bool *got, oa_error *err);
+/* For copied messages: fn gets the first received bytes and returns the
+ * offset of the byte that should land on an 8-byte boundary (e.g. the
+ * FlightData body), or -1. */
+typedef int64_t (*oa_grpc_align_fn)(const uint8_t *prefix, int64_t len);
+void oa_grpc_stream_set_align(oa_grpc_stream *s, oa_grpc_align_fn fn);
+/* Reads and drops whatever is left, then receives the status into res. */
+int oa_grpc_stream_finish(oa_grpc_stream *s, oa_grpc_result *res,
+                          oa_error *err);
+/* Cancels the call if not finished and frees everything. */
+void oa_grpc_stream_free(oa_grpc_stream *s);
+
+/* Releases what a received message holds (safe on a zeroed message). */
+void oa_grpc_client_message_reset(oa_grpc_message *msg);
+
+/* errno-style code for a gRPC status (OK 0, INVALID_ARGUMENT EINVAL,
+ * NOT_FOUND ENOENT, ALREADY_EXISTS EEXIST, UNAUTHENTICATED and
+ * PERMISSION_DENIED EACCES, RESOURCE_EXHAUSTED E2BIG, UNAVAILABLE EAGAIN,
+ * DEADLINE_EXCEEDED ETIMEDOUT, UNIMPLEMENTED ENOTSUP, CANCELLED ECANCELED,
+ * others EIO). */
+int oa_grpc_status_errno(grpc_status_code code);
+const char *oa_grpc_status_name(grpc_status_code code);
+
 #ifdef __cplusplus
 }
 #endif
