@@ -51,34 +51,42 @@ typedef enum oa_span_column {
   OA_SPAN_N_COLUMNS
 } oa_span_column;
 
-/* Attribute value type codes (the `type` child of an attribute value; the
- * numbering of the OpenTelemetry Arrow data model). */
+/* Attribute value type codes: the type ids of the attribute value dense
+ * union (the numbering of the OpenTelemetry Arrow data model). */
 typedef enum oa_attr_type {
   OA_ATTR_EMPTY = 0,
   OA_ATTR_STR = 1,
   OA_ATTR_INT = 2,
   OA_ATTR_DOUBLE = 3,
   OA_ATTR_BOOL = 4,
-  OA_ATTR_KVLIST = 5, /* value in `ser`: the AnyValue message bytes */
-  OA_ATTR_ARRAY = 6,  /* value in `ser`: the AnyValue message bytes */
+  OA_ATTR_KVLIST = 5, /* the AnyValue message bytes */
+  OA_ATTR_ARRAY = 6,  /* the AnyValue message bytes */
   OA_ATTR_BYTES = 7
 } oa_attr_type;
 
-/* Children of the attribute value struct, in order. */
+/* Children of the attribute value dense union, in order: child i has type
+ * code i (an oa_attr_type), so a type code is also the child index. */
 enum {
-  OA_ATTR_VALUE_TYPE = 0,
-  OA_ATTR_VALUE_STR,
-  OA_ATTR_VALUE_INT,
-  OA_ATTR_VALUE_DOUBLE,
-  OA_ATTR_VALUE_BOOL,
-  OA_ATTR_VALUE_BYTES,
-  OA_ATTR_VALUE_SER,
+  OA_ATTR_VALUE_EMPTY = 0, /* null type: every element null */
+  OA_ATTR_VALUE_STR,       /* utf8 */
+  OA_ATTR_VALUE_INT,       /* int64 */
+  OA_ATTR_VALUE_DOUBLE,    /* float64 */
+  OA_ATTR_VALUE_BOOL,      /* bool */
+  OA_ATTR_VALUE_KVLIST,    /* binary */
+  OA_ATTR_VALUE_ARRAY,     /* binary */
+  OA_ATTR_VALUE_BYTES,     /* binary */
   OA_ATTR_VALUE_N
 };
 
 /* The span schema (new reference, refcount 1). Every call builds an equal
  * schema. */
 int oa_span_schema(oa_schema **out, oa_error *err);
+
+/* The schema metadata that marks span batches: key OA_SPAN_SCHEMA_KEY,
+ * value OA_SPAN_SCHEMA_VERSION. The version changes whenever the layout does
+ * (spans/2: attribute values are a dense union). */
+#define OA_SPAN_SCHEMA_KEY "otlparrow.schema"
+#define OA_SPAN_SCHEMA_VERSION "spans/2"
 
 /* Decoder limits. A span that exceeds one is rejected and counted (like an
  * invalid id), the rest of the request is kept; max_spans applies to the

@@ -66,7 +66,7 @@ int oa_cli_input_next(oa_cli_input *in, oa_batch *out, bool *got,
 oa_schema *oa_cli_input_schema(const oa_cli_input *in);
 void oa_cli_input_close(oa_cli_input *in);
 
-/* True for the span schema (metadata otlparrow.schema = spans/1, or the
+/* True for the span schema (metadata otlparrow.schema = spans/2, or the
  * same fields). */
 bool oa_cli_is_span_schema(const oa_schema *s);
 

@@ -20,7 +20,7 @@ static const char kConvertHelp[] =
     "magic, IPC continuation marker, '{' for JSON, a 0 byte or 0x0A for\n"
     "protobuf), else from its extension. OTLP inputs are decoded to span\n"
     "batches, one per request. Writing OTLP needs span batches (schema\n"
-    "metadata otlparrow.schema = spans/1). An IPC file written from span\n"
+    "metadata otlparrow.schema = spans/2). An IPC file written from span\n"
     "batches that do not come from an IPC file holds them with one shared set\n"
     "of dictionaries (the file format allows no dictionary replacement).\n"
     "\n"
@@ -107,7 +107,7 @@ int oa_cli_output_open(oa_cli_output *o, const char *path, oa_cli_out_format fmt
   if ((fmt == OA_CLI_OUT_PB || fmt == OA_CLI_OUT_JSON || o->merge_spans) &&
       !oa_cli_is_span_schema(schema))
     return oa_error_set(err, EINVAL,
-                        "%s needs span batches (schema metadata otlparrow.schema = spans/1); "
+                        "%s needs span batches (schema metadata otlparrow.schema = spans/2); "
                         "this input has other columns",
                         o->merge_spans ? "merging span batches" : oa_cli_out_format_name(fmt));
   if (o->to_stdout) {
@@ -210,7 +210,7 @@ int oa_cli_output_batch(oa_cli_output *o, const oa_batch *b, oa_error *err) {
     return 0;
   }
   if (!oa_cli_is_span_schema(b->schema))
-    return oa_error_set(err, EINVAL, "%s needs span batches (schema otlparrow.schema = spans/1)",
+    return oa_error_set(err, EINVAL, "%s needs span batches (schema otlparrow.schema = spans/2)",
                         oa_cli_out_format_name(o->fmt));
   if (o->fmt == OA_CLI_OUT_JSON) {
     oa_bytes j;

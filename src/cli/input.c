@@ -265,8 +265,10 @@ void oa_cli_input_close(oa_cli_input *in) {
 
 bool oa_cli_is_span_schema(const oa_schema *s) {
   if (!s) return false;
-  const oa_kv *kv = oa_metadata_find(&s->metadata, "otlparrow.schema");
-  if (kv && kv->value_len == 7 && memcmp(kv->value, "spans/1", 7) == 0) return true;
+  const oa_kv *kv = oa_metadata_find(&s->metadata, OA_SPAN_SCHEMA_KEY);
+  if (kv && kv->value_len == (int64_t)strlen(OA_SPAN_SCHEMA_VERSION) &&
+      memcmp(kv->value, OA_SPAN_SCHEMA_VERSION, (size_t)kv->value_len) == 0)
+    return true;
   oa_schema *ref = NULL;
   if (oa_span_schema(&ref, NULL)) return false;
   bool eq = oa_schema_equals(ref, s, false, NULL);

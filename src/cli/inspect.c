@@ -288,7 +288,7 @@ static void put_double(oa_bytes *o, double v) {
   put_str(o, buf);
 }
 
-/* One AnyValue message (the `ser` bytes of arrays and kvlists). */
+/* One AnyValue message (the stored bytes of an array or kvlist value). */
 static bool put_anyvalue_pb(oa_bytes *o, const uint8_t *p, const uint8_t *end, int depth,
                             int64_t limit);
 
@@ -426,6 +426,15 @@ static int64_t list_start(const oa_array *a, int64_t i) {
   return ((const int32_t *)a->buffers[1].data)[a->offset + i];
 }
 
+/* Type code (= union child index, an oa_attr_type) of element k of an
+ * attribute value dense union; *row is its row in that child. */
+static int attr_value(const oa_array *va, int64_t k, int64_t *row) {
+  int32_t off;
+  memcpy(&off, va->buffers[1].data + (va->offset + k) * 4, 4);
+  *row = off;
+  return (int8_t)va->buffers[0].data[va->offset + k];
+}
+
 /* key=value pairs of element i of an attribute map. */
 static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma, int64_t i,
                       const char *sep, int64_t limit) {
@@ -441,7 +450,8 @@ static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma, int64
     const uint8_t *key = get_str(kf, ka, k, &n);
     put_text(o, key ? key : (const uint8_t *)"", n, limit);
     put_str(o, "=");
-    int64_t t = oa_array_get_int(&vf->children[OA_ATTR_VALUE_TYPE], &va->children[OA_ATTR_VALUE_TYPE], k);
+    int64_t row;
+    int t = attr_value(va, k, &row);
     const oa_field *cf = NULL;
     const oa_array *ca = NULL;
     switch (t) {
@@ -449,33 +459,33 @@ static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma, int64
       cf = &vf->children[OA_ATTR_VALUE_STR];
       ca = &va->children[OA_ATTR_VALUE_STR];
       {
-        const uint8_t *s = get_str(cf, ca, k, &n);
+        const uint8_t *s = get_str(cf, ca, row, &n);
         put_text(o, s ? s : (const uint8_t *)"", n, limit);
         if (!s) put_str(o, "\"\"");
       }
       break;
     case OA_ATTR_INT:
       putf(o, "%lld", (long long)oa_array_get_int(&vf->children[OA_ATTR_VALUE_INT],
-                                                  &va->children[OA_ATTR_VALUE_INT], k));
+                                                  &va->children[OA_ATTR_VALUE_INT], row));
       break;
     case OA_ATTR_DOUBLE:
       put_double(o, oa_array_get_double(&vf->children[OA_ATTR_VALUE_DOUBLE],
-                                        &va->children[OA_ATTR_VALUE_DOUBLE], k));
+                                        &va->children[OA_ATTR_VALUE_DOUBLE], row));
       break;
     case OA_ATTR_BOOL:
       put_str(o, oa_array_get_int(&vf->children[OA_ATTR_VALUE_BOOL],
-                                  &va->children[OA_ATTR_VALUE_BOOL], k)
+                                  &va->children[OA_ATTR_VALUE_BOOL], row)
                      ? "true"
                      : "false");
       break;
     case OA_ATTR_BYTES: {
-      const uint8_t *s = get_str(&vf->children[OA_ATTR_VALUE_BYTES], &va->children[OA_ATTR_VALUE_BYTES], k, &n);
+      const uint8_t *s = get_str(&vf->children[OA_ATTR_VALUE_BYTES], &va->children[OA_ATTR_VALUE_BYTES], row, &n);
       put_bytes_value(o, s ? s : (const uint8_t *)"", n);
       break;
     }
     case OA_ATTR_ARRAY:
     case OA_ATTR_KVLIST: {
-      const uint8_t *s = get_str(&vf->children[OA_ATTR_VALUE_SER], &va->children[OA_ATTR_VALUE_SER], k, &n);
+      const uint8_t *s = get_str(&vf->children[t], &va->children[t], row, &n);
       int64_t mark = o->size;
       if (!s || !put_anyvalue_pb(o, s, s + n, 0, limit)) {
         o->size = mark;
@@ -722,7 +732,7 @@ int oa_cli_inspect(int argc, char **argv) {
       printf("%s: %s\n", path, oa_cli_source_name(in.source));
       span_view = is_span_view_schema(schema);
       if (span_view) {
-        printf("span schema (otlparrow.schema = spans/1; --json shows every column):");
+        printf("span schema (otlparrow.schema = spans/2; --json shows every column):");
         for (int64_t k = 0; k < schema->n_fields; k++) printf(" %s", schema->fields[k].name);
         printf("\n");
       }

@@ -5,8 +5,9 @@
  * then turns into the batch. One decoder thus holds all OTLP semantics
  * (validation, partial success, resource/scope grouping) for both formats.
  * Fields are written in field-number order with proto3 defaults left out
- * (except inside AnyValue's oneof), so nested AnyValue bytes (the `ser`
- * column) equal what a protobuf serializer makes of the same request.
+ * (except inside AnyValue's oneof), so nested AnyValue bytes (the kvlist
+ * and array union children) equal what a protobuf serializer makes of the
+ * same request.
  *
  * Request-level errors (malformed JSON, wrong JSON types, out-of-range
  * numbers, bad base64) name the byte offset or the JSON path. Span-level

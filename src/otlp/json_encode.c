@@ -5,7 +5,7 @@
  * ids, enums and 32-bit integers as numbers, 64-bit integers as decimal
  * strings, bytes as base64, default scalars left out (AnyValue's oneof is
  * always printed). Nested AnyValues in the batch are kept as protobuf bytes
- * (the `ser` column), so this one printer serves both. */
+ * (the kvlist and array union children), so this one printer serves both. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>

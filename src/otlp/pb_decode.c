@@ -17,7 +17,7 @@
  * appends it without parsing the wire bytes again. */
 typedef struct kv_rec {
   const uint8_t *key, *d; /* d: str/bytes payload, or the whole AnyValue */
-  int64_t key_len, n;     /* for arrays and kvlists (the `ser` child) */
+  int64_t key_len, n;     /* for arrays and kvlists (their union child) */
   uint64_t v;             /* int, bool or double bits */
   int32_t key_idx;        /* the key's dictionary index when known, else -1 */
   uint8_t type;           /* oa_attr_type */
@@ -355,7 +355,7 @@ case 6: {
   bool arr = fld_ == 5;
   FIELD_LEN(c, p, end, "AnyValue", arr ? "array_value" : "kvlist_value", d, n);
   if (r) {
-    /* the whole AnyValue message goes to `ser` */
+    /* the whole AnyValue message goes to the kvlist or array child */
     r->type = arr ? OA_ATTR_ARRAY : OA_ATTR_KVLIST;
     r->d = start;
     r->n = end - start;
@@ -899,29 +899,6 @@ static inline int null_fixed(oa_builder *b, int w) {
   return 0;
 }
 
-/* null in a utf8/binary column (32-bit offsets) */
-static inline int null_str(oa_builder *b) {
-  if (OA_UNLIKELY(!can_null(b) || b->values.size + 4 > b->values.capacity))
-    return oa_builder_append_null(b);
-  oa_bit_clear(b->validity.data, b->length);
-  b->null_count++;
-  int32_t end = (int32_t)b->data.size;
-  memcpy(b->values.data + b->values.size, &end, 4);
-  b->values.size += 4;
-  b->length++;
-  return 0;
-}
-
-static inline int null_bool(oa_builder *b) {
-  if (OA_UNLIKELY(!can_null(b) || b->values.size + 1 > b->values.capacity))
-    return oa_builder_append_null(b);
-  oa_bit_clear(b->validity.data, b->length);
-  b->null_count++;
-  if ((b->length & 7) == 0) b->values.data[b->values.size++] = 0;
-  b->length++;
-  return 0;
-}
-
 static inline int bool_fast(oa_builder *b, bool v) {
   int rc = oa_builder_mark_valid_(b);
   if (rc) return rc;
@@ -1002,32 +979,61 @@ static inline int dict_append(oa_otlp_decoder *dec, int which,
   return 0;
 }
 
+/* ---- attribute values: a dense union whose child index is the type code
+ * (oa_attr_type). An append writes the value into that child, then the type
+ * code into the union's values and the value's row in the child (int32) into
+ * its data. */
+
+/* Appends one value of type t (d/n: string, bytes or AnyValue bytes; v: int,
+ * bool or double bits) to the union builder vb. */
+static inline int a_value(oa_builder *vb, int t, const uint8_t *d, int64_t n,
+                          uint64_t v) {
+  oa_builder *c = &vb->children[t];
+  int64_t row = c->length;
+  int rc;
+  switch (t) {
+  case OA_ATTR_STR:
+  case OA_ATTR_KVLIST:
+  case OA_ATTR_ARRAY:
+  case OA_ATTR_BYTES:
+    rc = oa_builder_append_str_fast(c, d, n);
+    break;
+  case OA_ATTR_INT:
+  case OA_ATTR_DOUBLE:
+    rc = oa_builder_append_u64_fast(c, v);
+    break;
+  case OA_ATTR_BOOL:
+    rc = bool_fast(c, v != 0);
+    break;
+  default: /* the null-type child */
+    c->length++;
+    c->null_count++;
+    rc = 0;
+    break;
+  }
+  if (rc) return rc;
+  if (OA_UNLIKELY(row > INT32_MAX)) return E2BIG;
+  int32_t off = (int32_t)row;
+  uint8_t code = (uint8_t)t;
+  if ((rc = oa_bytes_append(&vb->values, &code, 1))) return rc;
+  if ((rc = oa_bytes_append(&vb->data, &off, 4))) return rc;
+  vb->length++;
+  return 0;
+}
+
 /* ---- bulk attribute appends: room for a whole list is reserved once, then
- * the value columns are written without per-value checks. */
-
-/* room for validity bits up to nbits (the bitmap exists) */
-static int grow_bits(oa_builder *b, int64_t need) {
-  b->validity.size = b->validity.capacity;
-  int rc = oa_bytes_grow(&b->validity, need - b->validity.size);
-  b->validity.size = b->validity.capacity;
-  return rc;
-}
-
-static inline int ensure_bits(oa_builder *b, int64_t nbits) {
-  int64_t need = (nbits >> 3) + 1;
-  return need <= b->validity.capacity ? 0 : grow_bits(b, need);
-}
+ * the union and its children are written without per-value checks. */
 
 /* A column's write state held in locals for a bulk loop (the compiler can
  * keep it in registers: stores into the buffers cannot alias it). */
 typedef struct wcol {
-  uint8_t *val, *dat, *vld;
-  int64_t vs, ds, len, nulls;
+  uint8_t *val, *dat;
+  int64_t vs, ds, len;
 } wcol;
 
 static inline wcol wcol_load(const oa_builder *b) {
-  wcol c = {b->values.data, b->data.data, b->validity.data, b->values.size,
-            b->data.size,   b->length,    b->null_count};
+  wcol c = {b->values.data, b->data.data, b->values.size, b->data.size,
+            b->length};
   return c;
 }
 
@@ -1035,20 +1041,12 @@ static inline void wcol_store(const wcol *c, oa_builder *b) {
   b->values.size = c->vs;
   b->data.size = c->ds;
   b->length = c->len;
-  b->null_count = c->nulls;
 }
 
-/* branch-free: which child holds the value changes from entry to entry */
-static inline void put_valid(wcol *c, bool valid) {
-  uint8_t *byte = &c->vld[c->len >> 3];
-  unsigned bit = (unsigned)(c->len & 7);
-  *byte = (uint8_t)((*byte & ~(1u << bit)) | ((unsigned)valid << bit));
-  c->nulls += !valid;
-}
-
-static inline void put_str(wcol *c, bool valid, const uint8_t *d, int64_t n) {
-  put_valid(c, valid);
-  if (valid && n) { /* (the data buffer may not exist yet when n is 0) */
+/* The union children hold no nulls (no validity bitmap): values only. Each
+ * returns the row it wrote. */
+static inline int32_t put_str(wcol *c, const uint8_t *d, int64_t n) {
+  if (n) { /* (the data buffer may not exist yet when n is 0) */
     /* short strings (most keys' values) without a call */
     if (n <= 16 && n >= 8) {
       memcpy(c->dat + c->ds, d, 8);
@@ -1061,60 +1059,56 @@ static inline void put_str(wcol *c, bool valid, const uint8_t *d, int64_t n) {
   int32_t end = (int32_t)c->ds;
   memcpy(c->val + c->vs, &end, 4);
   c->vs += 4;
-  c->len++;
+  return (int32_t)c->len++;
 }
 
-static inline void put_u64(wcol *c, bool valid, uint64_t v) {
-  put_valid(c, valid);
+static inline int32_t put_u64(wcol *c, uint64_t v) {
   memcpy(c->val + c->vs, &v, 8);
   c->vs += 8;
-  c->len++;
+  return (int32_t)c->len++;
 }
 
-static inline void put_bool(wcol *c, bool valid, bool v) {
-  put_valid(c, valid);
+static inline int32_t put_bool(wcol *c, bool v) {
   if ((c->len & 7) == 0) c->val[c->vs++] = 0;
   if (v) oa_bit_set(c->val, c->len);
-  c->len++;
+  return (int32_t)c->len++;
 }
 
-/* Reserves room for n more attribute values; false when the bulk path
- * cannot be used (a bitmap not allocated yet, a column near its limit). */
+/* Reserves room for n more attribute values in the union vb; false when the
+ * bulk path cannot be used (a child with a bitmap, a column near its
+ * limit). */
 static bool bulk_reserve(oa_builder *vb, const kv_rec *r, int64_t n) {
   oa_builder *ch = vb->children;
-  if (vb->validity.data || ch[OA_ATTR_VALUE_TYPE].validity.data) return false;
   if (n > INT32_MAX) return false;
-  int64_t len[OA_ATTR_VALUE_N] = {0};
+  int64_t cnt[OA_ATTR_VALUE_N] = {0}, len[OA_ATTR_VALUE_N] = {0};
   for (int64_t i = 0; i < n; i++) {
-    switch (r[i].type) {
-    case OA_ATTR_STR:
-      len[OA_ATTR_VALUE_STR] += r[i].n;
-      break;
-    case OA_ATTR_BYTES:
-      len[OA_ATTR_VALUE_BYTES] += r[i].n;
-      break;
-    case OA_ATTR_ARRAY:
-    case OA_ATTR_KVLIST:
-      len[OA_ATTR_VALUE_SER] += r[i].n;
-      break;
-    }
+    int t = r[i].type;
+    if (t >= OA_ATTR_VALUE_N) return false;
+    cnt[t]++;
+    if (t == OA_ATTR_STR || t == OA_ATTR_BYTES || t == OA_ATTR_ARRAY ||
+        t == OA_ATTR_KVLIST)
+      len[t] += r[i].n;
   }
+  if (ch[OA_ATTR_VALUE_EMPTY].length + cnt[OA_ATTR_VALUE_EMPTY] > INT32_MAX)
+    return false;
   for (int k = OA_ATTR_VALUE_STR; k < OA_ATTR_VALUE_N; k++) {
+    if (!cnt[k]) continue;
     oa_builder *b = &ch[k];
-    if (!b->validity.data || ensure_bits(b, b->length + n)) return false;
+    if (b->validity.data || b->length + cnt[k] > INT32_MAX) return false;
     int64_t w = k == OA_ATTR_VALUE_INT || k == OA_ATTR_VALUE_DOUBLE ? 8
                 : k == OA_ATTR_VALUE_BOOL                           ? 0
                                                                     : 4;
     if (w == 0) {
-      if (oa_bytes_reserve(&b->values, n / 8 + 2)) return false;
-    } else if (oa_bytes_reserve(&b->values, n * w)) {
+      if (oa_bytes_reserve(&b->values, cnt[k] / 8 + 2)) return false;
+    } else if (oa_bytes_reserve(&b->values, cnt[k] * w)) {
       return false;
     }
     if (w == 4 && (b->data.size + len[k] > INT32_MAX ||
                    oa_bytes_reserve(&b->data, len[k])))
       return false;
   }
-  return oa_bytes_reserve(&ch[OA_ATTR_VALUE_TYPE].values, n) == 0;
+  return oa_bytes_reserve(&vb->values, n) == 0 &&
+         oa_bytes_reserve(&vb->data, n * 4) == 0;
 }
 
 static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
@@ -1126,31 +1120,59 @@ static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
     APPEND(r[i].key_idx >= 0
                ? dict_index(dec->dc_b[key_dc], r[i].key_idx)
                : dict_append(dec, key_dc, r[i].key, r[i].key_len, i));
-  wcol ty = wcol_load(&ch[OA_ATTR_VALUE_TYPE]);
+  uint8_t *codes = vb->values.data + vb->values.size;
+  uint8_t *offs = vb->data.data + vb->data.size;
+  int64_t empty = ch[OA_ATTR_VALUE_EMPTY].length;
   wcol str = wcol_load(&ch[OA_ATTR_VALUE_STR]);
   wcol i64 = wcol_load(&ch[OA_ATTR_VALUE_INT]);
   wcol dbl = wcol_load(&ch[OA_ATTR_VALUE_DOUBLE]);
   wcol bo = wcol_load(&ch[OA_ATTR_VALUE_BOOL]);
+  wcol kvl = wcol_load(&ch[OA_ATTR_VALUE_KVLIST]);
+  wcol arr = wcol_load(&ch[OA_ATTR_VALUE_ARRAY]);
   wcol by = wcol_load(&ch[OA_ATTR_VALUE_BYTES]);
-  wcol ser = wcol_load(&ch[OA_ATTR_VALUE_SER]);
   for (int64_t i = 0; i < n; i++, r++) {
-    int t = r->type;
-    ty.val[ty.vs++] = (uint8_t)t;
-    ty.len++;
-    put_str(&str, t == OA_ATTR_STR, r->d, r->n);
-    put_u64(&i64, t == OA_ATTR_INT, t == OA_ATTR_INT ? r->v : 0);
-    put_u64(&dbl, t == OA_ATTR_DOUBLE, t == OA_ATTR_DOUBLE ? r->v : 0);
-    put_bool(&bo, t == OA_ATTR_BOOL, t == OA_ATTR_BOOL && r->v);
-    put_str(&by, t == OA_ATTR_BYTES, r->d, r->n);
-    put_str(&ser, t == OA_ATTR_ARRAY || t == OA_ATTR_KVLIST, r->d, r->n);
+    int32_t row;
+    switch (r->type) {
+    case OA_ATTR_STR:
+      row = put_str(&str, r->d, r->n);
+      break;
+    case OA_ATTR_INT:
+      row = put_u64(&i64, r->v);
+      break;
+    case OA_ATTR_DOUBLE:
+      row = put_u64(&dbl, r->v);
+      break;
+    case OA_ATTR_BOOL:
+      row = put_bool(&bo, r->v != 0);
+      break;
+    case OA_ATTR_KVLIST:
+      row = put_str(&kvl, r->d, r->n);
+      break;
+    case OA_ATTR_ARRAY:
+      row = put_str(&arr, r->d, r->n);
+      break;
+    case OA_ATTR_BYTES:
+      row = put_str(&by, r->d, r->n);
+      break;
+    default: /* OA_ATTR_EMPTY (bulk_reserve saw every type) */
+      row = (int32_t)empty++;
+      break;
+    }
+    codes[i] = r->type;
+    memcpy(offs + i * 4, &row, 4);
   }
-  wcol_store(&ty, &ch[OA_ATTR_VALUE_TYPE]);
+  oa_builder *e = &ch[OA_ATTR_VALUE_EMPTY];
+  e->null_count += empty - e->length;
+  e->length = empty;
   wcol_store(&str, &ch[OA_ATTR_VALUE_STR]);
   wcol_store(&i64, &ch[OA_ATTR_VALUE_INT]);
   wcol_store(&dbl, &ch[OA_ATTR_VALUE_DOUBLE]);
   wcol_store(&bo, &ch[OA_ATTR_VALUE_BOOL]);
+  wcol_store(&kvl, &ch[OA_ATTR_VALUE_KVLIST]);
+  wcol_store(&arr, &ch[OA_ATTR_VALUE_ARRAY]);
   wcol_store(&by, &ch[OA_ATTR_VALUE_BYTES]);
-  wcol_store(&ser, &ch[OA_ATTR_VALUE_SER]);
+  vb->values.size += n;
+  vb->data.size += n * 4;
   vb->length += n;
   entries->length += n;
   return list_valid(mb);
@@ -1164,29 +1186,10 @@ static int a_attrs_rec(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
     return a_attrs_bulk(dec, mb, key_dc, r, n);
   oa_builder *entries = &mb->children[0];
   oa_builder *vb = &entries->children[1];
-  oa_builder *ch = vb->children;
-  oa_builder *ty = &ch[OA_ATTR_VALUE_TYPE], *str = &ch[OA_ATTR_VALUE_STR],
-             *i64 = &ch[OA_ATTR_VALUE_INT], *dbl = &ch[OA_ATTR_VALUE_DOUBLE],
-             *bo = &ch[OA_ATTR_VALUE_BOOL], *by = &ch[OA_ATTR_VALUE_BYTES],
-             *ser = &ch[OA_ATTR_VALUE_SER];
   for (int64_t i = 0; i < n; i++, r++) {
     APPEND(r->key_idx >= 0 ? dict_index(dec->dc_b[key_dc], r->key_idx)
                            : dict_append(dec, key_dc, r->key, r->key_len, i));
-    int t = r->type;
-    APPEND(oa_builder_append_u8_fast(ty, (uint8_t)t));
-    APPEND(t == OA_ATTR_STR ? oa_builder_append_str_fast(str, r->d, r->n)
-                            : null_str(str));
-    APPEND(t == OA_ATTR_INT ? oa_builder_append_i64_fast(i64, (int64_t)r->v)
-                            : null_fixed(i64, 8));
-    APPEND(t == OA_ATTR_DOUBLE ? oa_builder_append_u64_fast(dbl, r->v)
-                               : null_fixed(dbl, 8));
-    APPEND(t == OA_ATTR_BOOL ? bool_fast(bo, r->v != 0) : null_bool(bo));
-    APPEND(t == OA_ATTR_BYTES ? oa_builder_append_str_fast(by, r->d, r->n)
-                              : null_str(by));
-    APPEND(t == OA_ATTR_ARRAY || t == OA_ATTR_KVLIST
-               ? oa_builder_append_str_fast(ser, r->d, r->n)
-               : null_str(ser));
-    APPEND(struct_valid(vb));
+    APPEND(a_value(vb, r->type, r->d, r->n, r->v));
     APPEND(struct_valid(entries));
   }
   return list_valid(mb);
@@ -1247,30 +1250,9 @@ static int a_anyvalue(oa_builder *vb, const uint8_t *d, int64_t n) {
       last = f;
     }
   }
-  oa_builder *ch = vb->children;
-  APPEND(oa_builder_append_u8_fast(&ch[OA_ATTR_VALUE_TYPE], (uint8_t)type));
-  oa_builder *str = &ch[OA_ATTR_VALUE_STR], *i64 = &ch[OA_ATTR_VALUE_INT],
-             *dbl = &ch[OA_ATTR_VALUE_DOUBLE], *bo = &ch[OA_ATTR_VALUE_BOOL],
-             *by = &ch[OA_ATTR_VALUE_BYTES], *ser = &ch[OA_ATTR_VALUE_SER];
-  APPEND(type == OA_ATTR_STR ? oa_builder_append_str_fast(str, last.d, last.n)
-                             : oa_builder_append_null(str));
-  APPEND(type == OA_ATTR_INT ? oa_builder_append_i64_fast(i64, (int64_t)last.v)
-                             : oa_builder_append_null(i64));
-  if (type == OA_ATTR_DOUBLE) {
-    double dv;
-    memcpy(&dv, &last.v, 8);
-    APPEND(oa_builder_append_f64_fast(dbl, dv));
-  } else {
-    APPEND(oa_builder_append_null(dbl));
-  }
-  APPEND(type == OA_ATTR_BOOL ? oa_builder_append_bool(bo, last.v != 0)
-                              : oa_builder_append_null(bo));
-  APPEND(type == OA_ATTR_BYTES ? oa_builder_append_str_fast(by, last.d, last.n)
-                               : oa_builder_append_null(by));
-  APPEND(type == OA_ATTR_ARRAY || type == OA_ATTR_KVLIST
-             ? oa_builder_append_str_fast(ser, d, n)
-             : oa_builder_append_null(ser));
-  return oa_builder_append_valid(vb);
+  if (type == OA_ATTR_ARRAY || type == OA_ATTR_KVLIST)
+    return a_value(vb, type, d, n, 0); /* the whole AnyValue message */
+  return a_value(vb, type, last.d, last.n, last.v);
 }
 
 /* Appends one KeyValue to the entries of map builder mb (the caller closes

@@ -146,10 +146,15 @@ static int w_attrs(pbw *w, uint32_t field, const oa_field *mf,
   const oa_array *keys = &entries->children[0];
   const oa_array *val = &entries->children[1];
   const oa_array *vc = val->children;
+  const uint8_t *codes = val->buffers[0].data;
+  const uint8_t *offs = val->buffers[1].data;
   for (int64_t j = s; j < e; j++) {
     int64_t key_len;
     const uint8_t *key = r_str(keyf, keys, j, &key_len);
-    uint8_t type = r_u8(&vc[OA_ATTR_VALUE_TYPE], j);
+    /* dense union: the type code is the child index (oa_attr_type) */
+    uint8_t type = codes[val->offset + j];
+    int32_t vrow;
+    memcpy(&vrow, offs + (val->offset + j) * 4, 4);
     const uint8_t *vd = NULL;
     int64_t vn = 0, any_len;
     uint8_t scalar[10];
@@ -159,32 +164,33 @@ static int w_attrs(pbw *w, uint32_t field, const oa_field *mf,
     case OA_ATTR_EMPTY:
       break;
     case OA_ATTR_STR:
-      vd = r_bytes(&vc[OA_ATTR_VALUE_STR], j, &vn);
+      vd = r_bytes(&vc[OA_ATTR_VALUE_STR], vrow, &vn);
       vfield = 1;
       vwt = OA_PB_LEN;
       break;
     case OA_ATTR_BYTES:
-      vd = r_bytes(&vc[OA_ATTR_VALUE_BYTES], j, &vn);
+      vd = r_bytes(&vc[OA_ATTR_VALUE_BYTES], vrow, &vn);
       vfield = 7;
       vwt = OA_PB_LEN;
       break;
     case OA_ATTR_ARRAY:
     case OA_ATTR_KVLIST:
-      vd = r_bytes(&vc[OA_ATTR_VALUE_SER], j, &vn);
+      vd = r_bytes(&vc[type], vrow, &vn);
       break;
     case OA_ATTR_INT:
       vfield = 3;
-      vn = oa_pb_put_varint(scalar, r_u64(&vc[OA_ATTR_VALUE_INT], j)) - scalar;
+      vn = oa_pb_put_varint(scalar, r_u64(&vc[OA_ATTR_VALUE_INT], vrow)) -
+           scalar;
       vd = scalar;
       break;
     case OA_ATTR_BOOL:
       vfield = 2;
-      scalar[0] = r_bool(&vc[OA_ATTR_VALUE_BOOL], j);
+      scalar[0] = r_bool(&vc[OA_ATTR_VALUE_BOOL], vrow);
       vn = 1;
       vd = scalar;
       break;
     case OA_ATTR_DOUBLE: {
-      uint64_t bits = r_u64(&vc[OA_ATTR_VALUE_DOUBLE], j);
+      uint64_t bits = r_u64(&vc[OA_ATTR_VALUE_DOUBLE], vrow);
       vfield = 4;
       vwt = OA_PB_I64;
       memcpy(scalar, &bits, 8);

@@ -205,26 +205,31 @@ function expectAny(v) {
   return {};
 }
 
-// the attribute value struct our batch holds for a JS value
-function checkAttr(where, key, act, v) {
-  const t = act?.[1];
+// the attribute value our batch holds for a JS value: the type code of the
+// union child it went to (from the tool's "types") and that child's value as
+// oa_format_value prints it (int64 as a decimal string, bytes and the
+// AnyValue bytes of arrays and kvlists as hex, empty as null)
+function checkAttr(where, key, act, v, code) {
   eq(`${where} key`, act?.[0], key);
-  if (!t) return check(`${where} value`, false, 'missing');
-  const want = { type: 0, str: null, int: null, double: null, bool: null, bytes: null, ser: null };
-  if (typeof v === 'string') Object.assign(want, { type: 1, str: v });
-  else if (typeof v === 'boolean') Object.assign(want, { type: 4, bool: v });
+  if (!act) return check(`${where} value`, false, 'missing');
+  const t = act[1];
+  let type = 0;
+  let want = null;
+  if (typeof v === 'string') [type, want] = [1, v];
+  else if (typeof v === 'boolean') [type, want] = [4, v];
   else if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 2 ** 63)
-    Object.assign(want, { type: 2, int: BigInt(v).toString() });
-  else if (typeof v === 'number') Object.assign(want, { type: 3, double: v });
-  else if (v instanceof Uint8Array) Object.assign(want, { type: 7, bytes: hex(v) });
+    [type, want] = [2, BigInt(v).toString()];
+  else if (typeof v === 'number') [type, want] = [3, v];
+  else if (v instanceof Uint8Array) [type, want] = [7, hex(v)];
   else if (Array.isArray(v) || (v !== null && typeof v === 'object')) {
-    Object.assign(want, { type: Array.isArray(v) ? 6 : 5 });
-    // ser: the AnyValue message; decode it independently
-    const got = t.ser == null ? null : toObj(AnyValue, Buffer.from(t.ser, 'hex'));
-    eq(`${where} ser`, JSON.stringify(stripAny(got)), JSON.stringify(expectAny(v)));
-    want.ser = t.ser;
+    type = Array.isArray(v) ? 6 : 5;
+    // the AnyValue message; decode it independently
+    const got = typeof t === 'string' ? toObj(AnyValue, Buffer.from(t, 'hex')) : null;
+    eq(`${where} AnyValue`, JSON.stringify(stripAny(got)), JSON.stringify(expectAny(v)));
+    want = typeof t === 'string' ? t : '(hex AnyValue)';
   }
-  for (const k of Object.keys(want)) eq(`${where}.${k}`, t[k], want[k]);
+  eq(`${where} type code`, code, type);
+  eq(`${where} value`, t, want);
 }
 
 // protobufjs toObject(defaults) also lists unset oneof members in some
@@ -245,10 +250,11 @@ function stripAny(a) {
   return out;
 }
 
-function checkAttrs(where, act, obj) {
+function checkAttrs(where, act, obj, codes) {
   const keys = Object.keys(obj);
   eq(`${where} count`, act?.length, keys.length);
-  keys.forEach((k, i) => checkAttr(`${where}[${JSON.stringify(k)}]`, k, act?.[i], obj[k]));
+  eq(`${where} type codes count`, codes?.length, keys.length);
+  keys.forEach((k, i) => checkAttr(`${where}[${JSON.stringify(k)}]`, k, act?.[i], obj[k], codes?.[i]));
 }
 
 const flagsOf = (traceFlags, isRemote) => (traceFlags & 0xff) | 0x100 | (isRemote ? 0x200 : 0);
@@ -257,16 +263,19 @@ function checkBatch(label, doc, sdkSpans) {
   eq(`${label}: accepted`, doc.accepted, sdkSpans.length);
   eq(`${label}: rejected`, doc.rejected, 0);
   const col = Object.fromEntries(doc.columns.map((c, i) => [c, i]));
-  const byId = new Map(doc.rows.map((r) => [r[col.span_id], r]));
+  const byId = new Map(doc.rows.map((r, i) => [r[col.span_id], i]));
+  eq(`${label}: type code rows`, doc.types?.length, doc.rows.length);
   eq(`${label}: rows`, doc.rows.length, sdkSpans.length);
   for (const s of sdkSpans) {
     const sc = s.spanContext();
-    const r = byId.get(sc.spanId);
+    const ri = byId.get(sc.spanId);
     const w = `${label}: span ${JSON.stringify(s.name)}`;
-    if (!r) {
+    if (ri === undefined) {
       check(w, false, 'missing from the batch');
       continue;
     }
+    const r = doc.rows[ri];
+    const ty = doc.types?.[ri] ?? {};
     const get = (c) => r[col[c]];
     eq(`${w} trace_id`, get('trace_id'), sc.traceId);
     eq(`${w} parent_span_id`, get('parent_span_id'), s.parentSpanContext?.spanId ?? null);
@@ -279,7 +288,7 @@ function checkBatch(label, doc, sdkSpans) {
     eq(`${w} duration`, get('duration'), (BigInt(hrNs(s.endTime)) - BigInt(hrNs(s.startTime))).toString());
     eq(`${w} status_code`, get('status_code'), s.status.code);
     eq(`${w} status_message`, get('status_message'), s.status.message ?? '');
-    checkAttrs(`${w} attributes`, get('attributes'), s.attributes);
+    checkAttrs(`${w} attributes`, get('attributes'), s.attributes, ty.attributes);
     eq(`${w} dropped_attributes_count`, get('dropped_attributes_count'), s.droppedAttributesCount ?? 0);
     const evs = get('events');
     eq(`${w} events`, evs?.length, s.events.length);
@@ -287,7 +296,7 @@ function checkBatch(label, doc, sdkSpans) {
       const ev = evs?.[i] ?? {};
       eq(`${w} event ${i} time`, ev.time_unix_nano, hrNs(e.time));
       eq(`${w} event ${i} name`, ev.name, e.name);
-      checkAttrs(`${w} event ${i} attributes`, ev.attributes, e.attributes ?? {});
+      checkAttrs(`${w} event ${i} attributes`, ev.attributes, e.attributes ?? {}, ty.events?.[i]);
       eq(`${w} event ${i} dropped`, ev.dropped_attributes_count, e.droppedAttributesCount ?? 0);
     });
     eq(`${w} dropped_events_count`, get('dropped_events_count'), s.droppedEventsCount ?? 0);
@@ -299,19 +308,19 @@ function checkBatch(label, doc, sdkSpans) {
       eq(`${w} link ${i} span_id`, lk.span_id, l.context.spanId);
       eq(`${w} link ${i} trace_state`, lk.trace_state, l.context.traceState ? l.context.traceState.serialize() : '');
       eq(`${w} link ${i} flags`, lk.flags, flagsOf(l.context.traceFlags, l.context.isRemote));
-      checkAttrs(`${w} link ${i} attributes`, lk.attributes, l.attributes ?? {});
+      checkAttrs(`${w} link ${i} attributes`, lk.attributes, l.attributes ?? {}, ty.links?.[i]);
       eq(`${w} link ${i} dropped`, lk.dropped_attributes_count, l.droppedAttributesCount ?? 0);
     });
     eq(`${w} dropped_links_count`, get('dropped_links_count'), s.droppedLinksCount ?? 0);
     const ra = s.resource.attributes;
     eq(`${w} service_name`, get('service_name'), typeof ra['service.name'] === 'string' ? ra['service.name'] : null);
-    checkAttrs(`${w} resource_attributes`, get('resource_attributes'), ra);
+    checkAttrs(`${w} resource_attributes`, get('resource_attributes'), ra, ty.resource_attributes);
     eq(`${w} resource_schema_url`, get('resource_schema_url'), s.resource.schemaUrl ?? '');
     eq(`${w} resource_dropped`, get('resource_dropped_attributes_count'), 0);
     eq(`${w} scope_name`, get('scope_name'), s.instrumentationScope.name);
     eq(`${w} scope_version`, get('scope_version'), s.instrumentationScope.version ?? '');
     eq(`${w} scope_schema_url`, get('scope_schema_url'), s.instrumentationScope.schemaUrl ?? '');
-    checkAttrs(`${w} scope_attributes`, get('scope_attributes'), {});
+    checkAttrs(`${w} scope_attributes`, get('scope_attributes'), {}, ty.scope_attributes);
   }
 }
 
@@ -350,7 +359,7 @@ function checkJson(label, jsonBytes, pbDoc) {
   const j = ours(label + '-json', jsonBytes, true).doc;
   eq(`${label}: JSON accepted`, j.accepted, pbDoc.accepted);
   eq(`${label}: JSON rejected`, j.rejected, pbDoc.rejected);
-  const d = diffPath(j.rows, pbDoc.rows);
+  const d = diffPath({ rows: j.rows, types: j.types }, { rows: pbDoc.rows, types: pbDoc.types });
   check(`${label}: the SDK's OTLP/JSON decodes to the same batch as its protobuf`, d === null, d ?? '');
 }
 

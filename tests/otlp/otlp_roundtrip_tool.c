@@ -7,8 +7,13 @@
  *       the same from an OTLP/JSON request.
  *
  * OUT.json: {"accepted":N,"rejected":N,"error":"...","columns":[names],
- * "rows":[[v, ...], ...]} where every value is oa_format_value's JSON form
- * of that column at that row (the form `otlparrow inspect --json` uses).
+ * "rows":[[v, ...], ...],"types":[t, ...]} where every value is
+ * oa_format_value's JSON form of that column at that row (the form
+ * `otlparrow inspect --json` uses: an attribute value is printed as its union
+ * child's value, which does not tell an int64 "5" from a string "5"), and
+ * types[i] gives row i's attribute value type codes (the dense union's type
+ * ids): {"attributes":[c,...],"resource_attributes":[...],
+ * "scope_attributes":[...],"events":[[...],...],"links":[[...],...]}.
  * Exit status 0 on success, 1 with a message on stderr otherwise. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +73,56 @@ static int put_json_str(oa_bytes *o, const char *s) {
   return rc ? rc : put(o, "\"");
 }
 
+/* type codes of map element i ("[c,...]"); m is a map array whose values
+ * are the attribute dense union */
+static int put_codes(oa_bytes *o, const oa_array *m, int64_t i) {
+  const int32_t *lo = (const int32_t *)m->buffers[1].data;
+  const oa_array *u = &m->children[0].children[1];
+  int rc = put(o, "[");
+  for (int32_t k = lo[m->offset + i]; k < lo[m->offset + i + 1] && !rc; k++) {
+    char num[16];
+    snprintf(num, sizeof num, "%s%d", k > lo[m->offset + i] ? "," : "",
+             (int8_t)u->buffers[0].data[u->offset + k]);
+    rc = put(o, num);
+  }
+  return rc ? rc : put(o, "]");
+}
+
+/* the same through an int32 dictionary index */
+static int put_dict_codes(oa_bytes *o, const oa_array *a, int64_t i) {
+  const int32_t *idx = (const int32_t *)a->buffers[1].data;
+  return put_codes(o, a->dictionary, idx[a->offset + i]);
+}
+
+/* the codes of every item's attributes of list<struct> element i, the
+ * attribute map being the struct's child `child` */
+static int put_list_codes(oa_bytes *o, const oa_array *l, int64_t i,
+                          int child) {
+  const int32_t *lo = (const int32_t *)l->buffers[1].data;
+  const oa_array *m = &l->children[0].children[child];
+  int rc = put(o, "[");
+  for (int32_t k = lo[l->offset + i]; k < lo[l->offset + i + 1] && !rc; k++) {
+    if (k > lo[l->offset + i]) rc = put(o, ",");
+    if (!rc) rc = put_codes(o, m, k);
+  }
+  return rc ? rc : put(o, "]");
+}
+
+static int put_types(oa_bytes *o, const oa_batch *b, int64_t i) {
+  const oa_array *c = b->columns;
+  int rc = put(o, "{\"attributes\":");
+  if (!rc) rc = put_codes(o, &c[OA_SPAN_ATTRIBUTES], i);
+  if (!rc) rc = put(o, ",\"resource_attributes\":");
+  if (!rc) rc = put_dict_codes(o, &c[OA_SPAN_RESOURCE_ATTRIBUTES], i);
+  if (!rc) rc = put(o, ",\"scope_attributes\":");
+  if (!rc) rc = put_dict_codes(o, &c[OA_SPAN_SCOPE_ATTRIBUTES], i);
+  if (!rc) rc = put(o, ",\"events\":");
+  if (!rc) rc = put_list_codes(o, &c[OA_SPAN_EVENTS], i, 2);
+  if (!rc) rc = put(o, ",\"links\":");
+  if (!rc) rc = put_list_codes(o, &c[OA_SPAN_LINKS], i, 4);
+  return rc ? rc : put(o, "}");
+}
+
 int main(int argc, char **argv) {
   bool json = argc == 5 && strcmp(argv[1], "--json") == 0;
   if (argc != 4 && !json) {
@@ -115,6 +170,11 @@ int main(int argc, char **argv) {
                              OA_FORMAT_JSON, &o, &err);
     }
     if (!rc) rc = put(&o, "]");
+  }
+  if (!rc) rc = put(&o, "],\"types\":[");
+  for (int64_t i = 0; i < batch.length && !rc; i++) {
+    rc = put(&o, i ? ",\n" : "\n");
+    if (!rc) rc = put_types(&o, &batch, i);
   }
   if (!rc) rc = put(&o, "]}\n");
   if (rc) {

@@ -636,14 +636,23 @@ OA_TEST(rich_request_values) {
   const oa_field *vf = &f[c].children[0].children[1];
   static const int kTypes[17] = {1, 1, 1, 2, 2, 2, 3, 3, 3,
                                  4, 4, 7, 7, 6, 5, 0, 1};
+  /* dense union: type code per entry, and the entry's row in that child */
+  const int32_t *vrow = (const int32_t *)vals->buffers[1].data;
   for (int i = 0; i < 17; i++)
-    CHECK_EQ_INT(oa_array_get_uint(&vf->children[0], &vals->children[0], i),
-                 kTypes[i]);
-  CHECK_EQ_INT(oa_array_get_int(&vf->children[2], &vals->children[2], 3),
+    CHECK_EQ_INT((int8_t)vals->buffers[0].data[i], kTypes[i]);
+  static const int kRows[17] = {0, 1, 2, 0, 1, 2, 0, 1, 2,
+                                0, 1, 0, 1, 0, 0, 0, 3};
+  for (int i = 0; i < 17; i++)
+    CHECK_EQ_INT(vrow[i], kRows[i]);
+  CHECK_EQ_INT(oa_array_get_int(&vf->children[OA_ATTR_VALUE_INT],
+                                &vals->children[OA_ATTR_VALUE_INT], vrow[3]),
                INT64_MIN);
-  CHECK(isnan(oa_array_get_double(&vf->children[3], &vals->children[3], 6)));
-  CHECK(signbit(oa_array_get_double(&vf->children[3], &vals->children[3], 7)));
-  CHECK(oa_array_is_null(&vf->children[1], &vals->children[1], 3));
+  CHECK(isnan(oa_array_get_double(&vf->children[OA_ATTR_VALUE_DOUBLE],
+                                  &vals->children[OA_ATTR_VALUE_DOUBLE],
+                                  vrow[6])));
+  CHECK(signbit(oa_array_get_double(&vf->children[OA_ATTR_VALUE_DOUBLE],
+                                    &vals->children[OA_ATTR_VALUE_DOUBLE],
+                                    vrow[7])));
   oa_batch_reset(&b);
 }
 

@@ -46,6 +46,17 @@ static int gen_run(run *r, int64_t spans, uint64_t seed, int services,
   return rc;
 }
 
+/* Element k of an attribute value dense union: its type code (= child
+ * index) and its row in that child. */
+static int union_code(const oa_array *u, int64_t k) {
+  return (int8_t)u->buffers[0].data[u->offset + k];
+}
+static int64_t union_row(const oa_array *u, int64_t k) {
+  int32_t off;
+  memcpy(&off, u->buffers[1].data + (u->offset + k) * 4, 4);
+  return off;
+}
+
 static uint64_t fnv1a(const uint8_t *d, int64_t n) {
   uint64_t h = 1469598103934665603ull;
   for (int64_t i = 0; i < n; i++)
@@ -265,10 +276,9 @@ OA_TEST(test_realistic_traces) {
                             b.length, svcs, 64, n_svcs);
     /* attribute value types over all entries */
     const oa_array *entries = &C[OA_SPAN_ATTRIBUTES].children[0];
-    const oa_field *vf = &F[OA_SPAN_ATTRIBUTES].children[0].children[1];
-    const oa_array *types = &entries->children[1].children[OA_ATTR_VALUE_TYPE];
-    for (int64_t k = 0; k < types->length; k++) {
-      int64_t t = oa_array_get_int(&vf->children[0], types, k);
+    const oa_array *vals = &entries->children[1];
+    for (int64_t k = 0; k < vals->length; k++) {
+      int64_t t = union_code(vals, k);
       if (t >= 0 && t < 8) s.attr_types[t]++;
     }
     /* events: exception stack traces and attribute types */
@@ -286,14 +296,14 @@ OA_TEST(test_realistic_traces) {
     for (int64_t k = 0; k < ekeys->length; k++) {
       char key[160];
       dict_str(&eaf->children[0].children[0], ekeys, k, key, sizeof key);
-      int64_t t = oa_array_get_int(&eaf->children[0].children[1].children[0],
-                                   &evals->children[OA_ATTR_VALUE_TYPE], k);
+      int64_t t = union_code(evals, k);
       if (t >= 0 && t < 8) s.event_attr_types[t]++;
       if (strcmp(key, "exception.stacktrace") == 0) {
+        CHECK_EQ_INT(t, OA_ATTR_STR);
         int64_t len = 0;
-        const uint8_t *st =
-            oa_array_get_bytes(&eaf->children[0].children[1].children[1],
-                               &evals->children[OA_ATTR_VALUE_STR], k, &len);
+        const uint8_t *st = oa_array_get_bytes(
+            &eaf->children[0].children[1].children[OA_ATTR_VALUE_STR],
+            &evals->children[OA_ATTR_VALUE_STR], union_row(evals, k), &len);
         if (memchr(st, '\n', (size_t)len) && len > 100) s.multiline_st++;
       }
     }

@@ -347,7 +347,7 @@ static int decode_json(const char *j, oa_batch *out, oa_otlp_result *res) {
 /* The attribute map entries of span `row`: the entries struct, its fields
  * and the entry range. */
 typedef struct attrs {
-  const oa_field *vf; /* value struct */
+  const oa_field *vf; /* value dense union */
   const oa_array *va;
   const oa_field *kf;
   const oa_array *ka;
@@ -389,6 +389,27 @@ static int64_t attr_find(const oa_batch *b, int64_t row, const char *key) {
 static const oa_array *vchild(const attrs *a, int k, const oa_field **f) {
   *f = &a->vf->children[k];
   return &a->va->children[k];
+}
+
+/* type code of entry i's value (the union child it is in) */
+static int vcode(const attrs *a, int64_t i) {
+  return (int8_t)a->va->buffers[0].data[a->va->offset + i];
+}
+
+/* row of span 0's attribute key in its union child, which must be the one
+ * of type code want (-1 when not) */
+static int64_t vrow(const oa_batch *b, const attrs *a, const char *key,
+                    int want) {
+  int64_t i = attr_find(b, 0, key);
+  if (i < 0 || vcode(a, i) != want) {
+    fprintf(stderr, "attribute %s: missing or type code %d, want %d\n", key,
+            i < 0 ? -1 : vcode(a, i), want);
+    CHECK(false);
+    return -1;
+  }
+  int32_t off;
+  memcpy(&off, a->va->buffers[1].data + (a->va->offset + i) * 4, 4);
+  return off;
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -450,28 +471,28 @@ OA_TEST(rich_request_equals_protobuf) {
   CHECK_EQ_INT(a.end - a.start, 18);
   const oa_field *f;
   const oa_array *ar;
-  int64_t i = attr_find(&bj, 0, "int_s");
-  ar = vchild(&a, 0, &f);
-  CHECK_EQ_INT(oa_array_get_uint(f, ar, i), 2);
-  ar = vchild(&a, 2, &f);
-  CHECK_EQ_INT(oa_array_get_int(f, ar, i), INT64_MIN);
-  i = attr_find(&bj, 0, "int_n");
-  CHECK_EQ_INT(oa_array_get_int(f, ar, i), INT64_MAX);
-  ar = vchild(&a, 3, &f);
-  CHECK(isnan(oa_array_get_double(f, ar, attr_find(&bj, 0, "nan"))));
-  CHECK(oa_array_get_double(f, ar, attr_find(&bj, 0, "ninf")) == -INFINITY);
-  CHECK(oa_array_get_double(f, ar, attr_find(&bj, 0, "dbl")) == 1.5);
-  ar = vchild(&a, 5, &f);
-  d = oa_array_get_bytes(f, ar, attr_find(&bj, 0, "bytes_url"), &n);
+  ar = vchild(&a, OA_ATTR_VALUE_INT, &f);
+  CHECK_EQ_INT(oa_array_get_int(f, ar, vrow(&bj, &a, "int_s", OA_ATTR_INT)),
+               INT64_MIN);
+  CHECK_EQ_INT(oa_array_get_int(f, ar, vrow(&bj, &a, "int_n", OA_ATTR_INT)),
+               INT64_MAX);
+  ar = vchild(&a, OA_ATTR_VALUE_DOUBLE, &f);
+  CHECK(
+      isnan(oa_array_get_double(f, ar, vrow(&bj, &a, "nan", OA_ATTR_DOUBLE))));
+  CHECK(oa_array_get_double(f, ar, vrow(&bj, &a, "ninf", OA_ATTR_DOUBLE)) ==
+        -INFINITY);
+  CHECK(oa_array_get_double(f, ar, vrow(&bj, &a, "dbl", OA_ATTR_DOUBLE)) ==
+        1.5);
+  ar = vchild(&a, OA_ATTR_VALUE_BYTES, &f);
+  d = oa_array_get_bytes(f, ar, vrow(&bj, &a, "bytes_url", OA_ATTR_BYTES), &n);
   CHECK(n == 2 && d[0] == 0xfb && d[1] == 0xff);
-  d = oa_array_get_bytes(f, ar, attr_find(&bj, 0, "bytes"), &n);
+  d = oa_array_get_bytes(f, ar, vrow(&bj, &a, "bytes", OA_ATTR_BYTES), &n);
   CHECK(n == 4 && memcmp(d, "\x00\x01\x02\x03", 4) == 0);
-  ar = vchild(&a, 0, &f);
-  CHECK_EQ_INT(oa_array_get_uint(f, ar, attr_find(&bj, 0, "empty")), 0);
-  CHECK_EQ_INT(oa_array_get_uint(f, ar, attr_find(&bj, 0, "novalue")), 0);
-  CHECK_EQ_INT(oa_array_get_uint(f, ar, attr_find(&bj, 0, "arr")), 6);
-  CHECK_EQ_INT(oa_array_get_uint(f, ar, attr_find(&bj, 0, "kv")), 5);
-  CHECK_EQ_INT(oa_array_get_uint(f, ar, attr_find(&bj, 0, "str")), 1);
+  CHECK(vrow(&bj, &a, "empty", OA_ATTR_EMPTY) >= 0);
+  CHECK(vrow(&bj, &a, "novalue", OA_ATTR_EMPTY) >= 0);
+  CHECK(vrow(&bj, &a, "arr", OA_ATTR_ARRAY) >= 0);
+  CHECK(vrow(&bj, &a, "kv", OA_ATTR_KVLIST) >= 0);
+  CHECK(vrow(&bj, &a, "str", OA_ATTR_STR) >= 0);
   oa_batch_reset(&bj);
   oa_batch_reset(&bp);
 }
@@ -849,9 +870,11 @@ OA_TEST(extreme_numbers_as_json_numbers) {
     CHECK_EQ_INT(int_at(&b, "end_time", 0), -1);
     attrs a = span_attrs(&b, 0);
     const oa_field *f;
-    const oa_array *ar = vchild(&a, 2, &f);
-    CHECK_EQ_INT(oa_array_get_int(f, ar, attr_find(&b, 0, "min")), INT64_MIN);
-    CHECK_EQ_INT(oa_array_get_int(f, ar, attr_find(&b, 0, "max")), INT64_MAX);
+    const oa_array *ar = vchild(&a, OA_ATTR_VALUE_INT, &f);
+    CHECK_EQ_INT(oa_array_get_int(f, ar, vrow(&b, &a, "min", OA_ATTR_INT)),
+                 INT64_MIN);
+    CHECK_EQ_INT(oa_array_get_int(f, ar, vrow(&b, &a, "max", OA_ATTR_INT)),
+                 INT64_MAX);
   }
   oa_batch_reset(&b);
 }

@@ -260,10 +260,16 @@ OA_TEST(anyvalue_oneof_last_wins) {
   int64_t c = oa_schema_find(b.schema, "attributes");
   const oa_field *vf = &b.schema->fields[c].children[0].children[1];
   const oa_array *va = &b.columns[c].children[0].children[1];
-  CHECK_EQ_INT(oa_array_get_uint(&vf->children[0], &va->children[0], 0),
-               OA_ATTR_INT);
-  CHECK_EQ_INT(oa_array_get_int(&vf->children[2], &va->children[2], 0), 42);
-  CHECK(oa_array_is_null(&vf->children[1], &va->children[1], 0));
+  /* dense union: type code OA_ATTR_INT, row 0 of the int child, which
+   * alone holds a value */
+  CHECK_EQ_INT(va->length, 1);
+  CHECK_EQ_INT((int8_t)va->buffers[0].data[0], OA_ATTR_INT);
+  CHECK_EQ_INT(((const int32_t *)va->buffers[1].data)[0], 0);
+  CHECK_EQ_INT(oa_array_get_int(&vf->children[OA_ATTR_VALUE_INT],
+                                &va->children[OA_ATTR_VALUE_INT], 0),
+               42);
+  for (int k = 0; k < OA_ATTR_VALUE_N; k++)
+    CHECK_EQ_INT(va->children[k].length, k == OA_ATTR_VALUE_INT);
   oa_batch_reset(&b);
 }
 
