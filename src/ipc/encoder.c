@@ -262,6 +262,83 @@ static int index_width(oa_type_id t) {
 }
 
 static int encode_array(body_ctx *c, const oa_field *f, const oa_array *a,
+                        int depth, oa_error *err);
+
+/* A dense union's slots may reference any rows of its children, so a slice
+ * (or a list's child range) must not ship the children whole: each child is
+ * written as the range [lo, hi) of rows the view's slots reference, and the
+ * offsets are rebased per child (offset - lo). Subtracting a per-child
+ * constant keeps the producer's order, so offsets that are not increasing
+ * (the spec asks for increasing) still round-trip; their range may then
+ * include unreferenced rows. Offsets are copied only when some lo > 0. */
+static int encode_dense_union(body_ctx *c, const oa_field *f, const oa_array *a,
+                              int depth, oa_error *err) {
+  int64_t n = a->length, off = a->offset, nc = f->n_children;
+  if (nc > OA_MAX_UNION_CHILDREN)
+    return oa_error_set(err, EINVAL,
+                        "field '%s': %lld union children exceed %d", f->name,
+                        (long long)nc, OA_MAX_UNION_CHILDREN);
+  if (n > 0) {
+    OA_RETURN_NOT_OK(check_size(f->name, 0, &a->buffers[0], off + n, err));
+    OA_RETURN_NOT_OK(
+        check_size(f->name, 1, &a->buffers[1], (off + n) * 4, err));
+  }
+  int8_t map[256];
+  memset(map, -1, sizeof map);
+  for (int64_t k = nc - 1; k >= 0; k--)
+    map[(uint8_t)f->type.type_codes[k]] = (int8_t)k;
+  int64_t lo[OA_MAX_UNION_CHILDREN], hi[OA_MAX_UNION_CHILDREN];
+  for (int64_t k = 0; k < nc; k++) {
+    lo[k] = INT64_MAX;
+    hi[k] = 0;
+  }
+  const uint8_t *codes = n > 0 ? a->buffers[0].data + off : NULL;
+  const uint8_t *offs = n > 0 ? a->buffers[1].data + off * 4 : NULL;
+  bool rebase = false;
+  for (int64_t i = 0; i < n; i++) {
+    int k = map[codes[i]];
+    if (k < 0)
+      return oa_error_set(err, EINVAL,
+                          "field '%s' row %lld: type code %d is not a code of "
+                          "this union",
+                          f->name, (long long)i, (int)(int8_t)codes[i]);
+    int32_t o;
+    memcpy(&o, offs + 4 * i, 4);
+    if (o < 0 || o >= a->children[k].length)
+      return oa_error_set(err, EINVAL,
+                          "field '%s' row %lld: union offset %d outside child "
+                          "'%s' of length %lld",
+                          f->name, (long long)i, (int)o, f->children[k].name,
+                          (long long)a->children[k].length);
+    if (o < lo[k]) lo[k] = o;
+    if (o >= hi[k]) hi[k] = (int64_t)o + 1;
+  }
+  for (int64_t k = 0; k < nc; k++) {
+    if (hi[k] == 0) lo[k] = 0; /* not referenced: written empty */
+    if (lo[k] > 0) rebase = true;
+  }
+  OA_RETURN_NOT_OK(add_fixed(c, f, 0, &a->buffers[0], 1, off, n, err));
+  if (!rebase) {
+    OA_RETURN_NOT_OK(add_fixed(c, f, 1, &a->buffers[1], 4, off, n, err));
+  } else {
+    oa_region *r = oa_region_alloc(n * 4);
+    if (!r) return oom(err);
+    for (int64_t i = 0; i < n; i++) {
+      int32_t o;
+      memcpy(&o, offs + 4 * i, 4);
+      o -= (int32_t)lo[map[codes[i]]];
+      memcpy(r->data + 4 * i, &o, 4);
+    }
+    OA_RETURN_NOT_OK(add_scratch(c, r, n * 4, err));
+  }
+  for (int64_t k = 0; k < nc; k++) {
+    oa_array v = child_view(&a->children[k], lo[k], hi[k] - lo[k]);
+    OA_RETURN_NOT_OK(encode_array(c, &f->children[k], &v, depth + 1, err));
+  }
+  return 0;
+}
+
+static int encode_array(body_ctx *c, const oa_field *f, const oa_array *a,
                         int depth, oa_error *err) {
   if (depth > 256)
     return oa_error_set(err, EINVAL, "field '%s': nesting too deep", f->name);
@@ -355,12 +432,7 @@ static int encode_array(body_ctx *c, const oa_field *f, const oa_array *a,
     }
     return 0;
   case OA_TYPE_DENSE_UNION:
-    OA_RETURN_NOT_OK(add_fixed(c, f, 0, &a->buffers[0], 1, off, n, err));
-    OA_RETURN_NOT_OK(add_fixed(c, f, 1, &a->buffers[1], 4, off, n, err));
-    for (int64_t i = 0; i < f->n_children; i++)
-      OA_RETURN_NOT_OK(
-          encode_array(c, &f->children[i], &a->children[i], depth + 1, err));
-    return 0;
+    return encode_dense_union(c, f, a, depth, err);
   default: {
     int64_t bits = oa_datatype_bit_width(&f->type);
     if (bits <= 0 || bits % 8)
