@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      libzstd-dev liblz4-dev zlib1g-dev libmicrohttpd-dev libssl-dev nodejs npm
+      libzstd-dev liblz4-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libssl-dev nodejs npm
       libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libgrpc-dev libyaml-dev)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -39,8 +39,8 @@ static const char kServeHelp[] =
     "  --threads N             event-loop threads per gRPC server (default 2)\n"
     "  --tls-cert FILE         PEM certificate chain: TLS on every listener\n"
     "  --tls-key FILE          PEM private key (with --tls-cert)\n"
-    "  --tls-client-ca FILE    PEM CA: require client certificates (gRPC "
-    "mTLS)\n"
+    "  --tls-client-ca FILE    PEM CA: require client certificates signed by\n"
+    "                          it on every listener (mutual TLS)\n"
     "  --auth-token TOKEN      require 'authorization: Bearer TOKEN' on every\n"
     "                          call (Flight, OTLP/gRPC and OTLP/HTTP)\n"
     "  --config FILE           YAML file with the same keys as the options\n"
@@ -348,6 +348,7 @@ static int serve_run(serve_cfg *c) {
     if (c->max_http_body) ho.max_body_size = c->max_http_body;
     ho.tls_cert_file = c->tls_cert;
     ho.tls_key_file = c->tls_key;
+    ho.tls_client_ca = c->tls_client_ca;
     ho.auth_token = c->auth_token;
     if (oa_otlp_http_start(&http, &ho, d, &err)) {
       oa_cli_fail("OTLP/HTTP: %s", err.message);
@@ -355,7 +356,9 @@ static int serve_run(serve_cfg *c) {
     }
     bound_addr(shown, sizeof shown, c->otlp_http, oa_otlp_http_port(http));
     printf("otlparrow serve: OTLP/HTTP on %s%s\n", shown,
-           tlsp ? " (HTTPS)" : "");
+           !tlsp ? ""
+           : ca  ? " (HTTPS, mTLS)"
+                 : " (HTTPS)");
   }
   printf("otlparrow serve: ready (max memory %lld bytes%s%s)\n",
          (long long)c->max_memory, c->data_dir ? ", data dir " : "",

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -37,6 +39,7 @@
 enum {
   RPC_INVALID_ARGUMENT = 3,
   RPC_NOT_FOUND = 5,
+  RPC_PERMISSION_DENIED = 7,
   RPC_RESOURCE_EXHAUSTED = 8,
   RPC_UNIMPLEMENTED = 12,
   RPC_INTERNAL = 13,
@@ -61,6 +64,7 @@ struct oa_otlp_http {
   size_t token_len;
   char *cert_pem;
   char *key_pem;
+  char *ca_pem; /* client CA: mutual TLS when set */
   unsigned retry_after_s;
   unsigned drain_timeout_ms;
   oa_otlp_options dopts;
@@ -69,6 +73,14 @@ struct oa_otlp_http {
   atomic_int in_flight;
   char log[OA_ERROR_SIZE]; /* last libmicrohttpd message (start errors) */
 };
+
+/* The client certificate check of one TLS connection, made at its first
+ * request and kept for the requests that follow on it. */
+typedef struct peer_check {
+  bool done;
+  int rc;          /* gnutls_certificate_verify_peers result */
+  unsigned status; /* gnutls_certificate_status_t bits when rc == 0 */
+} peer_check;
 
 typedef enum body_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD } body_enc;
 
@@ -444,6 +456,65 @@ static enum MHD_Result answer_now(struct MHD_Connection *c, req *r,
   return reply_status(c, status, r->json, code, msg, hname, hvalue, 0);
 }
 
+/* Mutual TLS: libmicrohttpd only asks for a client certificate during the
+ * handshake (GNUTLS_CERT_REQUEST), so it is verified here against the
+ * client CA. Returns 0 when the certificate is trusted, else the HTTP
+ * status with code and msg filled. */
+static unsigned check_client_cert(struct MHD_Connection *c, int *code,
+                                  char *msg, size_t cap) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  peer_check local = {false, 0, 0};
+  peer_check *pc = ci && ci->socket_context ? ci->socket_context : &local;
+  if (!pc->done) {
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci ? (gnutls_session_t)ci->tls_session : NULL;
+    pc->status = 0;
+    if (!s) {
+      pc->rc = GNUTLS_E_NO_CERTIFICATE_FOUND;
+    } else {
+      /* the chain up to the client CA, validity dates, and an extended key
+       * usage (when present) that allows TLS client authentication */
+      gnutls_typed_vdata_st purpose;
+      memset(&purpose, 0, sizeof purpose);
+      purpose.type = GNUTLS_DT_KEY_PURPOSE_OID;
+      purpose.data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT;
+      pc->rc = gnutls_certificate_verify_peers(s, &purpose, 1, &pc->status);
+    }
+    pc->done = true;
+  }
+  if (pc->rc == GNUTLS_E_NO_CERTIFICATE_FOUND) {
+    *code = RPC_UNAUTHENTICATED;
+    snprintf(msg, cap,
+             "client certificate required: this server accepts only TLS "
+             "clients that present a certificate signed by its client CA");
+    return MHD_HTTP_UNAUTHORIZED;
+  }
+  if (pc->rc < 0) {
+    *code = RPC_PERMISSION_DENIED;
+    snprintf(msg, cap, "client certificate could not be verified: %s",
+             gnutls_strerror(pc->rc));
+    return MHD_HTTP_FORBIDDEN;
+  }
+  if (pc->status == 0) return 0;
+  *code = RPC_PERMISSION_DENIED;
+  gnutls_datum_t why = {NULL, 0};
+  if (gnutls_certificate_verification_status_print(pc->status, GNUTLS_CRT_X509,
+                                                   &why, 0) == 0 &&
+      why.data) {
+    size_t n = why.size;
+    while (n && why.data[n - 1] == ' ')
+      n--;
+    snprintf(msg, cap, "client certificate rejected: %.*s", (int)n,
+             (const char *)why.data);
+  } else {
+    snprintf(msg, cap, "client certificate rejected (verification status 0x%x)",
+             pc->status);
+  }
+  gnutls_free(why.data);
+  return MHD_HTTP_FORBIDDEN;
+}
+
 /* First call for a request (headers read, no body yet): checks everything
  * that can be checked before the body and sets up decompression. */
 static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
@@ -454,6 +525,11 @@ static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
   r->json = m == MEDIA_JSON;
   char msg[OA_ERROR_SIZE];
 
+  if (h->ca_pem) {
+    int code = 0;
+    unsigned st = check_client_cert(c, &code, msg, sizeof msg);
+    if (st) return answer_now(c, r, st, code, msg, NULL, NULL);
+  }
   if (strcmp(url, "/v1/traces") != 0) {
     if (strcmp(url, "/v1/logs") == 0 || strcmp(url, "/v1/metrics") == 0) {
       snprintf(msg, sizeof msg,
@@ -672,6 +748,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   atomic_fetch_sub(&h->in_flight, 1);
 }
 
+/* With a client CA: one peer_check per connection, so that its certificate
+ * is verified once however many requests it sends. */
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    /* out of memory leaves NULL: then each request is checked */
+    *socket_context = calloc(1, sizeof(peer_check));
+  } else {
+    free(*socket_context);
+    *socket_context = NULL;
+  }
+}
+
 static void on_log(void *cls, const char *fmt, va_list ap) {
   oa_otlp_http *h = cls;
   pthread_mutex_lock(&h->mu);
@@ -799,6 +889,25 @@ static int open_listener(const char *addr, int *fd_out, int *port_out, bool *v6,
   return 0;
 }
 
+/* The client CA file must hold at least one certificate GnuTLS can use:
+ * an empty trust list would refuse every client with a puzzling reason. */
+static int check_ca(const char *path, const char *pem, oa_error *err) {
+  gnutls_certificate_credentials_t cred;
+  if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS)
+    return oa_error_set(err, ENOMEM, "TLS client CA file '%s': out of memory",
+                        path);
+  gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
+  int n = gnutls_certificate_set_x509_trust_mem(cred, &d, GNUTLS_X509_FMT_PEM);
+  gnutls_certificate_free_credentials(cred);
+  if (n < 0)
+    return oa_error_set(err, EINVAL, "TLS client CA file '%s': %s", path,
+                        gnutls_strerror(n));
+  if (n == 0)
+    return oa_error_set(
+        err, EINVAL, "TLS client CA file '%s' holds no PEM certificate", path);
+  return 0;
+}
+
 static void free_handle(oa_otlp_http *h) {
   while (h->pool) {
     dec_slot *s = h->pool;
@@ -811,6 +920,7 @@ static void free_handle(oa_otlp_http *h) {
   free(h->token);
   free(h->cert_pem);
   free(h->key_pem);
+  free(h->ca_pem);
   pthread_mutex_destroy(&h->mu);
   free(h);
 }
@@ -838,6 +948,12 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
     return oa_error_set(err, EINVAL,
                         "OTLP/HTTP: HTTPS needs both a TLS "
                         "certificate and a key file");
+  bool has_ca = o->tls_client_ca && o->tls_client_ca[0];
+  if (has_ca && !has_cert)
+    return oa_error_set(err, EINVAL,
+                        "OTLP/HTTP: tls_client_ca '%s' needs HTTPS (a TLS "
+                        "certificate and a key file)",
+                        o->tls_client_ca);
   if (has_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
     return oa_error_set(err, ENOTSUP,
                         "OTLP/HTTP: libmicrohttpd was built without TLS");
@@ -870,6 +986,12 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
     OA_GOTO_NOT_OK(
         rc, read_pem(o->tls_key_file, "TLS key file", &h->key_pem, err), fail);
   }
+  if (has_ca) {
+    OA_GOTO_NOT_OK(
+        rc, read_pem(o->tls_client_ca, "TLS client CA file", &h->ca_pem, err),
+        fail);
+    OA_GOTO_NOT_OK(rc, check_ca(o->tls_client_ca, h->ca_pem, err), fail);
+  }
   const char *listen_addr =
       o->listen && o->listen[0] ? o->listen : OA_HTTP_DEFAULT_LISTEN;
   bool v6 = false;
@@ -885,11 +1007,13 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
     h->daemon = MHD_start_daemon(
         flags | MHD_USE_TLS, 0, NULL, NULL, on_request, h,
         MHD_OPTION_HTTPS_MEM_KEY, h->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
-        h->cert_pem, MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
-        MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-        MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_THREAD_POOL_SIZE,
-        threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        h->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, h->ca_pem,
+        MHD_OPTION_NOTIFY_CONNECTION, h->ca_pem ? on_connection : NULL, h,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_EXTERNAL_LOGGER,
+        on_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT,
+        limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
         MHD_OPTION_END);
   else
     h->daemon = MHD_start_daemon(

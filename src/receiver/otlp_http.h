@@ -6,7 +6,10 @@
  *   200  ExportTraceServiceResponse, with partial_success when spans were
  *        rejected; in the request's content type
  *   400  malformed body (google.rpc.Status with the decoder's message)
- *   401  bearer token missing or wrong (when one is configured)
+ *   401  bearer token missing or wrong (when one is configured); no client
+ *        certificate (when tls_client_ca is set)
+ *   403  client certificate not signed by tls_client_ca, expired, or not
+ *        usable for TLS client authentication
  *   404  unknown path; /v1/logs and /v1/metrics say the signal is not
  *        supported yet (404, not 501: both are non-retryable for OTLP
  *        clients, and 404 is what a server without the endpoint answers)
@@ -32,6 +35,12 @@ typedef struct oa_otlp_http_options {
   /* PEM files; both set turns on HTTPS. */
   const char *tls_cert_file;
   const char *tls_key_file;
+  /* PEM file of CA certificates (needs HTTPS): clients must then present a
+   * certificate signed by one of them (mutual TLS), checked before anything
+   * else in a request. The TLS handshake only asks for one, so clients
+   * without it get an HTTP answer that says why (401/403) rather than a
+   * failed handshake. */
+  const char *tls_client_ca;
   /* When set (non-empty), requests must carry "Authorization: Bearer X". */
   const char *auth_token;
   int threads;                   /* worker threads, default 2 */

@@ -6,7 +6,8 @@
  * may replace).
  *
  * usage: oa_http_test_server OUT.arrow [--max-memory BYTES]
- *        [--max-body BYTES] [--tls-cert PEM --tls-key PEM] [--token T] */
+ *        [--max-body BYTES] [--tls-cert PEM --tls-key PEM]
+ *        [--tls-client-ca PEM] [--token T] */
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -72,6 +73,8 @@ int main(int argc, char **argv) {
       o.tls_cert_file = v;
     else if (strcmp(k, "--tls-key") == 0)
       o.tls_key_file = v;
+    else if (strcmp(k, "--tls-client-ca") == 0)
+      o.tls_client_ca = v;
     else if (strcmp(k, "--token") == 0)
       o.auth_token = v;
     else if (strcmp(k, "--port") == 0) {

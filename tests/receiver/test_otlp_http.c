@@ -3,12 +3,17 @@
  * malformed bodies (400 with the decoder's message in a google.rpc.Status),
  * content types, size limits and decompression bombs (413), the dataset
  * memory limit (503 + Retry-After, nothing accepted lost), routing (404/405),
- * bearer tokens, start errors and slow clients. After each scenario the
+ * bearer tokens, HTTPS and mutual TLS (an OpenSSL client, certificates made
+ * by the openssl tool at test time), start errors and slow clients. After
+ * each scenario the
  * dataset must hold exactly the accepted spans, compared batch by batch with
  * what the decoder makes of the same bytes. */
 #include <arpa/inet.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -84,16 +89,8 @@ static bool send_all(int fd, const void *data, size_t n) {
   return true;
 }
 
-/* Reads a whole response (the request said Connection: close). */
-static int read_response(int fd, resp *out) {
-  size_t cap = 1 << 16, n = 0;
-  uint8_t *buf = malloc(cap);
-  for (;;) {
-    if (n == cap) buf = realloc(buf, cap *= 2);
-    ssize_t k = recv(fd, buf + n, cap - n, 0);
-    if (k <= 0) break;
-    n += (size_t)k;
-  }
+/* Parses the first response in buf[0..n) and frees buf. */
+static int parse_response(uint8_t *buf, size_t n, resp *out) {
   uint8_t *end = n >= 4 ? memmem(buf, n, "\r\n\r\n", 4) : NULL;
   if (!end) {
     free(buf);
@@ -117,6 +114,19 @@ static int read_response(int fd, resp *out) {
   return 0;
 }
 
+/* Reads a whole response (the request said Connection: close). */
+static int read_response(int fd, resp *out) {
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *buf = malloc(cap);
+  for (;;) {
+    if (n == cap) buf = realloc(buf, cap *= 2);
+    ssize_t k = recv(fd, buf + n, cap - n, 0);
+    if (k <= 0) break;
+    n += (size_t)k;
+  }
+  return parse_response(buf, n, out);
+}
+
 typedef struct request {
   const char *method; /* default POST */
   const char *path;   /* default /v1/traces */
@@ -127,6 +137,24 @@ typedef struct request {
   bool chunked;      /* Transfer-Encoding: chunked instead of a length */
   bool headers_only; /* announce len but send no body */
 } request;
+
+/* The request line and headers of q. */
+static int request_head(const request *q, bool keep_alive, char *head,
+                        size_t cap) {
+  int hn =
+      snprintf(head, cap,
+               "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               "Connection: %s\r\n",
+               q->method ? q->method : "POST", q->path ? q->path : "/v1/traces",
+               keep_alive ? "keep-alive" : "close");
+  if (q->ctype)
+    hn +=
+        snprintf(head + hn, cap - (size_t)hn, "Content-Type: %s\r\n", q->ctype);
+  if (q->extra) hn += snprintf(head + hn, cap - (size_t)hn, "%s", q->extra);
+  hn += snprintf(head + hn, cap - (size_t)hn, "Content-Length: %zu\r\n\r\n",
+                 q->len);
+  return hn;
+}
 
 static int http(int port, const request *q, resp *out) {
   memset(out, 0, sizeof *out);
@@ -168,6 +196,73 @@ static int http(int port, const request *q, resp *out) {
   int rc = read_response(fd, out);
   close(fd);
   return rc;
+}
+
+/* An HTTPS client (OpenSSL) that trusts ca and, when cert is set, presents
+ * cert/key as its client certificate. */
+typedef struct tls_id {
+  const char *ca, *cert, *key;
+} tls_id;
+
+/* Sends q (repeat times on one connection, pipelined: only the last says
+ * Connection: close) and parses the first response; *n_ok counts the
+ * "200 OK" status lines of all of them. Returns -2 when the handshake
+ * fails, -1 for other failures. */
+static int https_n(int port, const tls_id *id, const request *q, int repeat,
+                   int *n_ok, resp *out) {
+  memset(out, 0, sizeof *out);
+  if (n_ok) *n_ok = 0;
+  int fd = connect_to(port);
+  if (fd < 0) return -1;
+  int rc = -1;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  SSL *ssl = NULL;
+  if (!ctx) goto out;
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  /* MHD may close without close_notify after Connection: close */
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (SSL_CTX_load_verify_locations(ctx, id->ca, NULL) != 1) goto out;
+  if (id->cert &&
+      (SSL_CTX_use_certificate_file(ctx, id->cert, SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx, id->key, SSL_FILETYPE_PEM) != 1))
+    goto out;
+  ssl = SSL_new(ctx);
+  if (!ssl) goto out;
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+  SSL_set_fd(ssl, fd);
+  if (SSL_connect(ssl) != 1) {
+    rc = -2;
+    goto out;
+  }
+  char head[2048];
+  for (int i = 0; i < repeat; i++) {
+    int hn = request_head(q, i + 1 < repeat, head, sizeof head);
+    if (SSL_write(ssl, head, hn) != hn) goto out;
+    if (q->len && SSL_write(ssl, q->body, (int)q->len) != (int)q->len) goto out;
+  }
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *buf = malloc(cap + 1);
+  for (;;) {
+    if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+    int k = SSL_read(ssl, buf + n, (int)(cap - n));
+    if (k <= 0) break;
+    n += (size_t)k;
+  }
+  buf[n] = 0;
+  if (n_ok)
+    for (const char *p = (const char *)buf; (p = strstr(p, "HTTP/1.1 200 OK"));
+         p++)
+      (*n_ok)++;
+  rc = parse_response(buf, n, out);
+out:
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  close(fd);
+  return rc;
+}
+
+static int https(int port, const tls_id *id, const request *q, resp *out) {
+  return https_n(port, id, q, 1, NULL, out);
 }
 
 /* google.rpc.Status (protobuf): code and message */
@@ -233,14 +328,25 @@ typedef struct server {
   int port;
 } server;
 
-static int server_start(server *s, int64_t max_memory, int64_t max_body,
-                        const char *token, unsigned timeout_s) {
+static int server_start_opts(server *s, int64_t max_memory,
+                             const oa_otlp_http_options *o) {
   oa_error e_ = {{0}}, *ep = &e_;
   memset(s, 0, sizeof *s);
   if (oa_datasets_new(&s->ds, max_memory, ep) != 0) {
     fprintf(stderr, "datasets: %s\n", e_.message);
     return -1;
   }
+  if (oa_otlp_http_start(&s->h, o, s->ds, ep) != 0) {
+    fprintf(stderr, "start: %s\n", e_.message);
+    oa_datasets_free(s->ds);
+    return -1;
+  }
+  s->port = oa_otlp_http_port(s->h);
+  return 0;
+}
+
+static int server_start(server *s, int64_t max_memory, int64_t max_body,
+                        const char *token, unsigned timeout_s) {
   oa_otlp_http_options o;
   oa_otlp_http_options_init(&o);
   o.listen = "127.0.0.1:0";
@@ -248,13 +354,7 @@ static int server_start(server *s, int64_t max_memory, int64_t max_body,
   o.auth_token = token;
   o.retry_after_s = 3;
   if (timeout_s) o.connection_timeout_s = timeout_s;
-  if (oa_otlp_http_start(&s->h, &o, s->ds, ep) != 0) {
-    fprintf(stderr, "start: %s\n", e_.message);
-    oa_datasets_free(s->ds);
-    return -1;
-  }
-  s->port = oa_otlp_http_port(s->h);
-  return 0;
+  return server_start_opts(s, max_memory, &o);
 }
 
 static void server_stop(server *s) {
@@ -1082,6 +1182,224 @@ OA_TEST(test_slow_client_timeout) {
   server_stop(&s);
 }
 
+/* A CA, a server certificate for 127.0.0.1 and three client certificates:
+ * client (signed by the CA, for TLS clients), rogue (self-signed, same
+ * subject) and the server's own (signed by the CA but only for TLS
+ * servers). Made by the openssl tool in dir; false when it is missing. */
+static bool make_pki(char *dir, size_t cap) {
+  snprintf(dir, cap, "/tmp/oa-http-mtls-XXXXXX");
+  if (!mkdtemp(dir)) return false;
+  char cmd[4096];
+  snprintf(
+      cmd, sizeof cmd,
+      "cd %s && set -e && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=oa-test-ca "
+      "-addext basicConstraints=critical,CA:TRUE "
+      "-addext keyUsage=critical,keyCertSign,cRLSign "
+      "-keyout ca.key -out ca.pem && "
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
+      "extendedKeyUsage=serverAuth\\n' > server.ext && "
+      "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
+      "-keyout server.key -out server.csr && "
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -days 1 -extfile server.ext -out server.pem && "
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=oa-test-client "
+      "-keyout client.key -out client.csr && "
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -days 1 -extfile client.ext -out client.pem && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+      "-subj /CN=oa-test-client -keyout rogue.key -out rogue.pem",
+      dir);
+  char quiet[4200];
+  snprintf(quiet, sizeof quiet, "(%s) >/dev/null 2>&1", cmd);
+  return system(quiet) == 0;
+}
+
+static void rm_dir(const char *dir) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) printf("could not remove %s\n", dir);
+}
+
+/* A server on a free port with HTTPS (and mTLS when ca is set). */
+static int server_start_tls(server *s, const char *dir, bool mtls) {
+  char cert[128], key[128], ca[128];
+  snprintf(cert, sizeof cert, "%s/server.pem", dir);
+  snprintf(key, sizeof key, "%s/server.key", dir);
+  snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+  oa_otlp_http_options o;
+  oa_otlp_http_options_init(&o);
+  o.listen = "127.0.0.1:0";
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  o.tls_client_ca = mtls ? ca : NULL;
+  return server_start_opts(s, 0, &o);
+}
+
+OA_TEST(test_https_and_mtls) {
+  char dir[64];
+  if (!make_pki(dir, sizeof dir)) {
+    printf("skip test_https_and_mtls: openssl not available\n");
+    rm_dir(dir);
+    return;
+  }
+  char ca[128], ccert[128], ckey[128], rcert[128], rkey[128], scert[128],
+      skey[128];
+  snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+  snprintf(ccert, sizeof ccert, "%s/client.pem", dir);
+  snprintf(ckey, sizeof ckey, "%s/client.key", dir);
+  snprintf(rcert, sizeof rcert, "%s/rogue.pem", dir);
+  snprintf(rkey, sizeof rkey, "%s/rogue.key", dir);
+  snprintf(scert, sizeof scert, "%s/server.pem", dir);
+  snprintf(skey, sizeof skey, "%s/server.key", dir);
+  const tls_id anon = {ca, NULL, NULL}, good = {ca, ccert, ckey},
+               rogue = {ca, rcert, rkey}, server_as_client = {ca, scert, skey};
+
+  oa_bytes pb1, pb2, pb3;
+  gen_request(7, 41, &pb1);
+  gen_request(5, 42, &pb2);
+  gen_request(3, 43, &pb3);
+  static const char js[] =
+      "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+      "\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"eee19b7ec3c1b102\","
+      "\"name\":\"over-mtls\",\"startTimeUnixNano\":\"1\","
+      "\"endTimeUnixNano\":\"2\"}]}]}]}";
+  const request q1 = {.ctype = PB, .body = pb1.data, .len = (size_t)pb1.size};
+  const request q2 = {.ctype = PB, .body = pb2.data, .len = (size_t)pb2.size};
+  const request q3 = {.ctype = PB, .body = pb3.data, .len = (size_t)pb3.size};
+  const request qj = {.ctype = JS, .body = js, .len = sizeof js - 1};
+  resp r;
+  int64_t code;
+  char msg[1024];
+
+  /* plain HTTPS (no client CA): no certificate asked for, none needed */
+  server s;
+  CHECK(server_start_tls(&s, dir, false) == 0);
+  expected x = {.n = 0};
+  CHECK_EQ_INT(https(s.port, &anon, &q1, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(r.body_len, 0);
+  expect_pb(&x, pb1.data, (size_t)pb1.size);
+  resp_free(&r);
+  /* a client that has a certificate is not asked for it either */
+  CHECK_EQ_INT(https(s.port, &rogue, &q2, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  expect_pb(&x, pb2.data, (size_t)pb2.size);
+  resp_free(&r);
+  /* plain HTTP on the HTTPS port gets no HTTP answer */
+  CHECK(http(s.port, &q3, &r) != 0 || r.status == 0);
+  resp_free(&r);
+  check_dataset(&s, &x);
+  expected_free(&x);
+  server_stop(&s);
+
+  /* mutual TLS */
+  CHECK(server_start_tls(&s, dir, true) == 0);
+  /* the right client certificate: protobuf and JSON accepted */
+  CHECK_EQ_INT(https(s.port, &good, &q1, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  expect_pb(&x, pb1.data, (size_t)pb1.size);
+  resp_free(&r);
+  CHECK_EQ_INT(https(s.port, &good, &qj, &r), 0);
+  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_STR((const char *)r.body, "{}");
+  expect_json(&x, js, sizeof js - 1);
+  resp_free(&r);
+  /* three requests on one connection: the certificate checked once serves
+   * them all */
+  int n_ok = 0;
+  CHECK_EQ_INT(https_n(s.port, &good, &q2, 3, &n_ok, &r), 0);
+  CHECK_EQ_INT(n_ok, 3);
+  for (int i = 0; i < 3; i++)
+    expect_pb(&x, pb2.data, (size_t)pb2.size);
+  resp_free(&r);
+
+  /* no client certificate: 401, nothing stored, in the request's format */
+  CHECK_EQ_INT(https(s.port, &anon, &q3, &r), 0);
+  CHECK_EQ_INT(r.status, 401);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(code, 16); /* UNAUTHENTICATED */
+  CHECK(strstr(msg, "client certificate required") != NULL);
+  resp_free(&r);
+  CHECK_EQ_INT(https(s.port, &anon, &qj, &r), 0);
+  CHECK_EQ_INT(r.status, 401);
+  json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
+  CHECK(o && json_object_object_get_ex(o, "code", &v) &&
+        json_object_get_int(v) == 16);
+  CHECK(o && json_object_object_get_ex(o, "message", &v) &&
+        strstr(json_object_get_string(v), "signed by its client CA"));
+  json_object_put(o);
+  resp_free(&r);
+  /* checked before routing: no path is revealed without a certificate */
+  CHECK_EQ_INT(
+      https(s.port, &anon, &(request){.method = "GET", .path = "/v1/logs"}, &r),
+      0);
+  CHECK_EQ_INT(r.status, 401);
+  resp_free(&r);
+
+  /* a self-signed certificate: 403 saying why */
+  CHECK_EQ_INT(https(s.port, &rogue, &q3, &r), 0);
+  CHECK_EQ_INT(r.status, 403);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(code, 7); /* PERMISSION_DENIED */
+  CHECK(strstr(msg, "client certificate rejected") != NULL);
+  CHECK(strstr(msg, "issuer is unknown") != NULL);
+  resp_free(&r);
+  /* signed by the CA but for servers only (extended key usage) */
+  CHECK_EQ_INT(https(s.port, &server_as_client, &q3, &r), 0);
+  CHECK_EQ_INT(r.status, 403);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK(strstr(msg, "intended purpose") != NULL);
+  resp_free(&r);
+  /* the rejections stored nothing */
+  check_dataset(&s, &x);
+  expected_free(&x);
+  server_stop(&s);
+
+  /* start errors naming the option or file */
+  oa_datasets *ds = NULL;
+  oa_error e_ = {{0}}, *ep = &e_;
+  CHECK_OK(oa_datasets_new(&ds, 0, ep), ep);
+  oa_otlp_http_options so;
+  oa_otlp_http_options_init(&so);
+  so.listen = "127.0.0.1:0";
+  oa_otlp_http *h = NULL;
+  so.tls_client_ca = ca;
+  CHECK_FAILS(oa_otlp_http_start(&h, &so, ds, ep), EINVAL, ep, "tls_client_ca");
+  CHECK(strstr(e_.message, "needs HTTPS") != NULL);
+  so.tls_cert_file = scert;
+  so.tls_key_file = skey;
+  char path[160];
+  snprintf(path, sizeof path, "%s/missing-ca.pem", dir);
+  so.tls_client_ca = path;
+  CHECK_FAILS(oa_otlp_http_start(&h, &so, ds, ep), ENOENT, ep,
+              "missing-ca.pem");
+  /* a key where the CA should be: no certificate in it */
+  so.tls_client_ca = ckey;
+  CHECK_FAILS(oa_otlp_http_start(&h, &so, ds, ep), EINVAL, ep,
+              "holds no PEM certificate");
+  /* a certificate block that does not decode */
+  snprintf(path, sizeof path, "%s/bad-ca.pem", dir);
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (f) {
+    fputs("-----BEGIN CERTIFICATE-----\nnot*base64\n-----END "
+          "CERTIFICATE-----\n",
+          f);
+    fclose(f);
+  }
+  so.tls_client_ca = path;
+  CHECK_FAILS(oa_otlp_http_start(&h, &so, ds, ep), EINVAL, ep, "bad-ca.pem");
+  CHECK(h == NULL);
+  oa_datasets_free(ds);
+
+  oa_bytes_reset(&pb1);
+  oa_bytes_reset(&pb2);
+  oa_bytes_reset(&pb3);
+  rm_dir(dir);
+}
+
 OA_TEST(test_start_errors) {
   oa_datasets *ds = NULL;
   oa_error e_ = {{0}}, *ep = &e_;
@@ -1130,4 +1448,5 @@ OA_TEST_MAIN(OA_T(test_protobuf_and_json), OA_T(test_gzip_and_zstd),
              OA_T(test_partial_success), OA_T(test_malformed_and_content_type),
              OA_T(test_size_limits), OA_T(test_memory_limit),
              OA_T(test_routing_and_auth), OA_T(test_concurrent_clients),
-             OA_T(test_slow_client_timeout), OA_T(test_start_errors))
+             OA_T(test_slow_client_timeout), OA_T(test_https_and_mtls),
+             OA_T(test_start_errors))
