@@ -104,9 +104,6 @@ static inline uint64_t r_u64(const oa_array *a, int64_t i) {
   memcpy(&v, a->buffers[1].data + (a->offset + i) * 8, 8);
   return v;
 }
-static inline uint8_t r_u8(const oa_array *a, int64_t i) {
-  return a->buffers[1].data[a->offset + i];
-}
 static inline bool r_bool(const oa_array *a, int64_t i) {
   return oa_bit_get(a->buffers[1].data, a->offset + i);
 }
