@@ -25,7 +25,8 @@
  *   the call object is freed right after on_done returns.
  * - Received messages are handed over as a flat view (data, size): when gRPC
  *   hands a single uncompressed slice the view points into it (zero copy),
- *   otherwise the layer flattens into one heap block. The view is valid
+ *   otherwise the layer copies once (into a per-thread reusable buffer, or
+ *   an aligned region: see oa_grpc_server_set_align). The view is valid
  *   during the callback; oa_grpc_message_region() returns a reference-counted
  *   oa_region that keeps the bytes alive longer (e.g. for Arrow buffers that
  *   point into a received FlightData message).
@@ -88,6 +89,11 @@ typedef struct oa_grpc_tls {
   const char *private_key_pem;
   const char *client_ca_pem;
 } oa_grpc_tls;
+
+/* For copied messages: fn gets the first received bytes and returns the
+ * offset of the byte that should land on an aligned boundary (e.g. the
+ * FlightData body), or -1. */
+typedef int64_t (*oa_grpc_align_fn)(const uint8_t *prefix, int64_t len);
 
 typedef struct oa_grpc_method_options {
   int64_t max_recv_message_size; /* 0: the server's; -1: unlimited */
@@ -163,6 +169,14 @@ int oa_grpc_server_register_stream(oa_grpc_server *srv, const char *path,
                                    const oa_grpc_stream_handler *h, void *ctx,
                                    const oa_grpc_method_options *mo,
                                    oa_error *err);
+/* For a registered method (before start): a message gRPC hands as several
+ * slices is copied once into a fresh region where the byte at align's
+ * offset lands on a 64-byte boundary (the region then outlives the callback
+ * at no extra cost). Without it such messages are gathered into a
+ * per-thread buffer reused by every call of that thread
+ * (oa_grpc_message_region then copies). ENOENT if path is not registered. */
+int oa_grpc_server_set_align(oa_grpc_server *srv, const char *path,
+                             oa_grpc_align_fn align, oa_error *err);
 
 /* Binds addr ("127.0.0.1:4317", "[::1]:0", "unix:/path"); tls NULL for
  * plaintext. Port 0 picks a free port; *port (may be NULL) gets the bound
@@ -367,10 +381,8 @@ int oa_grpc_stream_read(oa_grpc_stream *s, oa_grpc_message **msg, bool *got,
  * arrived yet (a read stays pending). */
 int oa_grpc_stream_try_read(oa_grpc_stream *s, oa_grpc_message **msg,
                             bool *ready, bool *got, oa_error *err);
-/* For copied messages: fn gets the first received bytes and returns the
- * offset of the byte that should land on an 8-byte boundary (e.g. the
- * FlightData body), or -1. */
-typedef int64_t (*oa_grpc_align_fn)(const uint8_t *prefix, int64_t len);
+/* For copied messages: the byte at fn's offset lands on an 8-byte
+ * boundary (oa_grpc_align_fn above). */
 void oa_grpc_stream_set_align(oa_grpc_stream *s, oa_grpc_align_fn fn);
 /* Reads and drops whatever is left, then receives the status into res. */
 int oa_grpc_stream_finish(oa_grpc_stream *s, oa_grpc_result *res,

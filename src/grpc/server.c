@@ -43,6 +43,7 @@ typedef struct oa_grpc_method {
   void *ctx;
   int64_t max_recv; /* layer-enforced; -1: none */
   bool skip_auth;
+  oa_grpc_align_fn align;
 } oa_grpc_method;
 
 struct oa_grpc_call {
@@ -79,8 +80,21 @@ struct oa_grpc_call {
   char path_buf[256];
 };
 
+/* A multi-slice message larger than this is not kept in the per-thread
+ * buffer (so one huge message does not pin that much memory for good). */
+#define OA_GRPC_SCRATCH_MAX ((size_t)16 << 20)
+
+/* Per event-loop thread: where multi-slice messages are gathered. Reused by
+ * every call of the thread, so a typical request (a few hundred KB that
+ * gRPC hands as several slices) costs no allocation and no page faults. */
+typedef struct oa_grpc_scratch {
+  uint8_t *data;
+  size_t cap;
+} oa_grpc_scratch;
+
 struct oa_grpc_server {
   oa_grpc_server_options opts;
+  oa_grpc_scratch *scratch; /* one per thread */
   char *auth_token;
   grpc_server *server;
   int n_threads; /* completion queues (one per thread) */
@@ -234,6 +248,22 @@ int oa_grpc_server_register_stream(oa_grpc_server *srv, const char *path,
   return 0;
 }
 
+int oa_grpc_server_set_align(oa_grpc_server *srv, const char *path,
+                             oa_grpc_align_fn align, oa_error *err) {
+  if (srv->started || srv->stopped)
+    return oa_error_set(err, EINVAL, "grpc: set align of '%s' before start",
+                        path ? path : "(null)");
+  for (int i = 0; path && i < srv->n_methods; i++)
+    if (strcmp(srv->methods[i].path, path) == 0) {
+      srv->methods[i].align = align;
+      return 0;
+    }
+  return oa_error_set(err, ENOENT,
+                      "grpc: set align: method '%s' is not "
+                      "registered",
+                      path ? path : "(null)");
+}
+
 /* Creates the core server on first need; the channel args are fixed then. */
 static int ensure_server(oa_grpc_server *srv, oa_error *err) {
   if (srv->server) return 0;
@@ -256,7 +286,8 @@ static int ensure_server(oa_grpc_server *srv, oa_error *err) {
     return oa_error_set(err, ENOMEM, "grpc_server_create failed");
   srv->cqs = calloc((size_t)srv->n_threads, sizeof *srv->cqs);
   srv->threads = calloc((size_t)srv->n_threads, sizeof *srv->threads);
-  if (!srv->cqs || !srv->threads)
+  srv->scratch = calloc((size_t)srv->n_threads, sizeof *srv->scratch);
+  if (!srv->cqs || !srv->threads || !srv->scratch)
     return oa_error_set(err, ENOMEM, "grpc: out of memory");
   for (int i = 0; i < srv->n_threads; i++) {
     srv->cqs[i] = grpc_completion_queue_create_for_next(NULL);
@@ -667,22 +698,85 @@ static void slice_holder_release(void *p) {
   free(h);
 }
 
-static void msg_init(oa_grpc_message *m, grpc_byte_buffer *bb) {
+/* Gathers the slices of sb into a region where the byte at align's offset
+ * lands on a 64-byte boundary. False on allocation failure. */
+static bool msg_gather_aligned(oa_grpc_message *m, const grpc_slice_buffer *sb,
+                               size_t total, oa_grpc_align_fn align) {
+  int64_t at = align(GRPC_SLICE_START_PTR(sb->slices[0]),
+                     (int64_t)GRPC_SLICE_LENGTH(sb->slices[0]));
+  size_t pad = at >= 0 ? (size_t)((64 - (at & 63)) & 63) : 0;
+  oa_region *r = oa_region_alloc((int64_t)(total + pad));
+  if (!r) return false;
+  uint8_t *p = r->data + pad;
+  for (size_t i = 0; i < sb->count; i++) {
+    size_t len = GRPC_SLICE_LENGTH(sb->slices[i]);
+    memcpy(p, GRPC_SLICE_START_PTR(sb->slices[i]), len);
+    p += len;
+  }
+  m->region = r; /* the message's reference; msg_cleanup drops it */
+  m->data = r->data + pad;
+  m->size = (int64_t)total;
+  return true;
+}
+
+/* Gathers the slices of sb into the thread's reusable buffer. */
+static bool msg_gather_scratch(oa_grpc_message *m, const grpc_slice_buffer *sb,
+                               size_t total, oa_grpc_scratch *sc) {
+  if (total > OA_GRPC_SCRATCH_MAX) return false;
+  if (sc->cap < total) {
+    size_t cap = sc->cap ? sc->cap : 64 << 10;
+    while (cap < total)
+      cap *= 2;
+    uint8_t *p = malloc(cap);
+    if (!p) return false;
+    free(sc->data); /* nothing of the previous call refers to it any more */
+    sc->data = p;
+    sc->cap = cap;
+  }
+  uint8_t *p = sc->data;
+  for (size_t i = 0; i < sb->count; i++) {
+    size_t len = GRPC_SLICE_LENGTH(sb->slices[i]);
+    memcpy(p, GRPC_SLICE_START_PTR(sb->slices[i]), len);
+    p += len;
+  }
+  m->data = sc->data;
+  m->size = (int64_t)total;
+  return true;
+}
+
+/* The received message as one flat view: the only slice in place, or one
+ * copy (aligned region or per-thread buffer; readall for compressed
+ * messages and as a fallback). m->slice then stays empty, and
+ * oa_grpc_message_region knows the bytes are not in it. */
+static void msg_init(oa_grpc_call *c, oa_grpc_message *m,
+                     grpc_byte_buffer *bb) {
   memset(m, 0, sizeof *m);
   m->bb = bb;
+  m->slice = grpc_empty_slice();
   if (bb->type == GRPC_BB_RAW &&
-      bb->data.raw.compression == GRPC_COMPRESS_NONE &&
-      bb->data.raw.slice_buffer.count == 1) {
-    m->slice = bb->data.raw.slice_buffer.slices[0];
-    m->zero_copy = true;
-  } else {
-    grpc_byte_buffer_reader r;
-    if (grpc_byte_buffer_reader_init(&r, bb)) {
-      m->slice = grpc_byte_buffer_reader_readall(&r);
-      grpc_byte_buffer_reader_destroy(&r);
-    } else {
-      m->slice = grpc_empty_slice();
+      bb->data.raw.compression == GRPC_COMPRESS_NONE) {
+    const grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    if (sb->count == 1) {
+      m->slice = sb->slices[0];
+      m->zero_copy = true;
+      m->data = GRPC_SLICE_START_PTR(m->slice);
+      m->size = (int64_t)GRPC_SLICE_LENGTH(m->slice);
+      return;
     }
+    if (sb->count == 0) {
+      m->data = GRPC_SLICE_START_PTR(m->slice);
+      return;
+    }
+    size_t total = sb->length;
+    oa_grpc_align_fn align = c->method ? c->method->align : NULL;
+    if (align ? msg_gather_aligned(m, sb, total, align)
+              : msg_gather_scratch(m, sb, total, &c->srv->scratch[c->worker]))
+      return;
+  }
+  grpc_byte_buffer_reader r;
+  if (grpc_byte_buffer_reader_init(&r, bb)) {
+    m->slice = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
   }
   m->data = GRPC_SLICE_START_PTR(m->slice);
   m->size = (int64_t)GRPC_SLICE_LENGTH(m->slice);
@@ -695,6 +789,15 @@ static void msg_cleanup(oa_grpc_message *m) {
 }
 
 oa_region *oa_grpc_message_region(oa_grpc_message *msg) {
+  if (!msg->region && msg->size > 0 &&
+      GRPC_SLICE_LENGTH(msg->slice) != (size_t)msg->size) {
+    /* the bytes are in the thread's reusable buffer: keep a copy */
+    oa_region *r = oa_region_alloc(msg->size);
+    if (!r) return NULL;
+    memcpy(r->data, msg->data, (size_t)msg->size);
+    msg->data = r->data;
+    msg->region = r;
+  }
   if (!msg->region) {
     slice_holder *h = malloc(sizeof *h);
     if (!h) return NULL;
@@ -808,7 +911,7 @@ static void on_new_call(oa_grpc_call *c, bool ok) {
                                m->path);
     } else {
       oa_grpc_message msg;
-      msg_init(&msg, c->payload);
+      msg_init(c, &msg, c->payload);
       if (msg_too_large(c, msg.size)) {
         finish_too_large(c, msg.size);
       } else {
@@ -837,7 +940,7 @@ static void on_recv(oa_grpc_call *c, bool ok) {
     m->h.on_message(m->ctx, c, NULL);
   } else {
     oa_grpc_message msg;
-    msg_init(&msg, bb);
+    msg_init(c, &msg, bb);
     if (msg_too_large(c, msg.size)) {
       c->half_closed = true; /* stop reading what follows */
       if (!c->finished) finish_too_large(c, msg.size);
@@ -1030,6 +1133,10 @@ void oa_grpc_server_free(oa_grpc_server *srv) {
   }
   free(srv->cqs);
   free(srv->threads);
+  if (srv->scratch)
+    for (int i = 0; i < srv->n_threads; i++)
+      free(srv->scratch[i].data);
+  free(srv->scratch);
   for (int i = 0; i < srv->n_methods; i++)
     free(srv->methods[i].path);
   free(srv->methods);
