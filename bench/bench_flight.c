@@ -23,16 +23,7 @@
 
 #include "otlparrow/flight_client.h"
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "bench_util.h"
 
 /* Median time of a memcpy of n bytes between pre-faulted buffers. hot:
  * the same buffers every time (they stay in cache when n fits); cold: the
@@ -54,16 +45,15 @@ static double memcpy_seconds(int64_t n, bool hot) {
   int64_t off = 0;
   for (int i = 0; i < 21; i++) {
     if (!hot && off + n > pool) off = 0;
-    double t0 = now_s();
+    double t0 = bench_wall_s();
     memcpy(dst + off, src + off, (size_t)n);
-    t[i] = now_s() - t0;
+    t[i] = bench_wall_s() - t0;
     src[i] = dst[off + n - 1 - i]; /* keep the copy alive */
     if (!hot) off += n;
   }
-  qsort(t, 21, sizeof t[0], cmp_double);
   free(src);
   free(dst);
-  return t[10];
+  return bench_median(t, 21);
 }
 
 typedef struct server {

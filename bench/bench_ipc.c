@@ -22,43 +22,10 @@
 #include "otlparrow/builder.h"
 #include "otlparrow/ipc.h"
 
-#define CHECK(expr)                                                            \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    if (rc_ != 0) {                                                            \
-      fprintf(stderr, "bench_ipc: %s failed (%d): %s\n", #expr, rc_,           \
-              err.message);                                                    \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
+#define BENCH_NAME "bench_ipc"
+#include "bench_util.h"
 
 static oa_error err;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* xorshift64*: deterministic ids without libc rand's global state */
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
 
 static void add_field(oa_schema *s, const char *name, oa_type_id id,
                       bool nullable) {
@@ -131,12 +98,12 @@ static void build_batch(oa_schema *s, int64_t n, oa_batch *out) {
   for (int64_t i = 0; i < n; i++) {
     /* spans come in traces of 8: same trace id, parent = previous span */
     if (i % 8 == 0) {
-      uint64_t a = rng_next(&seed), c = rng_next(&seed);
+      uint64_t a = bench_rng_next(&seed), c = bench_rng_next(&seed);
       memcpy(trace, &a, 8);
       memcpy(trace + 8, &c, 8);
     }
     memcpy(parent, span, 8);
-    uint64_t sid = rng_next(&seed);
+    uint64_t sid = bench_rng_next(&seed);
     memcpy(span, &sid, 8);
     CHECK(oa_builder_append_fsb_fast(&b[0], trace));
     CHECK(oa_builder_append_fsb_fast(&b[1], span));
@@ -194,19 +161,19 @@ static void build_batch(oa_schema *s, int64_t n, oa_batch *out) {
 static double write_ipc(oa_ipc_format fmt, const oa_batch *batch,
                         const oa_ipc_write_options *opt, oa_bytes *out) {
   out->size = 0;
-  double t = now_s();
+  double t = bench_wall_s();
   oa_ipc_writer *w;
   CHECK(
       oa_ipc_writer_new(&w, fmt, batch->schema, opt, oa_sink_bytes(out), &err));
   CHECK(oa_ipc_writer_write(w, batch, &err));
   CHECK(oa_ipc_writer_finish(w, &err));
   oa_ipc_writer_free(w);
-  return now_s() - t;
+  return bench_wall_s() - t;
 }
 
 static double read_stream(const oa_buffer *buf, const oa_ipc_read_options *ro,
                           int64_t expect_rows) {
-  double t = now_s();
+  double t = bench_wall_s();
   oa_ipc_stream_reader *r;
   CHECK(oa_ipc_stream_reader_new(&r, ro, &err));
   CHECK(oa_ipc_stream_reader_push_buffer(r, buf, &err));
@@ -222,7 +189,7 @@ static double read_stream(const oa_buffer *buf, const oa_ipc_read_options *ro,
   }
   CHECK(oa_ipc_stream_reader_close(r, &err));
   oa_ipc_stream_reader_free(r);
-  double dt = now_s() - t;
+  double dt = bench_wall_s() - t;
   if (rows != expect_rows) {
     fprintf(stderr, "bench_ipc: stream read %lld rows, expected %lld\n",
             (long long)rows, (long long)expect_rows);
@@ -240,9 +207,9 @@ static double file_batch_time(const char *path, const oa_ipc_read_options *ro,
   for (int k = 0; k < repeats; k++) {
     oa_batch b;
     oa_batch_init(&b);
-    double t0 = now_s();
+    double t0 = bench_wall_s();
     CHECK(oa_ipc_file_reader_read(r, 0, &b, &err));
-    t[k] = now_s() - t0;
+    t[k] = bench_wall_s() - t0;
     if (b.length != expect_rows) {
       fprintf(stderr, "bench_ipc: file batch has %lld rows\n",
               (long long)b.length);
@@ -251,7 +218,7 @@ static double file_batch_time(const char *path, const oa_ipc_read_options *ro,
     oa_batch_reset(&b);
   }
   oa_ipc_file_reader_free(r);
-  double m = median(t, repeats);
+  double m = bench_median(t, repeats);
   free(t);
   return m;
 }
@@ -276,9 +243,9 @@ int main(int argc, char **argv) {
   }
   oa_schema *schema = span_schema();
   oa_batch big, small;
-  double tb = now_s();
+  double tb = bench_wall_s();
   build_batch(schema, rows, &big);
-  tb = now_s() - tb;
+  tb = bench_wall_s() - tb;
   build_batch(schema, small_rows, &small);
   printf("span batch: %lld rows, 11 columns (built in %.3f s); %d repeats, "
          "medians\n\n",
@@ -332,9 +299,9 @@ int main(int argc, char **argv) {
     uint8_t *dst = malloc((size_t)n);
     memset(dst, 1, (size_t)n);
     for (int k = 0; k < repeats; k++) {
-      double t = now_s();
+      double t = bench_wall_s();
       memcpy(dst, out.data, (size_t)n);
-      tm[k] = now_s() - t;
+      tm[k] = bench_wall_s() - t;
       if (dst[n / 2] != out.data[n / 2]) abort();
     }
     free(dst);
@@ -362,8 +329,8 @@ int main(int argc, char **argv) {
     unlink(path_big);
     unlink(path_small);
 
-    double mw = median(tw, repeats), mm = median(tm, repeats);
-    double mr = median(tr, repeats), mr2 = median(tr2, repeats);
+    double mw = bench_median(tw, repeats), mm = bench_median(tm, repeats);
+    double mr = bench_median(tr, repeats), mr2 = bench_median(tr2, repeats);
     printf("| %s | %.1f MB | %.1f | %.2f | %.2f | %.2f | %.1fx | %.2f | %.2f | "
            "%.3f ms "
            "| %.3f ms | %.1f us | %.1f us |\n",

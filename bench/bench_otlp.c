@@ -25,15 +25,8 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "otlparrow/otlp.h"
 
-#define CHECK(expr)                                                            \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    if (rc_ != 0) {                                                            \
-      fprintf(stderr, "bench_otlp: %s failed (%d): %s\n", #expr, rc_,          \
-              err.message);                                                    \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
+#define BENCH_NAME "bench_otlp"
+#include "bench_util.h"
 
 typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
 typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
@@ -50,33 +43,6 @@ typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
 #define V(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
 
 static oa_error err;
-
-/* CPU time of this thread: the figures are per core, and time the machine
- * gives to other processes does not count against either side. */
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* --------------------------------------------------- request generation */
 
@@ -206,15 +172,15 @@ static Request *make_request(arena *a, int n, int services, uint64_t seed) {
       Span *s = A(a, sizeof *s);
       opentelemetry__proto__trace__v1__span__init(s);
       ss->spans[i] = s;
-      uint64_t x = rng_next(&rs);
+      uint64_t x = bench_rng_next(&rs);
       if (i % 8 == 0) { /* a new trace every 8 spans */
-        uint64_t t1 = rng_next(&rs), t2 = rng_next(&rs);
+        uint64_t t1 = bench_rng_next(&rs), t2 = bench_rng_next(&rs);
         memcpy(trace, &t1, 8);
         memcpy(trace + 8, &t2, 8);
       }
       uint8_t *tid = A(a, 16), *sid = A(a, 8), *pid = A(a, 8);
       memcpy(tid, trace, 16);
-      uint64_t sv = rng_next(&rs), pv = rng_next(&rs);
+      uint64_t sv = bench_rng_next(&rs), pv = bench_rng_next(&rs);
       memcpy(sid, &sv, 8);
       memcpy(pid, &pv, 8);
       s->trace_id = (ProtobufCBinaryData){16, tid};
@@ -301,7 +267,7 @@ static Request *make_request(arena *a, int n, int services, uint64_t seed) {
         Link *l = A(a, sizeof *l);
         opentelemetry__proto__trace__v1__span__link__init(l);
         uint8_t *lt = A(a, 16), *ls = A(a, 8);
-        uint64_t l1 = rng_next(&rs), l2 = rng_next(&rs);
+        uint64_t l1 = bench_rng_next(&rs), l2 = bench_rng_next(&rs);
         memcpy(lt, &l1, 8);
         memcpy(lt + 8, &l2, 8);
         memcpy(ls, &l1, 8);
@@ -364,11 +330,11 @@ static int64_t batch_bytes(const oa_batch *b) {
 #define TIME_PER_CALL(out, op)                                                 \
   do {                                                                         \
     int64_t iters_ = 0;                                                        \
-    double t0_ = now_s(), t_;                                                  \
+    double t0_ = bench_cpu_s(), t_;                                            \
     do {                                                                       \
       op;                                                                      \
       iters_++;                                                                \
-      t_ = now_s() - t0_;                                                      \
+      t_ = bench_cpu_s() - t0_;                                                \
     } while (t_ < 0.05);                                                       \
     (out) = t_ / (double)iters_;                                               \
   } while (0)
@@ -426,8 +392,8 @@ static void run(const char *label, const uint8_t *pb, size_t size,
   double *te = calloc((size_t)repeats, sizeof *te);
   const char *only = getenv("OA_BENCH_ONLY"); /* for profiling: decode|encode */
   if (only) {
-    double t0 = now_s();
-    while (now_s() - t0 < 3) {
+    double t0 = bench_cpu_s();
+    while (bench_cpu_s() - t0 < 3) {
       if (strcmp(only, "encode") == 0) {
         enc.size = 0;
         CHECK(oa_otlp_encode_traces(&batch, &enc, &err));
@@ -454,8 +420,8 @@ static void run(const char *label, const uint8_t *pb, size_t size,
     });
   }
   if (only) repeats = 1;
-  double d = median(td, repeats), p = median(tp, repeats),
-         e = median(te, repeats);
+  double d = bench_median(td, repeats), p = bench_median(tp, repeats),
+         e = bench_median(te, repeats);
   double mb = (double)size / 1e6;
   printf("%-18s %7lld %9.1f | %8.0f %7.2f | %8.0f %7.2f | %6.2fx | %8.0f "
          "%7.2f | %7.1f %7.1f\n",

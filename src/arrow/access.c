@@ -26,25 +26,6 @@ int64_t oa_bitmap_count_set(const uint8_t *bits, int64_t offset,
   return count;
 }
 
-int oa_int_width_(oa_type_id id) {
-  switch (id) {
-  case OA_TYPE_INT8:
-  case OA_TYPE_UINT8:
-    return 1;
-  case OA_TYPE_INT16:
-  case OA_TYPE_UINT16:
-    return 2;
-  case OA_TYPE_INT32:
-  case OA_TYPE_UINT32:
-    return 4;
-  case OA_TYPE_INT64:
-  case OA_TYPE_UINT64:
-    return 8;
-  default:
-    return 0;
-  }
-}
-
 int64_t oa_fixed_bytes_(const oa_field *f) {
   if (f->dict.encoded) return oa_int_width_(f->dict.index_type);
   if (f->type.id == OA_TYPE_BOOL) return 0;
@@ -157,11 +138,8 @@ int64_t oa_union_child_row_(const oa_field *f, const oa_array *a, int64_t i,
       *child = (int)k;
       break;
     }
-  if (f->type.id == OA_TYPE_DENSE_UNION) {
-    int32_t off;
-    memcpy(&off, a->buffers[1].data + (a->offset + i) * 4, 4);
-    return off;
-  }
+  if (f->type.id == OA_TYPE_DENSE_UNION)
+    return (int32_t)oa_load32_(a->buffers[1].data, a->offset + i);
   return a->offset + i;
 }
 
@@ -211,40 +189,25 @@ int64_t oa_array_get_int(const oa_field *f, const oa_array *a, int64_t i) {
     return ((const int8_t *)p)[j];
   case OA_TYPE_UINT8:
     return p[j];
-  case OA_TYPE_INT16: {
-    int16_t v;
-    memcpy(&v, p + j * 2, 2);
-    return v;
-  }
-  case OA_TYPE_UINT16: {
-    uint16_t v;
-    memcpy(&v, p + j * 2, 2);
-    return v;
-  }
+  case OA_TYPE_INT16:
+    return (int16_t)oa_load16_(p, j);
+  case OA_TYPE_UINT16:
+    return oa_load16_(p, j);
   case OA_TYPE_INT32:
   case OA_TYPE_DATE32:
   case OA_TYPE_TIME32:
-  case OA_TYPE_INTERVAL_MONTHS: {
-    int32_t v;
-    memcpy(&v, p + j * 4, 4);
-    return v;
-  }
-  case OA_TYPE_UINT32: {
-    uint32_t v;
-    memcpy(&v, p + j * 4, 4);
-    return v;
-  }
+  case OA_TYPE_INTERVAL_MONTHS:
+    return (int32_t)oa_load32_(p, j);
+  case OA_TYPE_UINT32:
+    return oa_load32_(p, j);
   case OA_TYPE_INT64:
   case OA_TYPE_UINT64:
   case OA_TYPE_DATE64:
   case OA_TYPE_TIME64:
   case OA_TYPE_TIMESTAMP:
   case OA_TYPE_DURATION:
-  case OA_TYPE_INTERVAL_DAY_TIME: {
-    int64_t v;
-    memcpy(&v, p + j * 8, 8);
-    return v;
-  }
+  case OA_TYPE_INTERVAL_DAY_TIME:
+    return (int64_t)oa_load64_(p, j);
   case OA_TYPE_HALF_FLOAT:
   case OA_TYPE_FLOAT:
   case OA_TYPE_DOUBLE: {
@@ -260,11 +223,8 @@ int64_t oa_array_get_int(const oa_field *f, const oa_array *a, int64_t i) {
 
 uint64_t oa_array_get_uint(const oa_field *f, const oa_array *a, int64_t i) {
   oa_type_id id = oa_physical_id_(f);
-  if (id == OA_TYPE_UINT64) {
-    uint64_t v;
-    memcpy(&v, a->buffers[1].data + (a->offset + i) * 8, 8);
-    return v;
-  }
+  if (id == OA_TYPE_UINT64)
+    return oa_load64_(a->buffers[1].data, a->offset + i);
   if (id == OA_TYPE_HALF_FLOAT || id == OA_TYPE_FLOAT || id == OA_TYPE_DOUBLE) {
     double d = oa_array_get_double(f, a, i);
     if (!(d >= 0) || d >= 1.8446744073709552e19) return 0;
@@ -277,21 +237,12 @@ double oa_array_get_double(const oa_field *f, const oa_array *a, int64_t i) {
   const uint8_t *p = a->buffers[1].data;
   int64_t j = a->offset + i;
   switch (oa_physical_id_(f)) {
-  case OA_TYPE_HALF_FLOAT: {
-    uint16_t h;
-    memcpy(&h, p + j * 2, 2);
-    return oa_half_to_float(h);
-  }
-  case OA_TYPE_FLOAT: {
-    float v;
-    memcpy(&v, p + j * 4, 4);
-    return v;
-  }
-  case OA_TYPE_DOUBLE: {
-    double v;
-    memcpy(&v, p + j * 8, 8);
-    return v;
-  }
+  case OA_TYPE_HALF_FLOAT:
+    return oa_half_to_float(oa_load16_(p, j));
+  case OA_TYPE_FLOAT:
+    return oa_bits_f32_(oa_load32_(p, j));
+  case OA_TYPE_DOUBLE:
+    return oa_bits_f64_(oa_load64_(p, j));
   case OA_TYPE_UINT64:
     return (double)oa_array_get_uint(f, a, i);
   default:

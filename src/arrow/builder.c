@@ -389,31 +389,32 @@ int oa_builder_append_nulls(oa_builder *b, int64_t n) {
   return 0;
 }
 
+/* Appends a value already encoded in the physical representation: to the
+ * dictionary when the builder is dictionary-encoded. */
+static int append_encoded(oa_builder *b, const uint8_t *buf, int w) {
+  if (b->dict.encoded) return oa_dict_append_(b, buf, w);
+  return append_fixed(b, buf, w);
+}
+
 int oa_builder_append_int(oa_builder *b, int64_t v) {
   uint8_t buf[8];
   int w;
-  if (b->dict.encoded) {
-    OA_RETURN_NOT_OK(oa_encode_int_(b->type.id, v, buf, &w));
-    return oa_dict_append_(b, buf, w);
-  }
   OA_RETURN_NOT_OK(oa_encode_int_(b->type.id, v, buf, &w));
-  return append_fixed(b, buf, w);
+  return append_encoded(b, buf, w);
 }
 
 int oa_builder_append_uint(oa_builder *b, uint64_t v) {
   uint8_t buf[8];
   int w;
   OA_RETURN_NOT_OK(oa_encode_uint_(b->type.id, v, buf, &w));
-  if (b->dict.encoded) return oa_dict_append_(b, buf, w);
-  return append_fixed(b, buf, w);
+  return append_encoded(b, buf, w);
 }
 
 int oa_builder_append_double(oa_builder *b, double v) {
   uint8_t buf[8];
   int w;
   OA_RETURN_NOT_OK(oa_encode_double_(b->type.id, v, buf, &w));
-  if (b->dict.encoded) return oa_dict_append_(b, buf, w);
-  return append_fixed(b, buf, w);
+  return append_encoded(b, buf, w);
 }
 
 int oa_builder_append_bool(oa_builder *b, bool v) {

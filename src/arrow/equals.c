@@ -84,31 +84,24 @@ static bool elem_eq(ectx *c, const oa_field *f, const oa_array *a, int64_t i,
       return mismatch(c, f, a, i, b, j);
     return true;
   case OA_TYPE_HALF_FLOAT: {
-    uint16_t x, y;
-    memcpy(&x, a->buffers[1].data + ia * 2, 2);
-    memcpy(&y, b->buffers[1].data + ib * 2, 2);
+    uint16_t x = oa_load16_(a->buffers[1].data, ia);
+    uint16_t y = oa_load16_(b->buffers[1].data, ib);
     if (!float_eq(oa_half_to_float(x), oa_half_to_float(y), x, y))
       return mismatch(c, f, a, i, b, j);
     return true;
   }
   case OA_TYPE_FLOAT: {
-    uint32_t x, y;
-    float fx, fy;
-    memcpy(&x, a->buffers[1].data + ia * 4, 4);
-    memcpy(&y, b->buffers[1].data + ib * 4, 4);
-    memcpy(&fx, &x, 4);
-    memcpy(&fy, &y, 4);
-    if (!float_eq(fx, fy, x, y)) return mismatch(c, f, a, i, b, j);
+    uint32_t x = oa_load32_(a->buffers[1].data, ia);
+    uint32_t y = oa_load32_(b->buffers[1].data, ib);
+    if (!float_eq(oa_bits_f32_(x), oa_bits_f32_(y), x, y))
+      return mismatch(c, f, a, i, b, j);
     return true;
   }
   case OA_TYPE_DOUBLE: {
-    uint64_t x, y;
-    double fx, fy;
-    memcpy(&x, a->buffers[1].data + ia * 8, 8);
-    memcpy(&y, b->buffers[1].data + ib * 8, 8);
-    memcpy(&fx, &x, 8);
-    memcpy(&fy, &y, 8);
-    if (!float_eq(fx, fy, x, y)) return mismatch(c, f, a, i, b, j);
+    uint64_t x = oa_load64_(a->buffers[1].data, ia);
+    uint64_t y = oa_load64_(b->buffers[1].data, ib);
+    if (!float_eq(oa_bits_f64_(x), oa_bits_f64_(y), x, y))
+      return mismatch(c, f, a, i, b, j);
     return true;
   }
   case OA_TYPE_STRING:

@@ -41,36 +41,17 @@ static int put_string(oa_bytes *o, const uint8_t *s, int64_t n, bool json) {
     }
     uint8_t c = s[i];
     if (c < 0x80) {
+      /* DEL is not a JSON control char: it stays as is */
+      static const char *const named[0x80] = {
+          ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r",
+          ['\t'] = "\\t", ['\b'] = "\\b",  ['\f'] = "\\f", [0x7f] = "\x7f"};
+      const char *e = named[c];
       char esc[8];
-      switch (c) {
-      case '"':
-        snprintf(esc, sizeof esc, "\\\"");
-        break;
-      case '\\':
-        snprintf(esc, sizeof esc, "\\\\");
-        break;
-      case '\n':
-        snprintf(esc, sizeof esc, "\\n");
-        break;
-      case '\r':
-        snprintf(esc, sizeof esc, "\\r");
-        break;
-      case '\t':
-        snprintf(esc, sizeof esc, "\\t");
-        break;
-      case '\b':
-        snprintf(esc, sizeof esc, "\\b");
-        break;
-      case '\f':
-        snprintf(esc, sizeof esc, "\\f");
-        break;
-      case 0x7f:
-        esc[0] = 0x7f, esc[1] = 0; /* DEL is not a JSON control char */
-        break;
-      default:
+      if (!e) {
         snprintf(esc, sizeof esc, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        e = esc;
       }
-      OA_RETURN_NOT_OK(put(o, esc));
+      OA_RETURN_NOT_OK(put(o, e));
       i++;
       continue;
     }

@@ -2,6 +2,8 @@
 #ifndef OA_ARROW_INTERNAL_H
 #define OA_ARROW_INTERNAL_H
 
+#include <string.h>
+
 #include "otlparrow/arrow.h"
 #include "otlparrow/builder.h"
 
@@ -18,8 +20,26 @@ static inline oa_type_id oa_physical_id_(const oa_field *f) {
   return f->dict.encoded ? f->dict.index_type : f->type.id;
 }
 
-/* Byte width of a fixed-width integer type id (0 otherwise). */
-int oa_int_width_(oa_type_id id);
+/* Byte width of a fixed-width integer type id (0 otherwise): dictionary
+ * index widths for the core and the IPC encoder, decoder and concat. */
+static inline int oa_int_width_(oa_type_id id) {
+  switch (id) {
+  case OA_TYPE_INT8:
+  case OA_TYPE_UINT8:
+    return 1;
+  case OA_TYPE_INT16:
+  case OA_TYPE_UINT16:
+    return 2;
+  case OA_TYPE_INT32:
+  case OA_TYPE_UINT32:
+    return 4;
+  case OA_TYPE_INT64:
+  case OA_TYPE_UINT64:
+    return 8;
+  default:
+    return 0;
+  }
+}
 
 /* Bytes per element of a fixed-width non-bool layout of the field's own
  * buffers (index width when dictionary-encoded); 0 for other layouts. */
@@ -41,16 +61,37 @@ int oa_utf8_seq_len_(const uint8_t *s, int64_t n);
 /* Validates UTF-8; on failure stores the byte position in *bad. */
 bool oa_utf8_validate(const uint8_t *s, int64_t n, int64_t *bad);
 
+/* Element j of a buffer of 2-, 4- or 8-byte values (unaligned loads). */
+static inline uint16_t oa_load16_(const uint8_t *p, int64_t j) {
+  uint16_t v;
+  memcpy(&v, p + j * 2, 2);
+  return v;
+}
+static inline uint32_t oa_load32_(const uint8_t *p, int64_t j) {
+  uint32_t v;
+  memcpy(&v, p + j * 4, 4);
+  return v;
+}
+static inline uint64_t oa_load64_(const uint8_t *p, int64_t j) {
+  uint64_t v;
+  memcpy(&v, p + j * 8, 8);
+  return v;
+}
+static inline float oa_bits_f32_(uint32_t x) {
+  float v;
+  memcpy(&v, &x, 4);
+  return v;
+}
+static inline double oa_bits_f64_(uint64_t x) {
+  double v;
+  memcpy(&v, &x, 8);
+  return v;
+}
+
 /* Offsets of variable-size element j (absolute index including offset). */
 static inline int64_t oa_offset_at_(const oa_array *a, bool large, int64_t j) {
-  if (large) {
-    int64_t v;
-    memcpy(&v, a->buffers[1].data + j * 8, 8);
-    return v;
-  }
-  int32_t v;
-  memcpy(&v, a->buffers[1].data + j * 4, 4);
-  return v;
+  if (large) return (int64_t)oa_load64_(a->buffers[1].data, j);
+  return (int32_t)oa_load32_(a->buffers[1].data, j);
 }
 
 /* Row of child c that corresponds to element i of a union array. */

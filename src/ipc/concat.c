@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arrow/internal.h"
 #include "ipc/ipc_internal.h"
 
 static int oom(oa_error *err) {
@@ -132,29 +133,13 @@ static int concat_child(const oa_field *cf, const oa_array *arrs, int64_t n,
   return rc;
 }
 
-static int index_bytes(oa_type_id t) {
-  switch (t) {
-  case OA_TYPE_INT8:
-  case OA_TYPE_UINT8:
-    return 1;
-  case OA_TYPE_INT16:
-  case OA_TYPE_UINT16:
-    return 2;
-  case OA_TYPE_INT32:
-  case OA_TYPE_UINT32:
-    return 4;
-  default:
-    return 8;
-  }
-}
-
 static int concat_body(const oa_field *f, const oa_array *arrs, int64_t n,
                        int64_t total, int64_t *ranges, oa_array *out,
                        oa_error *err) {
   oa_type_id t = f->type.id;
   if (f->dict.encoded) {
     out->n_buffers = 2;
-    OA_RETURN_NOT_OK(concat_fixed(arrs, n, 1, index_bytes(f->dict.index_type),
+    OA_RETURN_NOT_OK(concat_fixed(arrs, n, 1, oa_int_width_(f->dict.index_type),
                                   total, out, err));
     for (int64_t k = n - 1; k >= 0; k--)
       if (arrs[k].dictionary) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arrow/internal.h"
 #include "ipc/ipc_internal.h"
 
 typedef struct dec_dict {
@@ -256,22 +257,6 @@ static int load_offsets(load_ctx *c, const oa_field *f, oa_array *a, int w,
   return 0;
 }
 
-static int index_bytes(oa_type_id t) {
-  switch (t) {
-  case OA_TYPE_INT8:
-  case OA_TYPE_UINT8:
-    return 1;
-  case OA_TYPE_INT16:
-  case OA_TYPE_UINT16:
-    return 2;
-  case OA_TYPE_INT32:
-  case OA_TYPE_UINT32:
-    return 4;
-  default:
-    return 8;
-  }
-}
-
 static int load_array(load_ctx *c, const oa_field *f, oa_array *a, int depth,
                       oa_error *err);
 
@@ -304,7 +289,7 @@ static int load_array(load_ctx *c, const oa_field *f, oa_array *a, int depth,
   a->length = n;
   a->offset = 0;
   a->null_count = node.null_count;
-  oa_type_id t = f->dict.encoded ? f->dict.index_type : f->type.id;
+  oa_type_id t = oa_physical_id_(f);
   a->n_buffers = f->dict.encoded ? 2 : oa_layout_n_buffers(t);
   if (has_validity(f, c->version)) {
     oa_buffer v;
@@ -336,7 +321,12 @@ static int load_array(load_ctx *c, const oa_field *f, oa_array *a, int depth,
   }
   if (f->dict.encoded) {
     OA_RETURN_NOT_OK(next_buffer(c, f, 1, &a->buffers[1], err));
-    return need(c, f, 1, &a->buffers[1], n * index_bytes(t), err);
+    int w = oa_int_width_(t);
+    if (!w)
+      return oa_error_set(err, EINVAL,
+                          "%s, field '%s': bad dictionary index type", c->what,
+                          f->name);
+    return need(c, f, 1, &a->buffers[1], n * w, err);
   }
   switch (t) {
   case OA_TYPE_NA:

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arrow/internal.h"
 #include "ipc/ipc_internal.h"
 
 typedef struct enc_dict {
@@ -242,25 +243,6 @@ static oa_array child_view(const oa_array *child, int64_t off, int64_t len) {
   return v;
 }
 
-static int index_width(oa_type_id t) {
-  switch (t) {
-  case OA_TYPE_INT8:
-  case OA_TYPE_UINT8:
-    return 1;
-  case OA_TYPE_INT16:
-  case OA_TYPE_UINT16:
-    return 2;
-  case OA_TYPE_INT32:
-  case OA_TYPE_UINT32:
-    return 4;
-  case OA_TYPE_INT64:
-  case OA_TYPE_UINT64:
-    return 8;
-  default:
-    return 0;
-  }
-}
-
 static int encode_array(body_ctx *c, const oa_field *f, const oa_array *a,
                         int depth, oa_error *err);
 
@@ -349,7 +331,7 @@ static int encode_array(body_ctx *c, const oa_field *f, const oa_array *a,
   int64_t nulls = view_null_count(f, a);
   OA_RETURN_NOT_OK(add_node(c, n, nulls, err));
   if (f->dict.encoded) {
-    int w = index_width(f->dict.index_type);
+    int w = oa_int_width_(f->dict.index_type);
     if (!w)
       return oa_error_set(err, EINVAL, "field '%s': bad dictionary index type",
                           f->name);

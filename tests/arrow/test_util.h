@@ -6,16 +6,7 @@
 #include "otlparrow/builder.h"
 #include "otlparrow/format.h"
 #include "test.h"
-
-static inline oa_field tf(const char *name, oa_type_id id) {
-  oa_field f;
-  oa_field_init(&f, name, id, NULL);
-  return f;
-}
-
-static inline void tchild(oa_field *parent, oa_field child) {
-  oa_field_add_child(parent, &child, NULL);
-}
+#include "test_arrow_util.h"
 
 /* buffer k of a has exactly n bytes equal to exp */
 static inline int tbuf_eq(const oa_array *a, int k, const void *exp, size_t n) {
@@ -252,26 +243,9 @@ static inline int tappend(oa_builder *b, const oa_field *f, int64_t r) {
 }
 
 static inline int tbatch(oa_schema *s, int64_t n, oa_batch *out) {
-  oa_array *cols = calloc((size_t)s->n_fields, sizeof *cols);
-  int rc = 0;
   oa_error err;
-  for (int64_t i = 0; i < s->n_fields && !rc; i++) {
-    oa_builder b;
-    rc = oa_builder_init(&b, &s->fields[i], 0, &err);
-    if (rc) {
-      fprintf(stderr, "builder init: %s\n", err.message);
-      break;
-    }
-    for (int64_t r = 0; r < n && !rc; r++)
-      rc = tappend(&b, &s->fields[i], r);
-    if (rc) fprintf(stderr, "append to %s failed: %d\n", s->fields[i].name, rc);
-    if (!rc) rc = oa_builder_finish(&b, &cols[i], &err);
-    oa_builder_reset(&b);
-  }
-  if (!rc) rc = oa_batch_set(out, s, n, cols, &err);
-  for (int64_t i = 0; i < s->n_fields; i++)
-    oa_array_reset(&cols[i]);
-  free(cols);
+  int rc = tbuild_batch(s, n, tappend, out, &err);
+  if (rc) fprintf(stderr, "tbatch: %s\n", err.message);
   return rc;
 }
 

@@ -5,29 +5,8 @@
 set -uo pipefail
 bin=$1
 shared=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-
-# expect STATUS NAME SUBSTRING -- command...: runs it, checks the exit status
-# and that stdout+stderr contain SUBSTRING.
-expect() {
-  local want=$1 name=$2 sub=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ]; then
-    bad "$name: exit $status, wanted $want: $out"
-  elif [[ "$out" != *"$sub"* ]]; then
-    bad "$name: output lacks '$sub': $out"
-  else
-    ok "$name"
-  fi
-}
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 expect 0 "help" "inspect FILE" -- "$bin" --help
 expect 2 "no command" "usage:" -- "$bin"
@@ -82,5 +61,4 @@ expect 1 "inspect truncated file" "error:" -- "$bin" inspect "$tmp/trunc.arrow"
 # table output shows the rows
 expect 0 "inspect table" "trace_id" -- "$bin" inspect "$src" --rows 3 --batches 1
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -6,28 +6,9 @@
 set -uo pipefail
 bin=$1
 shared=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-
-# expect STATUS NAME SUBSTRING -- command...
-expect() {
-  local want=$1 name=$2 sub=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ]; then
-    bad "$name: exit $status, wanted $want: ${out:0:400}"
-  elif [[ "$out" != *"$sub"* ]]; then
-    bad "$name: output lacks '$sub': ${out:0:400}"
-  else
-    ok "$name"
-  fi
-}
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
+expect_clip=400
 
 # json_of FILE: inspect --json without the format name
 json_of() { "$bin" inspect --json "$1" 2>&1 | sed 's/"format":"[a-z]*"//'; }
@@ -152,5 +133,4 @@ open(sys.argv[1], "w").write('{"resourceSpans":[{"scopeSpans":[{"spans":[{"trace
 EOF
 expect 0 "rejected span reported" "1 span rejected" -- "$bin" convert "$tmp/badid.json" "$tmp/badid.arrow"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

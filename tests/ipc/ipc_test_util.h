@@ -6,6 +6,7 @@
 #include "otlparrow/builder.h"
 #include "otlparrow/ipc.h"
 #include "test.h"
+#include "test_arrow_util.h"
 
 static uint64_t tu_rng_ = 88172645463325252ull;
 static inline uint64_t tu_rand(void) {
@@ -15,14 +16,6 @@ static inline uint64_t tu_rand(void) {
   return tu_rng_;
 }
 
-static inline oa_field tu_field(const char *name, oa_type_id t) {
-  oa_field f;
-  oa_field_init(&f, name, t, NULL);
-  return f;
-}
-static inline void tu_child(oa_field *f, oa_field c) {
-  oa_field_add_child(f, &c, NULL);
-}
 static inline void tu_add(oa_schema *s, oa_field f) {
   oa_schema_add_field(s, &f, NULL);
 }
@@ -34,56 +27,56 @@ static inline oa_schema *tu_all_types_schema(void) {
   for (int t = OA_TYPE_NA; t <= OA_TYPE_DECIMAL256; t++) {
     char name[32];
     snprintf(name, sizeof name, "c_%s", oa_type_name((oa_type_id)t));
-    oa_field f = tu_field(name, (oa_type_id)t);
+    oa_field f = tf(name, (oa_type_id)t);
     if (t == OA_TYPE_FIXED_SIZE_BINARY) f.type.byte_width = 5;
     if (t == OA_TYPE_TIMESTAMP) oa_field_set_timezone(&f, "UTC", NULL);
     if (t == OA_TYPE_DECIMAL128) f.type.scale = 2;
     tu_add(s, f);
   }
-  oa_field l = tu_field("c_list", OA_TYPE_LIST);
-  tu_child(&l, tu_field("item", OA_TYPE_INT32));
+  oa_field l = tf("c_list", OA_TYPE_LIST);
+  tchild(&l, tf("item", OA_TYPE_INT32));
   tu_add(s, l);
-  oa_field ll = tu_field("c_large_list", OA_TYPE_LARGE_LIST);
-  tu_child(&ll, tu_field("item", OA_TYPE_STRING));
+  oa_field ll = tf("c_large_list", OA_TYPE_LARGE_LIST);
+  tchild(&ll, tf("item", OA_TYPE_STRING));
   tu_add(s, ll);
-  oa_field fsl = tu_field("c_fsl", OA_TYPE_FIXED_SIZE_LIST);
+  oa_field fsl = tf("c_fsl", OA_TYPE_FIXED_SIZE_LIST);
   fsl.type.list_size = 3;
-  tu_child(&fsl, tu_field("item", OA_TYPE_BOOL));
+  tchild(&fsl, tf("item", OA_TYPE_BOOL));
   tu_add(s, fsl);
-  oa_field st = tu_field("c_struct", OA_TYPE_STRUCT);
-  tu_child(&st, tu_field("a", OA_TYPE_INT64));
-  oa_field inner = tu_field("b", OA_TYPE_LIST);
-  tu_child(&inner, tu_field("item", OA_TYPE_BINARY));
-  tu_child(&st, inner);
+  oa_field st = tf("c_struct", OA_TYPE_STRUCT);
+  tchild(&st, tf("a", OA_TYPE_INT64));
+  oa_field inner = tf("b", OA_TYPE_LIST);
+  tchild(&inner, tf("item", OA_TYPE_BINARY));
+  tchild(&st, inner);
   tu_add(s, st);
-  oa_field m = tu_field("c_map", OA_TYPE_MAP);
-  oa_field ent = tu_field("entries", OA_TYPE_STRUCT);
+  oa_field m = tf("c_map", OA_TYPE_MAP);
+  oa_field ent = tf("entries", OA_TYPE_STRUCT);
   ent.nullable = false;
-  oa_field key = tu_field("key", OA_TYPE_STRING);
+  oa_field key = tf("key", OA_TYPE_STRING);
   key.nullable = false;
-  tu_child(&ent, key);
-  tu_child(&ent, tu_field("value", OA_TYPE_DOUBLE));
-  tu_child(&m, ent);
+  tchild(&ent, key);
+  tchild(&ent, tf("value", OA_TYPE_DOUBLE));
+  tchild(&m, ent);
   tu_add(s, m);
   for (int u = 0; u < 2; u++) {
-    oa_field un = tu_field(u ? "c_dense" : "c_sparse",
-                           u ? OA_TYPE_DENSE_UNION : OA_TYPE_SPARSE_UNION);
-    tu_child(&un, tu_field("i", OA_TYPE_INT16));
-    tu_child(&un, tu_field("s", OA_TYPE_STRING));
+    oa_field un = tf(u ? "c_dense" : "c_sparse",
+                     u ? OA_TYPE_DENSE_UNION : OA_TYPE_SPARSE_UNION);
+    tchild(&un, tf("i", OA_TYPE_INT16));
+    tchild(&un, tf("s", OA_TYPE_STRING));
     un.type.type_codes[0] = 5;
     un.type.type_codes[1] = 9;
     tu_add(s, un);
   }
-  oa_field d = tu_field("c_dict", OA_TYPE_STRING);
+  oa_field d = tf("c_dict", OA_TYPE_STRING);
   oa_field_set_dictionary(&d, OA_TYPE_INT16, 7, false);
   tu_add(s, d);
-  oa_field d2 = tu_field("c_dict_int", OA_TYPE_INT32);
+  oa_field d2 = tf("c_dict_int", OA_TYPE_INT32);
   oa_field_set_dictionary(&d2, OA_TYPE_INT8, 9, false);
   tu_add(s, d2);
-  oa_field ld = tu_field("c_list_dict", OA_TYPE_LIST);
-  oa_field di = tu_field("item", OA_TYPE_INT64);
+  oa_field ld = tf("c_list_dict", OA_TYPE_LIST);
+  oa_field di = tf("item", OA_TYPE_INT64);
   oa_field_set_dictionary(&di, OA_TYPE_UINT8, 8, false);
-  tu_child(&ld, di);
+  tchild(&ld, di);
   tu_add(s, ld);
   return s;
 }
@@ -190,27 +183,16 @@ static inline int tu_append_random(oa_builder *b, const oa_field *f) {
   return tu_append_value(b, f);
 }
 
+static inline int tu_append_random_row(oa_builder *b, const oa_field *f,
+                                       int64_t r) {
+  (void)r;
+  return tu_append_random(b, f);
+}
+
 /* A batch of n random rows of schema s. */
 static inline int tu_random_batch(oa_schema *s, int64_t n, oa_batch *out,
                                   oa_error *err) {
-  oa_array *cols = calloc((size_t)s->n_fields, sizeof *cols);
-  int rc = 0;
-  for (int64_t i = 0; i < s->n_fields && !rc; i++) {
-    oa_builder b;
-    rc = oa_builder_init(&b, &s->fields[i], 0, err);
-    if (rc) break;
-    for (int64_t r = 0; r < n && !rc; r++)
-      rc = tu_append_random(&b, &s->fields[i]);
-    if (rc)
-      oa_error_set(err, rc, "append to field '%s' failed", s->fields[i].name);
-    if (!rc) rc = oa_builder_finish(&b, &cols[i], err);
-    oa_builder_reset(&b);
-  }
-  if (!rc) rc = oa_batch_set(out, s, n, cols, err);
-  for (int64_t i = 0; i < s->n_fields; i++)
-    oa_array_reset(&cols[i]);
-  free(cols);
-  return rc;
+  return tbuild_batch(s, n, tu_append_random_row, out, err);
 }
 
 /* Writes batches with the writer to bytes. */

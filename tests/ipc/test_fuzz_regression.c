@@ -74,12 +74,12 @@ OA_TEST(test_corpus_file) {
 static oa_schema *small_schema(void) {
   oa_schema *s;
   oa_schema_new(&s, NULL);
-  tu_add(s, tu_field("i", OA_TYPE_INT32));
-  tu_add(s, tu_field("s", OA_TYPE_STRING));
-  oa_field l = tu_field("l", OA_TYPE_LIST);
-  tu_child(&l, tu_field("item", OA_TYPE_INT16));
+  tu_add(s, tf("i", OA_TYPE_INT32));
+  tu_add(s, tf("s", OA_TYPE_STRING));
+  oa_field l = tf("l", OA_TYPE_LIST);
+  tchild(&l, tf("item", OA_TYPE_INT16));
   tu_add(s, l);
-  oa_field d = tu_field("d", OA_TYPE_STRING);
+  oa_field d = tf("d", OA_TYPE_STRING);
   oa_field_set_dictionary(&d, OA_TYPE_INT8, 1, false);
   tu_add(s, d);
   return s;
@@ -224,8 +224,8 @@ OA_TEST(test_corrupted_offsets) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  tu_add(s, tu_field("x", OA_TYPE_INT64));
-  tu_add(s, tu_field("s", OA_TYPE_STRING));
+  tu_add(s, tf("x", OA_TYPE_INT64));
+  tu_add(s, tf("s", OA_TYPE_STRING));
   oa_batch b;
   oa_batch_init(&b);
   CHECK_OK(tu_random_batch(s, 16, &b, err), err);
@@ -295,7 +295,7 @@ OA_TEST(test_compression_attacks) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  oa_field f = tu_field("z", OA_TYPE_INT64);
+  oa_field f = tf("z", OA_TYPE_INT64);
   f.nullable = false;
   tu_add(s, f);
   /* 2M zeros: 16 MB that zstd squeezes into a few hundred bytes */

@@ -34,7 +34,7 @@ static int log_emit(void *ctx, const oa_ipc_message *m, oa_error *err) {
 static oa_schema *dict_schema(void) {
   oa_schema *s;
   oa_schema_new(&s, NULL);
-  oa_field f = tu_field("s", OA_TYPE_STRING);
+  oa_field f = tf("s", OA_TYPE_STRING);
   oa_field_set_dictionary(&f, OA_TYPE_INT32, 42, false);
   tu_add(s, f);
   return s;
@@ -233,7 +233,7 @@ OA_TEST(test_shared_id) {
   oa_schema *s;
   oa_schema_new(&s, err);
   for (int i = 0; i < 2; i++) {
-    oa_field f = tu_field(i ? "b" : "a", OA_TYPE_STRING);
+    oa_field f = tf(i ? "b" : "a", OA_TYPE_STRING);
     oa_field_set_dictionary(&f, OA_TYPE_INT8, 3, false);
     tu_add(s, f);
   }

@@ -12,7 +12,7 @@ static long refs(oa_region *r) { return (long)atomic_load(&r->refcount); }
 /* Schema message for one nullable int32 column "x". */
 static void int_schema_message(oa_schema **s, oa_bytes *meta) {
   oa_schema_new(s, NULL);
-  tu_add(*s, tu_field("x", OA_TYPE_INT32));
+  tu_add(*s, tf("x", OA_TYPE_INT32));
   oa_bytes_init(meta);
   CHECK_OK(oa_ipc_encode_schema_message(*s, meta, NULL), (oa_error *)NULL);
 }

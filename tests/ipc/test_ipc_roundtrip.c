@@ -222,9 +222,9 @@ OA_TEST(test_slice_writes_only_the_slice) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  tu_add(s, tu_field("s", OA_TYPE_STRING));
-  oa_field l = tu_field("l", OA_TYPE_LIST);
-  tu_child(&l, tu_field("item", OA_TYPE_INT64));
+  tu_add(s, tf("s", OA_TYPE_STRING));
+  oa_field l = tf("l", OA_TYPE_LIST);
+  tchild(&l, tf("item", OA_TYPE_INT64));
   tu_add(s, l);
   oa_batch big, small;
   oa_batch_init(&big);
@@ -273,7 +273,7 @@ OA_TEST(test_encoder_zero_copy_segments) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  oa_field f = tu_field("x", OA_TYPE_INT64);
+  oa_field f = tf("x", OA_TYPE_INT64);
   f.nullable = false;
   tu_add(s, f);
   oa_batch b;
@@ -332,8 +332,8 @@ OA_TEST(test_push_buffer_and_mmap_zero_copy) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  tu_add(s, tu_field("x", OA_TYPE_INT32));
-  tu_add(s, tu_field("s", OA_TYPE_STRING));
+  tu_add(s, tf("x", OA_TYPE_INT32));
+  tu_add(s, tf("s", OA_TYPE_STRING));
   oa_batch b[2];
   oa_batch_init(&b[0]);
   oa_batch_init(&b[1]);
@@ -429,8 +429,8 @@ OA_TEST(test_large_batch_write_speed) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  tu_add(s, tu_field("a", OA_TYPE_INT64));
-  tu_add(s, tu_field("b", OA_TYPE_DOUBLE));
+  tu_add(s, tf("a", OA_TYPE_INT64));
+  tu_add(s, tf("b", OA_TYPE_DOUBLE));
   oa_builder ba, bb;
   oa_builder_init(&ba, &s->fields[0], 0, err);
   oa_builder_init(&bb, &s->fields[1], 0, err);
@@ -475,7 +475,7 @@ OA_TEST(test_file_read_cost_independent_of_body) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  tu_add(s, tu_field("a", OA_TYPE_INT64));
+  tu_add(s, tf("a", OA_TYPE_INT64));
   oa_builder ba;
   oa_builder_init(&ba, &s->fields[0], 0, err);
   oa_batch b[2];
@@ -582,7 +582,7 @@ OA_TEST(test_file_without_schema_message) {
   oa_error err_, *err = &err_;
   oa_schema *s;
   oa_schema_new(&s, err);
-  tu_add(s, tu_field("x", OA_TYPE_INT32));
+  tu_add(s, tf("x", OA_TYPE_INT32));
   oa_batch b;
   oa_batch_init(&b);
   CHECK_OK(tu_random_batch(s, 9, &b, err), err);
@@ -623,9 +623,9 @@ OA_TEST(test_writer_rejects_mismatched_batch) {
   oa_error err_, *err = &err_;
   oa_schema *s, *s2;
   oa_schema_new(&s, err);
-  tu_add(s, tu_field("x", OA_TYPE_INT32));
+  tu_add(s, tf("x", OA_TYPE_INT32));
   oa_schema_new(&s2, err);
-  tu_add(s2, tu_field("y", OA_TYPE_INT64));
+  tu_add(s2, tf("y", OA_TYPE_INT64));
   oa_batch b;
   oa_batch_init(&b);
   CHECK_OK(tu_random_batch(s2, 3, &b, err), err);

@@ -15,23 +15,23 @@ static oa_field value_union(const char *name) {
               {"i", OA_TYPE_INT64}, {"d", OA_TYPE_DOUBLE},
               {"b", OA_TYPE_BOOL},  {"x", OA_TYPE_BINARY}};
   static const int8_t codes[] = {1, 2, 3, 4, 5, 7};
-  oa_field u = tu_field(name, OA_TYPE_DENSE_UNION);
+  oa_field u = tf(name, OA_TYPE_DENSE_UNION);
   for (int k = 0; k < 6; k++) {
-    tu_child(&u, tu_field(kids[k].name, kids[k].t));
+    tchild(&u, tf(kids[k].name, kids[k].t));
     u.type.type_codes[k] = codes[k];
   }
   return u;
 }
 
 static oa_field attr_map(const char *name) {
-  oa_field m = tu_field(name, OA_TYPE_MAP);
-  oa_field ent = tu_field("entries", OA_TYPE_STRUCT);
+  oa_field m = tf(name, OA_TYPE_MAP);
+  oa_field ent = tf("entries", OA_TYPE_STRUCT);
   ent.nullable = false;
-  oa_field key = tu_field("key", OA_TYPE_STRING);
+  oa_field key = tf("key", OA_TYPE_STRING);
   key.nullable = false;
-  tu_child(&ent, key);
-  tu_child(&ent, value_union("value"));
-  tu_child(&m, ent);
+  tchild(&ent, key);
+  tchild(&ent, value_union("value"));
+  tchild(&m, ent);
   return m;
 }
 
@@ -41,16 +41,16 @@ static oa_schema *slices_schema(void) {
   oa_schema *s;
   oa_schema_new(&s, NULL);
   tu_add(s, attr_map("m"));
-  oa_field l = tu_field("l", OA_TYPE_LIST);
-  tu_child(&l, value_union("item"));
+  oa_field l = tf("l", OA_TYPE_LIST);
+  tchild(&l, value_union("item"));
   tu_add(s, l);
   tu_add(s, value_union("u"));
-  oa_field lm = tu_field("lm", OA_TYPE_LIST);
-  tu_child(&lm, attr_map("item"));
+  oa_field lm = tf("lm", OA_TYPE_LIST);
+  tchild(&lm, attr_map("item"));
   tu_add(s, lm);
-  oa_field su = tu_field("su", OA_TYPE_SPARSE_UNION);
-  tu_child(&su, tu_field("i", OA_TYPE_INT32));
-  tu_child(&su, tu_field("s", OA_TYPE_STRING));
+  oa_field su = tf("su", OA_TYPE_SPARSE_UNION);
+  tchild(&su, tf("i", OA_TYPE_INT32));
+  tchild(&su, tf("s", OA_TYPE_STRING));
   su.type.type_codes[0] = 3;
   su.type.type_codes[1] = 8;
   tu_add(s, su);
@@ -318,8 +318,7 @@ static oa_buffer mkbuf(const void *data, int64_t size) {
 static void hand_union(oa_field *f, oa_array *a, const int8_t *codes,
                        const int32_t *offs, int64_t n) {
   oa_field_init(f, "hu", OA_TYPE_DENSE_UNION, NULL);
-  oa_field ca = tu_field("a", OA_TYPE_INT32),
-           cb = tu_field("b", OA_TYPE_STRING);
+  oa_field ca = tf("a", OA_TYPE_INT32), cb = tf("b", OA_TYPE_STRING);
   oa_field_add_child(f, &ca, NULL);
   oa_field_add_child(f, &cb, NULL);
   f->type.type_codes[0] = 4;
