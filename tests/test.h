@@ -92,7 +92,8 @@ static inline int oa_test_run_(const oa_test_case_ *cases, int n, int argc,
   return oa_test_failures_ ? 1 : 0;
 }
 
-#define OA_T(fn) {#fn, fn}
+#define OA_T(fn)                                                               \
+  { #fn, fn }
 #define OA_TEST_MAIN(...)                                                      \
   int main(int argc, char **argv) {                                            \
     static const oa_test_case_ cases[] = {__VA_ARGS__};                        \

@@ -111,13 +111,13 @@ typedef enum oa_time_unit {
 
 typedef struct oa_datatype {
   oa_type_id id;
-  oa_time_unit unit;   /* time32/64, timestamp, duration */
-  int32_t byte_width;  /* fixed_size_binary */
-  int32_t list_size;   /* fixed_size_list */
-  int32_t precision;   /* decimal */
-  int32_t scale;       /* decimal */
-  bool keys_sorted;    /* map */
-  char *timezone;      /* timestamp; owned, NULL when absent */
+  oa_time_unit unit;  /* time32/64, timestamp, duration */
+  int32_t byte_width; /* fixed_size_binary */
+  int32_t list_size;  /* fixed_size_list */
+  int32_t precision;  /* decimal */
+  int32_t scale;      /* decimal */
+  bool keys_sorted;   /* map */
+  char *timezone;     /* timestamp; owned, NULL when absent */
   /* unions: type code of each child (children[i] has code type_codes[i]) */
   int8_t type_codes[OA_MAX_UNION_CHILDREN];
 } oa_datatype;
@@ -176,8 +176,7 @@ typedef struct oa_field {
 } oa_field;
 
 /* Initializes a field with a name and a type id without parameters. */
-int oa_field_init(oa_field *f, const char *name, oa_type_id id,
-                  oa_error *err);
+int oa_field_init(oa_field *f, const char *name, oa_type_id id, oa_error *err);
 void oa_field_reset(oa_field *f);
 int oa_field_copy(oa_field *dst, const oa_field *src, oa_error *err);
 /* Appends a child, taking ownership of *child (it is left zeroed). */
@@ -229,7 +228,7 @@ typedef struct oa_array {
   int32_t n_buffers;
   oa_buffer buffers[3];
   int64_t n_children;
-  struct oa_array *children; /* owned array of n_children */
+  struct oa_array *children;   /* owned array of n_children */
   struct oa_array *dictionary; /* owned; values of a dictionary array */
 } oa_array;
 
@@ -281,7 +280,7 @@ static inline void oa_bit_set(uint8_t *bits, int64_t i) {
   bits[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 static inline void oa_bit_clear(uint8_t *bits, int64_t i) {
-  bits[i >> 3] &= (uint8_t)~(1u << (i & 7));
+  bits[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 int64_t oa_bitmap_count_set(const uint8_t *bits, int64_t offset,
                             int64_t length);

@@ -63,8 +63,8 @@ typedef struct oa_dict_table oa_dict_table; /* private hash table */
 #define OA_BUILDER_KEEP_DICTIONARY 1u
 
 typedef struct oa_builder {
-  oa_datatype type;       /* copy of the field's value type */
-  oa_dict_encoding dict;  /* copy of the field's dictionary encoding */
+  oa_datatype type;      /* copy of the field's value type */
+  oa_dict_encoding dict; /* copy of the field's dictionary encoding */
   bool nullable;
   uint32_t flags;
   int64_t length;
@@ -91,7 +91,8 @@ int oa_builder_reserve(oa_builder *b, int64_t n);
  * index type. */
 int oa_builder_append_null(oa_builder *b);
 int oa_builder_append_nulls(oa_builder *b, int64_t n);
-int oa_builder_append_int(oa_builder *b, int64_t v);   /* ints, dates, times, timestamp, duration */
+int oa_builder_append_int(
+    oa_builder *b, int64_t v); /* ints, dates, times, timestamp, duration */
 int oa_builder_append_uint(oa_builder *b, uint64_t v);
 int oa_builder_append_double(oa_builder *b, double v); /* float, double */
 int oa_builder_append_bool(oa_builder *b, bool v);
@@ -125,14 +126,14 @@ static inline int oa_builder_mark_valid_(oa_builder *b) {
   return 0;
 }
 
-#define OA_BUILDER_FAST_APPEND(name, ctype)                                   \
-  static inline int oa_builder_append_##name##_fast(oa_builder *b, ctype v) { \
-    int rc = oa_builder_mark_valid_(b);                                      \
-    if (rc) return rc;                                                       \
-    rc = oa_bytes_append(&b->values, &v, (int64_t)sizeof(v));                \
-    if (rc) return rc;                                                       \
-    b->length++;                                                             \
-    return 0;                                                                \
+#define OA_BUILDER_FAST_APPEND(name, ctype)                                    \
+  static inline int oa_builder_append_##name##_fast(oa_builder *b, ctype v) {  \
+    int rc = oa_builder_mark_valid_(b);                                        \
+    if (rc) return rc;                                                         \
+    rc = oa_bytes_append(&b->values, &v, (int64_t)sizeof(v));                  \
+    if (rc) return rc;                                                         \
+    b->length++;                                                               \
+    return 0;                                                                  \
   }
 OA_BUILDER_FAST_APPEND(i8, int8_t)
 OA_BUILDER_FAST_APPEND(i16, int16_t)

@@ -43,7 +43,8 @@ int oa_error_set(oa_error *err, int code, const char *fmt, ...) OA_PRINTF(3, 4);
 
 /* Prefixes the message already in err with a context string ("field 'x': "),
  * keeping the original message. Returns code. */
-int oa_error_prefix(oa_error *err, int code, const char *fmt, ...) OA_PRINTF(3, 4);
+int oa_error_prefix(oa_error *err, int code, const char *fmt, ...)
+    OA_PRINTF(3, 4);
 
 /* Clears err (if not NULL). */
 void oa_error_clear(oa_error *err);

@@ -49,8 +49,7 @@ int oa_datasets_create(oa_datasets *d, const char *name, oa_schema *schema,
  * ENOENT when the dataset does not exist. */
 int oa_datasets_snapshot(oa_datasets *d, const char *name, oa_schema **schema,
                          oa_batch **batches, int64_t *n, oa_error *err);
-void oa_datasets_snapshot_free(oa_schema *schema, oa_batch *batches,
-                               int64_t n);
+void oa_datasets_snapshot_free(oa_schema *schema, oa_batch *batches, int64_t n);
 
 /* Info for one dataset (ENOENT if missing) or for all (malloc'ed array). */
 int oa_datasets_info(oa_datasets *d, const char *name, oa_dataset_info *out,

@@ -146,9 +146,9 @@ int oa_otlp_encode_traces(const oa_batch *batch, oa_bytes *out, oa_error *err);
 #define OA_TRACE_GEN_MAX_SERVICES 20
 
 typedef struct oa_trace_gen_options {
-  int64_t spans;    /* spans in total (exactly), default 1000 */
-  uint64_t seed;    /* default 1 */
-  int32_t services; /* 1..OA_TRACE_GEN_MAX_SERVICES, default 10 */
+  int64_t spans;                /* spans in total (exactly), default 1000 */
+  uint64_t seed;                /* default 1 */
+  int32_t services;             /* 1..OA_TRACE_GEN_MAX_SERVICES, default 10 */
   int64_t start_time_unix_nano; /* first trace; default 2025-01-01T00:00Z */
   int32_t max_trace_spans;      /* cap of one trace, default 400 */
 } oa_trace_gen_options;
@@ -172,8 +172,8 @@ int oa_trace_gen_init(oa_trace_gen *g, const oa_trace_gen_options *o,
  * produced. Requests group spans into one ResourceSpans per service
  * instance and one ScopeSpans per instrumentation scope, as an SDK or a
  * collector batch would. */
-int oa_trace_gen_next_request(oa_trace_gen *g, int64_t max_spans,
-                              oa_bytes *out, int64_t *n_spans, oa_error *err);
+int oa_trace_gen_next_request(oa_trace_gen *g, int64_t max_spans, oa_bytes *out,
+                              int64_t *n_spans, oa_error *err);
 void oa_trace_gen_reset(oa_trace_gen *g);
 
 /* ---- OTLP/JSON (the OTLP specification's JSON Protobuf Encoding) */

@@ -78,8 +78,10 @@ void oa_array_init(oa_array *a) { memset(a, 0, sizeof *a); }
 
 void oa_array_reset(oa_array *a) {
   if (!a) return;
-  for (int i = 0; i < 3; i++) oa_region_release(a->buffers[i].region);
-  for (int64_t i = 0; i < a->n_children; i++) oa_array_reset(&a->children[i]);
+  for (int i = 0; i < 3; i++)
+    oa_region_release(a->buffers[i].region);
+  for (int64_t i = 0; i < a->n_children; i++)
+    oa_array_reset(&a->children[i]);
   free(a->children);
   if (a->dictionary) {
     oa_array_reset(a->dictionary);
@@ -139,7 +141,8 @@ void oa_batch_init(oa_batch *b) { memset(b, 0, sizeof *b); }
 
 void oa_batch_reset(oa_batch *b) {
   if (!b) return;
-  for (int64_t i = 0; i < b->n_columns; i++) oa_array_reset(&b->columns[i]);
+  for (int64_t i = 0; i < b->n_columns; i++)
+    oa_array_reset(&b->columns[i]);
   free(b->columns);
   oa_schema_release(b->schema);
   memset(b, 0, sizeof *b);
@@ -157,7 +160,8 @@ int oa_batch_set(oa_batch *b, oa_schema *schema, int64_t length,
   if (schema->n_fields > 0) {
     cols = calloc((size_t)schema->n_fields, sizeof *cols);
     if (!cols) return oa_error_set(err, ENOMEM, "batch: out of memory");
-    for (int64_t i = 0; i < schema->n_fields; i++) oa_array_move(&cols[i], &columns[i]);
+    for (int64_t i = 0; i < schema->n_fields; i++)
+      oa_array_move(&cols[i], &columns[i]);
   }
   oa_schema_retain(schema);
   b->schema = schema;

@@ -59,18 +59,22 @@ bool oa_type_is_signed_integer(oa_type_id id) {
 
 int64_t oa_datatype_bit_width(const oa_datatype *t) {
   switch (t->id) {
-  case OA_TYPE_BOOL: return 1;
+  case OA_TYPE_BOOL:
+    return 1;
   case OA_TYPE_INT8:
-  case OA_TYPE_UINT8: return 8;
+  case OA_TYPE_UINT8:
+    return 8;
   case OA_TYPE_INT16:
   case OA_TYPE_UINT16:
-  case OA_TYPE_HALF_FLOAT: return 16;
+  case OA_TYPE_HALF_FLOAT:
+    return 16;
   case OA_TYPE_INT32:
   case OA_TYPE_UINT32:
   case OA_TYPE_FLOAT:
   case OA_TYPE_DATE32:
   case OA_TYPE_TIME32:
-  case OA_TYPE_INTERVAL_MONTHS: return 32;
+  case OA_TYPE_INTERVAL_MONTHS:
+    return 32;
   case OA_TYPE_INT64:
   case OA_TYPE_UINT64:
   case OA_TYPE_DOUBLE:
@@ -78,26 +82,35 @@ int64_t oa_datatype_bit_width(const oa_datatype *t) {
   case OA_TYPE_TIME64:
   case OA_TYPE_TIMESTAMP:
   case OA_TYPE_DURATION:
-  case OA_TYPE_INTERVAL_DAY_TIME: return 64;
+  case OA_TYPE_INTERVAL_DAY_TIME:
+    return 64;
   case OA_TYPE_INTERVAL_MONTH_DAY_NANO:
-  case OA_TYPE_DECIMAL128: return 128;
-  case OA_TYPE_DECIMAL256: return 256;
-  case OA_TYPE_FIXED_SIZE_BINARY: return (int64_t)t->byte_width * 8;
-  default: return 0;
+  case OA_TYPE_DECIMAL128:
+    return 128;
+  case OA_TYPE_DECIMAL256:
+    return 256;
+  case OA_TYPE_FIXED_SIZE_BINARY:
+    return (int64_t)t->byte_width * 8;
+  default:
+    return 0;
   }
 }
 
 int oa_layout_n_buffers(oa_type_id id) {
   switch (id) {
-  case OA_TYPE_NA: return 0;
+  case OA_TYPE_NA:
+    return 0;
   case OA_TYPE_STRUCT:
   case OA_TYPE_FIXED_SIZE_LIST:
-  case OA_TYPE_SPARSE_UNION: return 1;
+  case OA_TYPE_SPARSE_UNION:
+    return 1;
   case OA_TYPE_STRING:
   case OA_TYPE_LARGE_STRING:
   case OA_TYPE_BINARY:
-  case OA_TYPE_LARGE_BINARY: return 3;
-  default: return 2;
+  case OA_TYPE_LARGE_BINARY:
+    return 3;
+  default:
+    return 2;
   }
 }
 
@@ -161,7 +174,8 @@ int oa_metadata_copy(oa_metadata *dst, const oa_metadata *src, oa_error *err) {
 const oa_kv *oa_metadata_find(const oa_metadata *md, const char *key) {
   size_t n = strlen(key);
   for (int64_t i = 0; i < md->n; i++)
-    if ((size_t)md->items[i].key_len == n && memcmp(md->items[i].key, key, n) == 0)
+    if ((size_t)md->items[i].key_len == n &&
+        memcmp(md->items[i].key, key, n) == 0)
       return &md->items[i];
   return NULL;
 }
@@ -192,8 +206,10 @@ int oa_field_init(oa_field *f, const char *name, oa_type_id id, oa_error *err) {
   if (id == OA_TYPE_TIME32) f->type.unit = OA_TIME_UNIT_MILLI;
   if (id == OA_TYPE_TIME64 || id == OA_TYPE_TIMESTAMP || id == OA_TYPE_DURATION)
     f->type.unit = OA_TIME_UNIT_NANO;
-  if (id == OA_TYPE_DECIMAL128 || id == OA_TYPE_DECIMAL256) f->type.precision = 38;
-  for (int i = 0; i < OA_MAX_UNION_CHILDREN; i++) f->type.type_codes[i] = (int8_t)i;
+  if (id == OA_TYPE_DECIMAL128 || id == OA_TYPE_DECIMAL256)
+    f->type.precision = 38;
+  for (int i = 0; i < OA_MAX_UNION_CHILDREN; i++)
+    f->type.type_codes[i] = (int8_t)i;
   return 0;
 }
 
@@ -201,7 +217,8 @@ void oa_field_reset(oa_field *f) {
   if (!f) return;
   free(f->name);
   free(f->type.timezone);
-  for (int64_t i = 0; i < f->n_children; i++) oa_field_reset(&f->children[i]);
+  for (int64_t i = 0; i < f->n_children; i++)
+    oa_field_reset(&f->children[i]);
   free(f->children);
   oa_metadata_reset(&f->metadata);
   memset(f, 0, sizeof *f);
@@ -217,7 +234,8 @@ int oa_field_copy(oa_field *dst, const oa_field *src, oa_error *err) {
                         src->name ? (int64_t)strlen(src->name) : 0);
   if (!dst->name) goto oom;
   if (src->type.timezone) {
-    dst->type.timezone = dup_bytes(src->type.timezone, (int64_t)strlen(src->type.timezone));
+    dst->type.timezone =
+        dup_bytes(src->type.timezone, (int64_t)strlen(src->type.timezone));
     if (!dst->type.timezone) goto oom;
   }
   if (src->n_children > 0) {
@@ -246,7 +264,8 @@ oom:
 
 int oa_field_add_child(oa_field *f, oa_field *child, oa_error *err) {
   oa_field *c = realloc(f->children, (size_t)(f->n_children + 1) * sizeof *c);
-  if (!c) return oa_error_set(err, ENOMEM, "field '%s': out of memory", f->name);
+  if (!c)
+    return oa_error_set(err, ENOMEM, "field '%s': out of memory", f->name);
   f->children = c;
   c[f->n_children++] = *child;
   memset(child, 0, sizeof *child);
@@ -258,7 +277,8 @@ int oa_field_set_timezone(oa_field *f, const char *tz, oa_error *err) {
   f->type.timezone = NULL;
   if (tz) {
     f->type.timezone = dup_bytes(tz, (int64_t)strlen(tz));
-    if (!f->type.timezone) return oa_error_set(err, ENOMEM, "timezone: out of memory");
+    if (!f->type.timezone)
+      return oa_error_set(err, ENOMEM, "timezone: out of memory");
   }
   return 0;
 }
@@ -273,10 +293,14 @@ void oa_field_set_dictionary(oa_field *f, oa_type_id index_type, int64_t id,
 
 static const char *unit_name(oa_time_unit u) {
   switch (u) {
-  case OA_TIME_UNIT_SECOND: return "s";
-  case OA_TIME_UNIT_MILLI: return "ms";
-  case OA_TIME_UNIT_MICRO: return "us";
-  default: return "ns";
+  case OA_TIME_UNIT_SECOND:
+    return "s";
+  case OA_TIME_UNIT_MILLI:
+    return "ms";
+  case OA_TIME_UNIT_MICRO:
+    return "us";
+  default:
+    return "ns";
   }
 }
 
@@ -286,28 +310,35 @@ static bool type_params_equal(const oa_field *a, const oa_field *b) {
   switch (x->id) {
   case OA_TYPE_TIME32:
   case OA_TYPE_TIME64:
-  case OA_TYPE_DURATION: return x->unit == y->unit;
+  case OA_TYPE_DURATION:
+    return x->unit == y->unit;
   case OA_TYPE_TIMESTAMP:
     if (x->unit != y->unit) return false;
     if (!x->timezone || !y->timezone) return x->timezone == y->timezone;
     return strcmp(x->timezone, y->timezone) == 0;
-  case OA_TYPE_FIXED_SIZE_BINARY: return x->byte_width == y->byte_width;
-  case OA_TYPE_FIXED_SIZE_LIST: return x->list_size == y->list_size;
+  case OA_TYPE_FIXED_SIZE_BINARY:
+    return x->byte_width == y->byte_width;
+  case OA_TYPE_FIXED_SIZE_LIST:
+    return x->list_size == y->list_size;
   case OA_TYPE_DECIMAL128:
-  case OA_TYPE_DECIMAL256: return x->precision == y->precision && x->scale == y->scale;
-  case OA_TYPE_MAP: return x->keys_sorted == y->keys_sorted;
+  case OA_TYPE_DECIMAL256:
+    return x->precision == y->precision && x->scale == y->scale;
+  case OA_TYPE_MAP:
+    return x->keys_sorted == y->keys_sorted;
   case OA_TYPE_SPARSE_UNION:
   case OA_TYPE_DENSE_UNION:
     return a->n_children <= OA_MAX_UNION_CHILDREN &&
            memcmp(x->type_codes, y->type_codes, (size_t)a->n_children) == 0;
-  default: return true;
+  default:
+    return true;
   }
 }
 
 static bool field_equals(const oa_field *a, const oa_field *b, bool md,
                          char *path, size_t cap, oa_error *err) {
   size_t len = strlen(path);
-  snprintf(path + len, cap - len, "%s%s", len ? "." : "", a->name ? a->name : "");
+  snprintf(path + len, cap - len, "%s%s", len ? "." : "",
+           a->name ? a->name : "");
   bool ok = false;
   char ta[128], tb[128];
   if (strcmp(a->name ? a->name : "", b->name ? b->name : "") != 0) {
@@ -321,7 +352,8 @@ static bool field_equals(const oa_field *a, const oa_field *b, bool md,
     oa_error_set(err, EINVAL, "field '%s': type %s != %s", path, ta, tb);
   } else if (a->nullable != b->nullable) {
     oa_error_set(err, EINVAL, "field '%s': nullable %s != %s", path,
-                 a->nullable ? "true" : "false", b->nullable ? "true" : "false");
+                 a->nullable ? "true" : "false",
+                 b->nullable ? "true" : "false");
   } else if (a->n_children != b->n_children) {
     oa_error_set(err, EINVAL, "field '%s': %lld children != %lld", path,
                  (long long)a->n_children, (long long)b->n_children);
@@ -349,8 +381,8 @@ int oa_field_format_type(const oa_field *f, char *out, size_t cap) {
   for (int64_t i = 0; i < f->n_children && used < sizeof inner; i++) {
     char child[192];
     oa_field_format_type(&f->children[i], child, sizeof child);
-    int n = snprintf(inner + used, sizeof inner - used, "%s%s: %s", i ? ", " : "",
-                     f->children[i].name, child);
+    int n = snprintf(inner + used, sizeof inner - used, "%s%s: %s",
+                     i ? ", " : "", f->children[i].name, child);
     if (n < 0) break;
     used += (size_t)n;
   }
@@ -359,11 +391,13 @@ int oa_field_format_type(const oa_field *f, char *out, size_t cap) {
   case OA_TYPE_TIME32:
   case OA_TYPE_TIME64:
   case OA_TYPE_DURATION:
-    snprintf(base, sizeof base, "%s[%s]", oa_type_name(t->id), unit_name(t->unit));
+    snprintf(base, sizeof base, "%s[%s]", oa_type_name(t->id),
+             unit_name(t->unit));
     break;
   case OA_TYPE_TIMESTAMP:
     if (t->timezone)
-      snprintf(base, sizeof base, "timestamp[%s, tz=%s]", unit_name(t->unit), t->timezone);
+      snprintf(base, sizeof base, "timestamp[%s, tz=%s]", unit_name(t->unit),
+               t->timezone);
     else
       snprintf(base, sizeof base, "timestamp[%s]", unit_name(t->unit));
     break;
@@ -372,11 +406,12 @@ int oa_field_format_type(const oa_field *f, char *out, size_t cap) {
     break;
   case OA_TYPE_DECIMAL128:
   case OA_TYPE_DECIMAL256:
-    snprintf(base, sizeof base, "%s(%d, %d)", oa_type_name(t->id), (int)t->precision,
-             (int)t->scale);
+    snprintf(base, sizeof base, "%s(%d, %d)", oa_type_name(t->id),
+             (int)t->precision, (int)t->scale);
     break;
   case OA_TYPE_FIXED_SIZE_LIST:
-    snprintf(base, sizeof base, "fixed_size_list<%s>[%d]", inner, (int)t->list_size);
+    snprintf(base, sizeof base, "fixed_size_list<%s>[%d]", inner,
+             (int)t->list_size);
     break;
   case OA_TYPE_LIST:
   case OA_TYPE_LARGE_LIST:
@@ -386,11 +421,14 @@ int oa_field_format_type(const oa_field *f, char *out, size_t cap) {
   case OA_TYPE_DENSE_UNION:
     snprintf(base, sizeof base, "%s<%s>", oa_type_name(t->id), inner);
     break;
-  default: snprintf(base, sizeof base, "%s", oa_type_name(t->id)); break;
+  default:
+    snprintf(base, sizeof base, "%s", oa_type_name(t->id));
+    break;
   }
   if (f->dict.encoded)
     return snprintf(out, cap, "dictionary<values=%s, indices=%s%s>", base,
-                    oa_type_name(f->dict.index_type), f->dict.ordered ? ", ordered" : "");
+                    oa_type_name(f->dict.index_type),
+                    f->dict.ordered ? ", ordered" : "");
   return snprintf(out, cap, "%s", base);
 }
 
@@ -423,8 +461,10 @@ void oa_schema_retain(oa_schema *s) {
 
 void oa_schema_release(oa_schema *s) {
   if (!s) return;
-  if (atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1) return;
-  for (int64_t i = 0; i < s->n_fields; i++) oa_field_reset(&s->fields[i]);
+  if (atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1)
+    return;
+  for (int64_t i = 0; i < s->n_fields; i++)
+    oa_field_reset(&s->fields[i]);
   free(s->fields);
   oa_metadata_reset(&s->metadata);
   free(s);
@@ -458,12 +498,13 @@ fail:
 bool oa_schema_equals(const oa_schema *a, const oa_schema *b,
                       bool check_metadata, oa_error *err) {
   if (a->n_fields != b->n_fields) {
-    oa_error_set(err, EINVAL, "schema: %lld fields != %lld", (long long)a->n_fields,
-                 (long long)b->n_fields);
+    oa_error_set(err, EINVAL, "schema: %lld fields != %lld",
+                 (long long)a->n_fields, (long long)b->n_fields);
     return false;
   }
   for (int64_t i = 0; i < a->n_fields; i++)
-    if (!oa_field_equals(&a->fields[i], &b->fields[i], check_metadata, err)) return false;
+    if (!oa_field_equals(&a->fields[i], &b->fields[i], check_metadata, err))
+      return false;
   if (check_metadata && !metadata_equals(&a->metadata, &b->metadata)) {
     oa_error_set(err, EINVAL, "schema: metadata differs");
     return false;

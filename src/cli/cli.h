@@ -107,17 +107,18 @@ typedef struct oa_cli_output {
   oa_schema *schema; /* retained: for IPC outputs */
   oa_ipc_writer *w;
   oa_otlp_decoder *dec;
-  oa_bytes buf;      /* pb: the held first request; merge: all requests */
-  int64_t *rows;     /* merge: rows per input unit */
+  oa_bytes buf;  /* pb: the held first request; merge: all requests */
+  int64_t *rows; /* merge: rows per input unit */
   int64_t n_units, cap_units;
   int64_t rows_total;
-  int64_t bytes;     /* written */
-  int64_t batches;   /* written (requests, lines or record batches) */
+  int64_t bytes;   /* written */
+  int64_t batches; /* written (requests, lines or record batches) */
 } oa_cli_output;
 
-int oa_cli_output_open(oa_cli_output *o, const char *path, oa_cli_out_format fmt,
-                       oa_schema *schema, const oa_ipc_write_options *wopt,
-                       bool merge_spans, oa_error *err);
+int oa_cli_output_open(oa_cli_output *o, const char *path,
+                       oa_cli_out_format fmt, oa_schema *schema,
+                       const oa_ipc_write_options *wopt, bool merge_spans,
+                       oa_error *err);
 int oa_cli_output_batch(oa_cli_output *o, const oa_batch *b, oa_error *err);
 /* An OTLP protobuf request with n_spans spans (gen's fast path). */
 int oa_cli_output_request(oa_cli_output *o, const uint8_t *req, int64_t len,

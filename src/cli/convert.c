@@ -27,7 +27,8 @@ static const char kConvertHelp[] =
     "options:\n"
     "  --format FMT                  output format: stream (arrows), file\n"
     "                                (arrow), pb or json (default: from OUT's\n"
-    "                                extension: .arrow .arrow_file .feather .ipc\n"
+    "                                extension: .arrow .arrow_file .feather "
+    ".ipc\n"
     "                                -> file, .pb .binpb .otlp -> pb, .json\n"
     "                                .jsonl -> json, anything else -> stream)\n"
     "  --compression none|lz4|zstd   body compression (default none)\n"
@@ -62,32 +63,37 @@ bool oa_cli_parse_out_format(const char *s, oa_cli_out_format *out) {
 }
 
 oa_cli_out_format oa_cli_out_format_from_path(const char *path) {
-  static const char *const kFileExt[] = {".arrow", ".arrow_file", ".feather", ".ipc"};
+  static const char *const kFileExt[] = {".arrow", ".arrow_file", ".feather",
+                                         ".ipc"};
   for (size_t i = 0; i < sizeof kFileExt / sizeof kFileExt[0]; i++)
     if (ends_with(path, kFileExt[i])) return OA_CLI_OUT_FILE;
-  if (ends_with(path, ".pb") || ends_with(path, ".binpb") || ends_with(path, ".otlp"))
+  if (ends_with(path, ".pb") || ends_with(path, ".binpb") ||
+      ends_with(path, ".otlp"))
     return OA_CLI_OUT_PB;
-  if (ends_with(path, ".json") || ends_with(path, ".jsonl")) return OA_CLI_OUT_JSON;
+  if (ends_with(path, ".json") || ends_with(path, ".jsonl"))
+    return OA_CLI_OUT_JSON;
   return OA_CLI_OUT_STREAM;
 }
 
 const char *oa_cli_out_format_name(oa_cli_out_format f) {
-  static const char *const kNames[] = {"Arrow IPC stream", "Arrow IPC file", "OTLP protobuf",
-                                       "OTLP/JSON"};
+  static const char *const kNames[] = {"Arrow IPC stream", "Arrow IPC file",
+                                       "OTLP protobuf", "OTLP/JSON"};
   return kNames[f];
 }
 
 /* ------------------------------------------------------------- output */
 
-static int out_write(oa_cli_output *o, const void *d, int64_t n, oa_error *err) {
+static int out_write(oa_cli_output *o, const void *d, int64_t n,
+                     oa_error *err) {
   oa_sink sink = oa_sink_fd(&o->fd);
   OA_RETURN_NOT_OK(sink.write(sink.ctx, d, n, err));
   o->bytes += n;
   return 0;
 }
 
-int oa_cli_output_open(oa_cli_output *o, const char *path, oa_cli_out_format fmt,
-                       oa_schema *schema, const oa_ipc_write_options *wopt, bool merge_spans,
+int oa_cli_output_open(oa_cli_output *o, const char *path,
+                       oa_cli_out_format fmt, oa_schema *schema,
+                       const oa_ipc_write_options *wopt, bool merge_spans,
                        oa_error *err) {
   memset(o, 0, sizeof *o);
   o->fd = -1;
@@ -95,8 +101,10 @@ int oa_cli_output_open(oa_cli_output *o, const char *path, oa_cli_out_format fmt
   o->path = path;
   o->to_stdout = strcmp(path, "-") == 0;
   o->merge_spans = merge_spans && fmt == OA_CLI_OUT_FILE;
-  if (wopt) o->wopt = *wopt;
-  else oa_ipc_write_options_init(&o->wopt);
+  if (wopt)
+    o->wopt = *wopt;
+  else
+    oa_ipc_write_options_init(&o->wopt);
   oa_bytes_init(&o->buf);
   if (schema) {
     oa_schema_retain(schema);
@@ -106,10 +114,11 @@ int oa_cli_output_open(oa_cli_output *o, const char *path, oa_cli_out_format fmt
   o->schema = schema;
   if ((fmt == OA_CLI_OUT_PB || fmt == OA_CLI_OUT_JSON || o->merge_spans) &&
       !oa_cli_is_span_schema(schema))
-    return oa_error_set(err, EINVAL,
-                        "%s needs span batches (schema metadata otlparrow.schema = spans/2); "
-                        "this input has other columns",
-                        o->merge_spans ? "merging span batches" : oa_cli_out_format_name(fmt));
+    return oa_error_set(
+        err, EINVAL,
+        "%s needs span batches (schema metadata otlparrow.schema = spans/2); "
+        "this input has other columns",
+        o->merge_spans ? "merging span batches" : oa_cli_out_format_name(fmt));
   if (o->to_stdout) {
     o->fd = STDOUT_FILENO;
     return 0;
@@ -119,7 +128,8 @@ int oa_cli_output_open(oa_cli_output *o, const char *path, oa_cli_out_format fmt
   if (o->fd < 0) {
     int e = errno;
     o->tmp[0] = 0;
-    return oa_error_set(err, EIO, "cannot create %s.tmp.*: %s", path, strerror(e));
+    return oa_error_set(err, EIO, "cannot create %s.tmp.*: %s", path,
+                        strerror(e));
   }
   return 0;
 }
@@ -127,24 +137,30 @@ int oa_cli_output_open(oa_cli_output *o, const char *path, oa_cli_out_format fmt
 static int out_ipc_writer(oa_cli_output *o, oa_error *err) {
   if (o->w) return 0;
   oa_ipc_format f = o->fmt == OA_CLI_OUT_FILE ? OA_IPC_FILE : OA_IPC_STREAM;
-  return oa_ipc_writer_new(&o->w, f, o->schema, &o->wopt, oa_sink_fd(&o->fd), err);
+  return oa_ipc_writer_new(&o->w, f, o->schema, &o->wopt, oa_sink_fd(&o->fd),
+                           err);
 }
 
 /* pb: the first request waits until a second one shows whether frames are
  * needed. */
-static int out_pb(oa_cli_output *o, const uint8_t *req, int64_t len, oa_error *err) {
+static int out_pb(oa_cli_output *o, const uint8_t *req, int64_t len,
+                  oa_error *err) {
   if (o->batches == 0) {
     o->buf.size = 0;
     o->batches++;
-    return oa_bytes_append(&o->buf, req, len) ? oa_error_set(err, ENOMEM, "out of memory") : 0;
+    return oa_bytes_append(&o->buf, req, len)
+               ? oa_error_set(err, ENOMEM, "out of memory")
+               : 0;
   }
   if (len > UINT32_MAX)
-    return oa_error_set(err, E2BIG, "an OTLP request of %lld bytes does not fit a frame",
+    return oa_error_set(err, E2BIG,
+                        "an OTLP request of %lld bytes does not fit a frame",
                         (long long)len);
   if (o->batches == 1) {
     const oa_bytes *h = &o->buf;
     if (h->size > UINT32_MAX)
-      return oa_error_set(err, E2BIG, "an OTLP request of %lld bytes does not fit a frame",
+      return oa_error_set(err, E2BIG,
+                          "an OTLP request of %lld bytes does not fit a frame",
                           (long long)h->size);
     uint8_t fh[5] = {0, (uint8_t)(h->size >> 24), (uint8_t)(h->size >> 16),
                      (uint8_t)(h->size >> 8), (uint8_t)h->size};
@@ -152,16 +168,16 @@ static int out_pb(oa_cli_output *o, const uint8_t *req, int64_t len, oa_error *e
     OA_RETURN_NOT_OK(out_write(o, h->data, h->size, err));
     o->buf.size = 0;
   }
-  uint8_t fh[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                   (uint8_t)len};
+  uint8_t fh[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                   (uint8_t)(len >> 8), (uint8_t)len};
   OA_RETURN_NOT_OK(out_write(o, fh, 5, err));
   OA_RETURN_NOT_OK(out_write(o, req, len, err));
   o->batches++;
   return 0;
 }
 
-static int out_merge(oa_cli_output *o, const uint8_t *req, int64_t len, int64_t rows,
-                     oa_error *err) {
+static int out_merge(oa_cli_output *o, const uint8_t *req, int64_t len,
+                     int64_t rows, oa_error *err) {
   if (o->n_units == o->cap_units) {
     int64_t cap = o->cap_units ? o->cap_units * 2 : 64;
     int64_t *r = realloc(o->rows, (size_t)cap * sizeof *r);
@@ -169,14 +185,15 @@ static int out_merge(oa_cli_output *o, const uint8_t *req, int64_t len, int64_t 
     o->rows = r;
     o->cap_units = cap;
   }
-  if (oa_bytes_append(&o->buf, req, len)) return oa_error_set(err, ENOMEM, "out of memory");
+  if (oa_bytes_append(&o->buf, req, len))
+    return oa_error_set(err, ENOMEM, "out of memory");
   o->rows[o->n_units++] = rows;
   o->rows_total += rows;
   return 0;
 }
 
-int oa_cli_output_request(oa_cli_output *o, const uint8_t *req, int64_t len, int64_t n_spans,
-                          oa_error *err) {
+int oa_cli_output_request(oa_cli_output *o, const uint8_t *req, int64_t len,
+                          int64_t n_spans, oa_error *err) {
   switch (o->fmt) {
   case OA_CLI_OUT_PB:
     return out_pb(o, req, len, err);
@@ -203,15 +220,18 @@ int oa_cli_output_request(oa_cli_output *o, const uint8_t *req, int64_t len, int
 }
 
 int oa_cli_output_batch(oa_cli_output *o, const oa_batch *b, oa_error *err) {
-  if (o->fmt == OA_CLI_OUT_STREAM || (o->fmt == OA_CLI_OUT_FILE && !o->merge_spans)) {
+  if (o->fmt == OA_CLI_OUT_STREAM ||
+      (o->fmt == OA_CLI_OUT_FILE && !o->merge_spans)) {
     OA_RETURN_NOT_OK(out_ipc_writer(o, err));
     OA_RETURN_NOT_OK(oa_ipc_writer_write(o->w, b, err));
     o->batches++;
     return 0;
   }
   if (!oa_cli_is_span_schema(b->schema))
-    return oa_error_set(err, EINVAL, "%s needs span batches (schema otlparrow.schema = spans/2)",
-                        oa_cli_out_format_name(o->fmt));
+    return oa_error_set(
+        err, EINVAL,
+        "%s needs span batches (schema otlparrow.schema = spans/2)",
+        oa_cli_out_format_name(o->fmt));
   if (o->fmt == OA_CLI_OUT_JSON) {
     oa_bytes j;
     oa_bytes_init(&j);
@@ -225,8 +245,10 @@ int oa_cli_output_batch(oa_cli_output *o, const oa_batch *b, oa_error *err) {
   oa_bytes pb;
   oa_bytes_init(&pb);
   int rc = oa_otlp_encode_traces(b, &pb, err);
-  if (rc == 0) rc = o->fmt == OA_CLI_OUT_PB ? out_pb(o, pb.data, pb.size, err)
-                                            : out_merge(o, pb.data, pb.size, b->length, err);
+  if (rc == 0)
+    rc = o->fmt == OA_CLI_OUT_PB
+             ? out_pb(o, pb.data, pb.size, err)
+             : out_merge(o, pb.data, pb.size, b->length, err);
   oa_bytes_reset(&pb);
   return rc;
 }
@@ -242,10 +264,13 @@ static int finish_merge(oa_cli_output *o, oa_error *err) {
   oa_batch_init(&all);
   oa_batch_init(&part);
   oa_otlp_result res;
-  int rc = oa_otlp_decode_traces(o->buf.data, o->buf.size, &opt, &all, &res, err);
+  int rc =
+      oa_otlp_decode_traces(o->buf.data, o->buf.size, &opt, &all, &res, err);
   if (rc == 0 && all.length != o->rows_total)
-    rc = oa_error_set(err, EINVAL, "merging span batches: %lld rows decoded, %lld expected (%s)",
-                      (long long)all.length, (long long)o->rows_total, res.error_message);
+    rc = oa_error_set(
+        err, EINVAL,
+        "merging span batches: %lld rows decoded, %lld expected (%s)",
+        (long long)all.length, (long long)o->rows_total, res.error_message);
   oa_bytes_reset(&o->buf);
   int64_t off = 0;
   for (int64_t i = 0; rc == 0 && i < o->n_units; i++) {
@@ -262,7 +287,8 @@ static int finish_merge(oa_cli_output *o, oa_error *err) {
 
 int oa_cli_output_finish(oa_cli_output *o, oa_error *err) {
   if (o->fmt == OA_CLI_OUT_PB) {
-    if (o->batches == 1) OA_RETURN_NOT_OK(out_write(o, o->buf.data, o->buf.size, err));
+    if (o->batches == 1)
+      OA_RETURN_NOT_OK(out_write(o, o->buf.data, o->buf.size, err));
   } else if (o->fmt != OA_CLI_OUT_JSON) {
     if (o->merge_spans) OA_RETURN_NOT_OK(finish_merge(o, err));
     OA_RETURN_NOT_OK(out_ipc_writer(o, err));
@@ -277,7 +303,8 @@ int oa_cli_output_finish(oa_cli_output *o, oa_error *err) {
   }
   o->fd = -1;
   if (rename(o->tmp, o->path) != 0)
-    return oa_error_set(err, EIO, "cannot rename %s to %s: %s", o->tmp, o->path, strerror(errno));
+    return oa_error_set(err, EIO, "cannot rename %s to %s: %s", o->tmp, o->path,
+                        strerror(errno));
   o->tmp[0] = 0;
   return 0;
 }
@@ -308,12 +335,15 @@ int oa_cli_convert(int argc, char **argv) {
       fputs(kConvertHelp, stdout);
       return 0;
     } else if (strcmp(a, "--format") == 0) {
-      if (i + 1 >= argc) return oa_cli_fail("--format needs stream, file, pb or json");
+      if (i + 1 >= argc)
+        return oa_cli_fail("--format needs stream, file, pb or json");
       format = argv[++i];
       if (!oa_cli_parse_out_format(format, &ofmt))
-        return oa_cli_fail("--format must be stream, file, pb or json, not '%s'", format);
+        return oa_cli_fail(
+            "--format must be stream, file, pb or json, not '%s'", format);
     } else if (strcmp(a, "--compression") == 0) {
-      if (i + 1 >= argc) return oa_cli_fail("--compression needs none, lz4 or zstd");
+      if (i + 1 >= argc)
+        return oa_cli_fail("--compression needs none, lz4 or zstd");
       if (oa_compression_parse(argv[++i], &wopt.compression, &err))
         return oa_cli_fail("%s", err.message);
     } else if (strcmp(a, "--level") == 0) {
@@ -335,14 +365,18 @@ int oa_cli_convert(int argc, char **argv) {
     }
   }
   if (!in_path || !out_path)
-    return oa_cli_fail("convert needs IN and OUT (see otlparrow convert --help)");
+    return oa_cli_fail(
+        "convert needs IN and OUT (see otlparrow convert --help)");
   bool to_stdout = strcmp(out_path, "-") == 0;
-  if (!format) ofmt = to_stdout ? OA_CLI_OUT_STREAM : oa_cli_out_format_from_path(out_path);
+  if (!format)
+    ofmt =
+        to_stdout ? OA_CLI_OUT_STREAM : oa_cli_out_format_from_path(out_path);
   if (to_stdout && ofmt == OA_CLI_OUT_FILE)
     return oa_cli_fail("the file format needs a seekable OUT, not stdout");
 
   oa_cli_input in;
-  if (oa_cli_input_open(&in, in_path, &err)) return oa_cli_fail("%s", err.message);
+  if (oa_cli_input_open(&in, in_path, &err))
+    return oa_cli_fail("%s", err.message);
   oa_cli_output out;
   memset(&out, 0, sizeof out);
   out.fd = -1;
@@ -359,7 +393,9 @@ int oa_cli_convert(int argc, char **argv) {
   /* IPC files already share dictionaries across batches; anything else
    * with span batches is merged so that the file needs no replacement */
   bool merge = in.source != OA_CLI_IPC_FILE && oa_cli_is_span_schema(schema);
-  OA_GOTO_NOT_OK(rc, oa_cli_output_open(&out, out_path, ofmt, schema, &wopt, merge, &err), done);
+  OA_GOTO_NOT_OK(
+      rc, oa_cli_output_open(&out, out_path, ofmt, schema, &wopt, merge, &err),
+      done);
   while (got) {
     OA_GOTO_NOT_OK(rc, oa_cli_output_batch(&out, &b, &err), done);
     oa_batch_reset(&b);
@@ -367,12 +403,15 @@ int oa_cli_convert(int argc, char **argv) {
   }
   OA_GOTO_NOT_OK(rc, oa_cli_output_finish(&out, &err), done);
   if (!to_stdout) {
-    const char *unit = ofmt == OA_CLI_OUT_PB || ofmt == OA_CLI_OUT_JSON ? "request" : "batch";
+    const char *unit =
+        ofmt == OA_CLI_OUT_PB || ofmt == OA_CLI_OUT_JSON ? "request" : "batch";
     if (ofmt == OA_CLI_OUT_STREAM || ofmt == OA_CLI_OUT_FILE)
-      fprintf(stderr, "wrote %s: Arrow IPC %s, %lld batch%s, %lld bytes, compression %s\n",
-              out_path, ofmt == OA_CLI_OUT_FILE ? "file" : "stream", (long long)out.batches,
-              out.batches == 1 ? "" : "es", (long long)out.bytes,
-              oa_compression_name(wopt.compression));
+      fprintf(
+          stderr,
+          "wrote %s: Arrow IPC %s, %lld batch%s, %lld bytes, compression %s\n",
+          out_path, ofmt == OA_CLI_OUT_FILE ? "file" : "stream",
+          (long long)out.batches, out.batches == 1 ? "" : "es",
+          (long long)out.bytes, oa_compression_name(wopt.compression));
     else
       fprintf(stderr, "wrote %s: %s, %lld %s%s, %lld bytes\n", out_path,
               oa_cli_out_format_name(ofmt), (long long)out.batches, unit,

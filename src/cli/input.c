@@ -52,14 +52,17 @@ static oa_cli_source detect(const uint8_t *d, int64_t n, const char *path) {
   if (n >= 4 && memcmp(d, "\xff\xff\xff\xff", 4) == 0) return OA_CLI_IPC_STREAM;
   int64_t i = 0;
   if (n >= 3 && memcmp(d, "\xef\xbb\xbf", 3) == 0) i = 3; /* UTF-8 BOM */
-  while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n')) i++;
+  while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
+    i++;
   if (i < n && d[i] == '{') return OA_CLI_OTLP_JSON;
   /* a gRPC frame starts with its compressed flag; no protobuf message can
    * start with a 0 byte (field number 0 is invalid) */
   if (n >= 1 && (d[0] == 0x00 || d[0] == 0x0a)) return OA_CLI_OTLP_PB;
-  if (ends_with(path, ".pb") || ends_with(path, ".binpb") || ends_with(path, ".otlp"))
+  if (ends_with(path, ".pb") || ends_with(path, ".binpb") ||
+      ends_with(path, ".otlp"))
     return OA_CLI_OTLP_PB;
-  if (ends_with(path, ".json") || ends_with(path, ".jsonl")) return OA_CLI_OTLP_JSON;
+  if (ends_with(path, ".json") || ends_with(path, ".jsonl"))
+    return OA_CLI_OTLP_JSON;
   return OA_CLI_IPC_STREAM;
 }
 
@@ -68,12 +71,14 @@ static int open_otlp(oa_cli_input *in, oa_error *err) {
   OA_RETURN_NOT_OK(oa_span_schema(&in->span_schema, err));
   oa_otlp_options opt;
   oa_otlp_options_default(&opt);
-  if (in->source == OA_CLI_OTLP_PB) return oa_otlp_decoder_new(&in->pb, &opt, err);
+  if (in->source == OA_CLI_OTLP_PB)
+    return oa_otlp_decoder_new(&in->pb, &opt, err);
   return oa_otlp_json_decoder_new(&in->json, &opt, err);
 }
 
 /* Reads the rest of f into a region. */
-static int slurp(FILE *f, const void *head, int64_t n_head, oa_buffer *out, oa_error *err) {
+static int slurp(FILE *f, const void *head, int64_t n_head, oa_buffer *out,
+                 oa_error *err) {
   oa_bytes b;
   oa_bytes_init(&b);
   int rc = oa_bytes_append(&b, head, n_head);
@@ -100,7 +105,8 @@ int oa_cli_input_open(oa_cli_input *in, const char *path, oa_error *err) {
      * rest is read whole */
     uint8_t head[8];
     size_t n = fread(head, 1, sizeof head, stdin);
-    if (n < sizeof head && ferror(stdin)) return oa_error_set(err, EIO, "reading stdin failed");
+    if (n < sizeof head && ferror(stdin))
+      return oa_error_set(err, EIO, "reading stdin failed");
     in->source = detect(head, (int64_t)n, "-");
     if (in->source == OA_CLI_IPC_STREAM) {
       in->format = OA_IPC_STREAM;
@@ -125,10 +131,12 @@ int oa_cli_input_open(oa_cli_input *in, const char *path, oa_error *err) {
   } else if (in->source == OA_CLI_IPC_STREAM) {
     in->format = OA_IPC_STREAM;
     rc = oa_ipc_stream_reader_new(&in->stream, NULL, err);
-    if (rc == 0) rc = oa_ipc_stream_reader_push_buffer(in->stream, &in->mapped, err);
+    if (rc == 0)
+      rc = oa_ipc_stream_reader_push_buffer(in->stream, &in->mapped, err);
   } else {
     rc = open_otlp(in, err);
-    in->framed = in->source == OA_CLI_OTLP_PB && in->mapped.size > 0 && in->mapped.data[0] == 0;
+    in->framed = in->source == OA_CLI_OTLP_PB && in->mapped.size > 0 &&
+                 in->mapped.data[0] == 0;
   }
   if (rc) {
     oa_cli_input_close(in);
@@ -144,8 +152,10 @@ static int64_t json_value_end(const uint8_t *d, int64_t p, int64_t n) {
   for (int64_t i = p; i < n; i++) {
     uint8_t c = d[i];
     if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = false;
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_str = false;
     } else if (c == '"') {
       in_str = true;
     } else if (c == '{' || c == '[') {
@@ -157,7 +167,8 @@ static int64_t json_value_end(const uint8_t *d, int64_t p, int64_t n) {
   return n; /* unterminated: the decoder reports it */
 }
 
-static int next_otlp(oa_cli_input *in, oa_batch *out, bool *got, oa_error *err) {
+static int next_otlp(oa_cli_input *in, oa_batch *out, bool *got,
+                     oa_error *err) {
   const uint8_t *d = in->mapped.data;
   int64_t n = in->mapped.size, p = in->pos;
   oa_otlp_result res;
@@ -173,29 +184,38 @@ static int next_otlp(oa_cli_input *in, oa_batch *out, bool *got, oa_error *err) 
     } else {
       if (p >= n) return 0;
       if (n - p < 5)
-        return oa_error_set(err, EINVAL, "OTLP frame at offset %lld: truncated header (%lld bytes)",
-                            (long long)p, (long long)(n - p));
+        return oa_error_set(
+            err, EINVAL,
+            "OTLP frame at offset %lld: truncated header (%lld bytes)",
+            (long long)p, (long long)(n - p));
       if (d[p] != 0)
         return oa_error_set(err, EINVAL,
-                            "OTLP frame at offset %lld: compressed flag %d (compressed frames are "
+                            "OTLP frame at offset %lld: compressed flag %d "
+                            "(compressed frames are "
                             "not supported)",
                             (long long)p, d[p]);
       len = (int64_t)((uint32_t)d[p + 1] << 24 | (uint32_t)d[p + 2] << 16 |
                       (uint32_t)d[p + 3] << 8 | d[p + 4]);
       if (len > n - p - 5)
         return oa_error_set(err, EINVAL,
-                            "OTLP frame at offset %lld: length %lld runs past the end (%lld bytes "
+                            "OTLP frame at offset %lld: length %lld runs past "
+                            "the end (%lld bytes "
                             "left)",
-                            (long long)p, (long long)len, (long long)(n - p - 5));
+                            (long long)p, (long long)len,
+                            (long long)(n - p - 5));
       req = d + p + 5;
       in->pos = p + 5 + len;
     }
     rc = oa_otlp_decoder_decode(in->pb, req, len, out, &res, err);
   } else {
-    while (p < n && (d[p] == ' ' || d[p] == '\t' || d[p] == '\r' || d[p] == '\n')) p++;
+    while (p < n &&
+           (d[p] == ' ' || d[p] == '\t' || d[p] == '\r' || d[p] == '\n'))
+      p++;
     if (p == 0 && n >= 3 && memcmp(d, "\xef\xbb\xbf", 3) == 0) {
       p = 3;
-      while (p < n && (d[p] == ' ' || d[p] == '\t' || d[p] == '\r' || d[p] == '\n')) p++;
+      while (p < n &&
+             (d[p] == ' ' || d[p] == '\t' || d[p] == '\r' || d[p] == '\n'))
+        p++;
     }
     if (p >= n) {
       in->pos = n;
@@ -204,11 +224,14 @@ static int next_otlp(oa_cli_input *in, oa_batch *out, bool *got, oa_error *err) 
     }
     int64_t e = json_value_end(d, p, n);
     in->pos = e;
-    rc = oa_otlp_json_decoder_decode(in->json, (const char *)d + p, e - p, out, &res, err);
+    rc = oa_otlp_json_decoder_decode(in->json, (const char *)d + p, e - p, out,
+                                     &res, err);
   }
-  if (rc) return oa_error_prefix(err, rc, "request %lld: ", (long long)in->requests);
+  if (rc)
+    return oa_error_prefix(err, rc, "request %lld: ", (long long)in->requests);
   if (res.rejected_spans) {
-    fprintf(stderr, "otlparrow: warning: request %lld: %lld span%s rejected: %s\n",
+    fprintf(stderr,
+            "otlparrow: warning: request %lld: %lld span%s rejected: %s\n",
             (long long)in->requests, (long long)res.rejected_spans,
             res.rejected_spans == 1 ? "" : "s", res.error_message);
     in->rejected += res.rejected_spans;
@@ -218,12 +241,14 @@ static int next_otlp(oa_cli_input *in, oa_batch *out, bool *got, oa_error *err) 
   return 0;
 }
 
-int oa_cli_input_next(oa_cli_input *in, oa_batch *out, bool *got, oa_error *err) {
+int oa_cli_input_next(oa_cli_input *in, oa_batch *out, bool *got,
+                      oa_error *err) {
   *got = false;
   if (in->pb || in->json) return next_otlp(in, out, got, err);
   if (in->file) {
     if (in->next_batch >= oa_ipc_file_reader_n_batches(in->file)) return 0;
-    OA_RETURN_NOT_OK(oa_ipc_file_reader_read(in->file, in->next_batch, out, err));
+    OA_RETURN_NOT_OK(
+        oa_ipc_file_reader_read(in->file, in->next_batch, out, err));
     in->next_batch++;
     *got = true;
     return 0;
@@ -243,7 +268,8 @@ int oa_cli_input_next(oa_cli_input *in, oa_batch *out, bool *got, oa_error *err)
       in->closed = true;
       return oa_ipc_stream_reader_close(in->stream, err);
     }
-    OA_RETURN_NOT_OK(oa_ipc_stream_reader_push(in->stream, chunk, (int64_t)n, err));
+    OA_RETURN_NOT_OK(
+        oa_ipc_stream_reader_push(in->stream, chunk, (int64_t)n, err));
   }
 }
 

@@ -21,7 +21,8 @@ static const char kInspectHelp[] =
     "lists as {..}), events and links, and each resource and scope once.\n"
     "\n"
     "options:\n"
-    "  --json         one JSON document: {format, schema, batches[{length, columns}]}\n"
+    "  --json         one JSON document: {format, schema, batches[{length, "
+    "columns}]}\n"
     "  --batches N    print at most N batches (default: all)\n"
     "  --rows N       print at most N rows per batch (default: 20 for tables,\n"
     "                 all for --json)\n"
@@ -75,7 +76,8 @@ static int print_schema_json(const oa_schema *s, oa_bytes *out, oa_error *err) {
 static int print_batch_json(const oa_batch *b, int64_t max_rows, oa_bytes *out,
                             oa_error *err) {
   char head[64];
-  int n = snprintf(head, sizeof head, "{\"length\":%lld,\"columns\":[", (long long)b->length);
+  int n = snprintf(head, sizeof head, "{\"length\":%lld,\"columns\":[",
+                   (long long)b->length);
   oa_bytes_append(out, head, n);
   int64_t rows = b->length < max_rows ? b->length : max_rows;
   for (int64_t c = 0; c < b->n_columns; c++) {
@@ -92,7 +94,8 @@ static int print_batch_json(const oa_batch *b, int64_t max_rows, oa_bytes *out,
 }
 
 static void print_schema_text(const oa_schema *s, FILE *f) {
-  fprintf(f, "schema: %lld field%s\n", (long long)s->n_fields, s->n_fields == 1 ? "" : "s");
+  fprintf(f, "schema: %lld field%s\n", (long long)s->n_fields,
+          s->n_fields == 1 ? "" : "s");
   for (int64_t i = 0; i < s->n_fields; i++) {
     char type[1024];
     oa_field_format_type(&s->fields[i], type, sizeof type);
@@ -103,7 +106,8 @@ static void print_schema_text(const oa_schema *s, FILE *f) {
               s->fields[i].metadata.items[k].value);
   }
   for (int64_t k = 0; k < s->metadata.n; k++)
-    fprintf(f, "  metadata %s = %s\n", s->metadata.items[k].key, s->metadata.items[k].value);
+    fprintf(f, "  metadata %s = %s\n", s->metadata.items[k].key,
+            s->metadata.items[k].value);
 }
 
 /* Display width of a UTF-8 string (code points; good enough for a table). */
@@ -126,12 +130,12 @@ static int64_t utf8_prefix(const char *s, int64_t n, int64_t width) {
   return n;
 }
 
-static int print_batch_text(const oa_batch *b, int64_t index, const inspect_opts *o,
-                            FILE *f, oa_error *err) {
+static int print_batch_text(const oa_batch *b, int64_t index,
+                            const inspect_opts *o, FILE *f, oa_error *err) {
   int64_t rows = b->length < o->max_rows ? b->length : o->max_rows;
   int64_t ncol = b->n_columns;
-  fprintf(f, "\nbatch %lld: %lld row%s\n", (long long)index, (long long)b->length,
-          b->length == 1 ? "" : "s");
+  fprintf(f, "\nbatch %lld: %lld row%s\n", (long long)index,
+          (long long)b->length, b->length == 1 ? "" : "s");
   if (ncol == 0 || rows == 0) return 0;
   /* cells[r][c] as offsets into one text buffer; row -1 is the header */
   int64_t ncells = (rows + 1) * ncol;
@@ -146,13 +150,15 @@ static int print_batch_text(const oa_batch *b, int64_t index, const inspect_opts
   }
   for (int64_t c = 0; c < ncol; c++) {
     start[c] = text.size;
-    oa_bytes_append(&text, b->schema->fields[c].name, (int64_t)strlen(b->schema->fields[c].name));
+    oa_bytes_append(&text, b->schema->fields[c].name,
+                    (int64_t)strlen(b->schema->fields[c].name));
   }
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t c = 0; c < ncol; c++) {
       start[(r + 1) * ncol + c] = text.size;
-      OA_GOTO_NOT_OK(rc, oa_format_value(&b->schema->fields[c], &b->columns[c], r,
-                                         OA_FORMAT_TEXT, &text, err),
+      OA_GOTO_NOT_OK(rc,
+                     oa_format_value(&b->schema->fields[c], &b->columns[c], r,
+                                     OA_FORMAT_TEXT, &text, err),
                      done);
     }
   }
@@ -175,23 +181,24 @@ static int print_batch_text(const oa_batch *b, int64_t index, const inspect_opts
         w = o->max_width;
       }
       /* newlines inside values would break the table */
-      for (int64_t k = 0; k < len; k++) fputc(s[k] == '\n' || s[k] == '\r' ? ' ' : s[k], f);
+      for (int64_t k = 0; k < len; k++)
+        fputc(s[k] == '\n' || s[k] == '\r' ? ' ' : s[k], f);
       if (cut) fputs("…", f);
-      if (c + 1 < ncol)
-        fprintf(f, "%*s", (int)(width[c] - w + 2), "");
+      if (c + 1 < ncol) fprintf(f, "%*s", (int)(width[c] - w + 2), "");
     }
     fputc('\n', f);
     if (r == 0) {
       for (int64_t c = 0; c < ncol; c++) {
-        for (int64_t k = 0; k < width[c]; k++) fputc('-', f);
+        for (int64_t k = 0; k < width[c]; k++)
+          fputc('-', f);
         if (c + 1 < ncol) fputs("  ", f);
       }
       fputc('\n', f);
     }
   }
   if (rows < b->length)
-    fprintf(f, "... %lld more row%s (use --rows)\n", (long long)(b->length - rows),
-            b->length - rows == 1 ? "" : "s");
+    fprintf(f, "... %lld more row%s (use --rows)\n",
+            (long long)(b->length - rows), b->length - rows == 1 ? "" : "s");
 done:
   free(start);
   free(width);
@@ -205,7 +212,9 @@ done:
 
 #include "otlp/otlp_internal.h"
 
-static void put_str(oa_bytes *o, const char *s) { oa_bytes_append(o, s, (int64_t)strlen(s)); }
+static void put_str(oa_bytes *o, const char *s) {
+  oa_bytes_append(o, s, (int64_t)strlen(s));
+}
 
 static void putf(oa_bytes *o, const char *fmt, ...) OA_PRINTF(2, 3);
 static void putf(oa_bytes *o, const char *fmt, ...) {
@@ -214,7 +223,8 @@ static void putf(oa_bytes *o, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  if (n > 0) oa_bytes_append(o, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
+  if (n > 0)
+    oa_bytes_append(o, buf, n < (int)sizeof buf ? n : (int)sizeof buf - 1);
 }
 
 static void put_hex(oa_bytes *o, const uint8_t *d, int64_t n) {
@@ -238,12 +248,14 @@ static void put_time(oa_bytes *o, int64_t ns) {
     putf(o, "%lld", (long long)ns);
     return;
   }
-  putf(o, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-       tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
+  putf(o, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+       (long long)frac);
 }
 
 static void put_ms(oa_bytes *o, int64_t ns) {
-  putf(o, "%s%lld.%06lld ms", ns < 0 ? "-" : "", (long long)(ns < 0 ? -ns : ns) / 1000000,
+  putf(o, "%s%lld.%06lld ms", ns < 0 ? "-" : "",
+       (long long)(ns < 0 ? -ns : ns) / 1000000,
        (long long)(ns < 0 ? -ns : ns) % 1000000);
 }
 
@@ -252,8 +264,9 @@ static void put_ms(oa_bytes *o, int64_t ns) {
 static void put_text(oa_bytes *o, const uint8_t *s, int64_t n, int64_t limit) {
   bool bare = n > 0;
   for (int64_t i = 0; i < n && bare; i++)
-    bare = s[i] > 0x20 && s[i] != '"' && s[i] != '=' && s[i] != ',' && s[i] != '\\' &&
-           s[i] != '{' && s[i] != '}' && s[i] != '[' && s[i] != ']';
+    bare = s[i] > 0x20 && s[i] != '"' && s[i] != '=' && s[i] != ',' &&
+           s[i] != '\\' && s[i] != '{' && s[i] != '}' && s[i] != '[' &&
+           s[i] != ']';
   if (!bare) oa_bytes_append(o, "\"", 1);
   int64_t shown = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -263,14 +276,19 @@ static void put_text(oa_bytes *o, const uint8_t *s, int64_t n, int64_t limit) {
     }
     uint8_t c = s[i];
     if ((c & 0xC0) != 0x80) shown++;
-    if (c == '\n') put_str(o, "\\n");
-    else if (c == '\t') put_str(o, "\\t");
-    else if (c == '\r') put_str(o, "\\r");
+    if (c == '\n')
+      put_str(o, "\\n");
+    else if (c == '\t')
+      put_str(o, "\\t");
+    else if (c == '\r')
+      put_str(o, "\\r");
     else if (c == '"' || c == '\\') {
       char e[2] = {'\\', (char)c};
       oa_bytes_append(o, e, 2);
-    } else if (c < 0x20) putf(o, "\\x%02x", c);
-    else oa_bytes_append(o, &s[i], 1);
+    } else if (c < 0x20)
+      putf(o, "\\x%02x", c);
+    else
+      oa_bytes_append(o, &s[i], 1);
   }
   if (!bare) oa_bytes_append(o, "\"", 1);
 }
@@ -289,10 +307,11 @@ static void put_double(oa_bytes *o, double v) {
 }
 
 /* One AnyValue message (the stored bytes of an array or kvlist value). */
-static bool put_anyvalue_pb(oa_bytes *o, const uint8_t *p, const uint8_t *end, int depth,
-                            int64_t limit);
+static bool put_anyvalue_pb(oa_bytes *o, const uint8_t *p, const uint8_t *end,
+                            int depth, int64_t limit);
 
-static bool pb_len(const uint8_t **p, const uint8_t *end, const uint8_t **d, int64_t *n) {
+static bool pb_len(const uint8_t **p, const uint8_t *end, const uint8_t **d,
+                   int64_t *n) {
   uint64_t len;
   if (!oa_pb_varint(p, end, &len) || len > (uint64_t)(end - *p)) return false;
   *d = *p;
@@ -324,8 +343,8 @@ static bool pb_skip(const uint8_t **p, const uint8_t *end, int wt) {
   }
 }
 
-static bool put_anyvalue_pb(oa_bytes *o, const uint8_t *p, const uint8_t *end, int depth,
-                            int64_t limit) {
+static bool put_anyvalue_pb(oa_bytes *o, const uint8_t *p, const uint8_t *end,
+                            int depth, int64_t limit) {
   if (depth > 16) {
     put_str(o, "…");
     return true;
@@ -385,16 +404,20 @@ static bool put_anyvalue_pb(oa_bytes *o, const uint8_t *p, const uint8_t *end, i
             const uint8_t *x;
             int64_t xn;
             if (!pb_len(&r, re, &x, &xn)) return false;
-            if ((t3 >> 3) == 1) key = x, kn = xn;
-            else val = x, vn = xn;
+            if ((t3 >> 3) == 1)
+              key = x, kn = xn;
+            else
+              val = x, vn = xn;
           } else if (!pb_skip(&r, re, (int)(t3 & 7))) {
             return false;
           }
         }
         put_text(o, key ? key : (const uint8_t *)"", kn, limit);
         put_str(o, "=");
-        if (!val || vn == 0) put_str(o, "(empty)");
-        else if (!put_anyvalue_pb(o, val, val + vn, depth + 1, limit)) return false;
+        if (!val || vn == 0)
+          put_str(o, "(empty)");
+        else if (!put_anyvalue_pb(o, val, val + vn, depth + 1, limit))
+          return false;
       }
       put_str(o, field == 5 ? "]" : "}");
     } else if (field == 7 && wt == OA_PB_LEN) {
@@ -411,7 +434,8 @@ static bool put_anyvalue_pb(oa_bytes *o, const uint8_t *p, const uint8_t *end, i
 }
 
 /* A string or binary element, dictionary-encoded or not. */
-static const uint8_t *get_str(const oa_field *f, const oa_array *a, int64_t i, int64_t *n) {
+static const uint8_t *get_str(const oa_field *f, const oa_array *a, int64_t i,
+                              int64_t *n) {
   *n = 0;
   if (oa_array_is_null(f, a, i)) return NULL;
   if (!f->dict.encoded) return oa_array_get_bytes(f, a, i, n);
@@ -436,8 +460,8 @@ static int attr_value(const oa_array *va, int64_t k, int64_t *row) {
 }
 
 /* key=value pairs of element i of an attribute map. */
-static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma, int64_t i,
-                      const char *sep, int64_t limit) {
+static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma,
+                      int64_t i, const char *sep, int64_t limit) {
   if (oa_array_is_null(mf, ma, i)) return;
   int64_t b = list_start(ma, i), e = list_start(ma, i + 1);
   const oa_field *ef = &mf->children[0];
@@ -465,12 +489,14 @@ static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma, int64
       }
       break;
     case OA_ATTR_INT:
-      putf(o, "%lld", (long long)oa_array_get_int(&vf->children[OA_ATTR_VALUE_INT],
-                                                  &va->children[OA_ATTR_VALUE_INT], row));
+      putf(o, "%lld",
+           (long long)oa_array_get_int(&vf->children[OA_ATTR_VALUE_INT],
+                                       &va->children[OA_ATTR_VALUE_INT], row));
       break;
     case OA_ATTR_DOUBLE:
-      put_double(o, oa_array_get_double(&vf->children[OA_ATTR_VALUE_DOUBLE],
-                                        &va->children[OA_ATTR_VALUE_DOUBLE], row));
+      put_double(o,
+                 oa_array_get_double(&vf->children[OA_ATTR_VALUE_DOUBLE],
+                                     &va->children[OA_ATTR_VALUE_DOUBLE], row));
       break;
     case OA_ATTR_BOOL:
       put_str(o, oa_array_get_int(&vf->children[OA_ATTR_VALUE_BOOL],
@@ -479,7 +505,8 @@ static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma, int64
                      : "false");
       break;
     case OA_ATTR_BYTES: {
-      const uint8_t *s = get_str(&vf->children[OA_ATTR_VALUE_BYTES], &va->children[OA_ATTR_VALUE_BYTES], row, &n);
+      const uint8_t *s = get_str(&vf->children[OA_ATTR_VALUE_BYTES],
+                                 &va->children[OA_ATTR_VALUE_BYTES], row, &n);
       put_bytes_value(o, s ? s : (const uint8_t *)"", n);
       break;
     }
@@ -500,8 +527,8 @@ static void put_attrs(oa_bytes *o, const oa_field *mf, const oa_array *ma, int64
 }
 
 /* Element i of a dictionary<ATTRS> column (resource/scope attributes). */
-static void put_dict_attrs(oa_bytes *o, const oa_field *f, const oa_array *a, int64_t i,
-                           int64_t limit) {
+static void put_dict_attrs(oa_bytes *o, const oa_field *f, const oa_array *a,
+                           int64_t i, int64_t limit) {
   int64_t k = oa_array_get_dict_index(f, a, i);
   if (!a->dictionary || k < 0 || k >= a->dictionary->length) return;
   oa_field vf = *f;
@@ -523,26 +550,30 @@ static bool is_span_view_schema(const oa_schema *s) {
   return eq;
 }
 
-int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64_t max_width,
-                       FILE *f, oa_error *err) {
+int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows,
+                       int64_t max_width, FILE *f, oa_error *err) {
   const oa_field *F = b->schema->fields;
   const oa_array *C = b->columns;
   int64_t rows = b->length < max_rows ? b->length : max_rows;
   int64_t limit = max_width * 4;
-  fprintf(f, "\nbatch %lld: %lld span%s\n", (long long)index, (long long)b->length,
-          b->length == 1 ? "" : "s");
+  fprintf(f, "\nbatch %lld: %lld span%s\n", (long long)index,
+          (long long)b->length, b->length == 1 ? "" : "s");
   oa_bytes o;
   oa_bytes_init(&o);
   int64_t prev_res = -1, prev_scope = -1, n;
   const uint8_t *s;
   for (int64_t r = 0; r < rows; r++) {
     o.size = 0;
-    int64_t res = oa_array_get_int(&F[OA_SPAN_RESOURCE_ID], &C[OA_SPAN_RESOURCE_ID], r);
-    int64_t sc = oa_array_get_int(&F[OA_SPAN_SCOPE_ID], &C[OA_SPAN_SCOPE_ID], r);
+    int64_t res =
+        oa_array_get_int(&F[OA_SPAN_RESOURCE_ID], &C[OA_SPAN_RESOURCE_ID], r);
+    int64_t sc =
+        oa_array_get_int(&F[OA_SPAN_SCOPE_ID], &C[OA_SPAN_SCOPE_ID], r);
     if (res != prev_res) {
       putf(&o, "\nresource %lld: ", (long long)res);
-      put_dict_attrs(&o, &F[OA_SPAN_RESOURCE_ATTRIBUTES], &C[OA_SPAN_RESOURCE_ATTRIBUTES], r, limit);
-      s = get_str(&F[OA_SPAN_RESOURCE_SCHEMA_URL], &C[OA_SPAN_RESOURCE_SCHEMA_URL], r, &n);
+      put_dict_attrs(&o, &F[OA_SPAN_RESOURCE_ATTRIBUTES],
+                     &C[OA_SPAN_RESOURCE_ATTRIBUTES], r, limit);
+      s = get_str(&F[OA_SPAN_RESOURCE_SCHEMA_URL],
+                  &C[OA_SPAN_RESOURCE_SCHEMA_URL], r, &n);
       if (n) {
         put_str(&o, "\n  schema_url ");
         put_text(&o, s, n, limit);
@@ -562,10 +593,14 @@ int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64
       int64_t mark = o.size;
       put_str(&o, " {");
       int64_t inner = o.size;
-      put_dict_attrs(&o, &F[OA_SPAN_SCOPE_ATTRIBUTES], &C[OA_SPAN_SCOPE_ATTRIBUTES], r, limit);
-      if (o.size == inner) o.size = mark;
-      else put_str(&o, "}");
-      s = get_str(&F[OA_SPAN_SCOPE_SCHEMA_URL], &C[OA_SPAN_SCOPE_SCHEMA_URL], r, &n);
+      put_dict_attrs(&o, &F[OA_SPAN_SCOPE_ATTRIBUTES],
+                     &C[OA_SPAN_SCOPE_ATTRIBUTES], r, limit);
+      if (o.size == inner)
+        o.size = mark;
+      else
+        put_str(&o, "}");
+      s = get_str(&F[OA_SPAN_SCOPE_SCHEMA_URL], &C[OA_SPAN_SCOPE_SCHEMA_URL], r,
+                  &n);
       if (n) {
         put_str(&o, " schema_url ");
         put_text(&o, s, n, limit);
@@ -574,19 +609,27 @@ int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64
     }
     prev_res = res;
     prev_scope = sc;
-    int64_t start = oa_array_get_int(&F[OA_SPAN_START_TIME], &C[OA_SPAN_START_TIME], r);
-    int64_t end = oa_array_get_int(&F[OA_SPAN_END_TIME], &C[OA_SPAN_END_TIME], r);
+    int64_t start =
+        oa_array_get_int(&F[OA_SPAN_START_TIME], &C[OA_SPAN_START_TIME], r);
+    int64_t end =
+        oa_array_get_int(&F[OA_SPAN_END_TIME], &C[OA_SPAN_END_TIME], r);
     putf(&o, "  [%lld] ", (long long)r);
     put_time(&o, start);
     put_str(&o, "  ");
     put_ms(&o, oa_array_get_int(&F[OA_SPAN_DURATION], &C[OA_SPAN_DURATION], r));
-    putf(&o, "  %s  ", kind_name(oa_array_get_int(&F[OA_SPAN_KIND], &C[OA_SPAN_KIND], r)));
+    putf(&o, "  %s  ",
+         kind_name(oa_array_get_int(&F[OA_SPAN_KIND], &C[OA_SPAN_KIND], r)));
     s = get_str(&F[OA_SPAN_NAME], &C[OA_SPAN_NAME], r, &n);
     put_text(&o, s ? s : (const uint8_t *)"", n, limit);
-    int64_t st = oa_array_get_int(&F[OA_SPAN_STATUS_CODE], &C[OA_SPAN_STATUS_CODE], r);
+    int64_t st =
+        oa_array_get_int(&F[OA_SPAN_STATUS_CODE], &C[OA_SPAN_STATUS_CODE], r);
     s = get_str(&F[OA_SPAN_STATUS_MESSAGE], &C[OA_SPAN_STATUS_MESSAGE], r, &n);
     if (st || n) {
-      putf(&o, "  status %s", st == 1 ? "OK" : st == 2 ? "ERROR" : st == 0 ? "UNSET" : "?");
+      putf(&o, "  status %s",
+           st == 1   ? "OK"
+           : st == 2 ? "ERROR"
+           : st == 0 ? "UNSET"
+                     : "?");
       if (n) {
         put_str(&o, " ");
         put_text(&o, s, n, limit);
@@ -606,14 +649,16 @@ int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64
       put_str(&o, " (root)");
     }
     putf(&o, " flags 0x%08llx",
-         (unsigned long long)oa_array_get_uint(&F[OA_SPAN_FLAGS], &C[OA_SPAN_FLAGS], r));
+         (unsigned long long)oa_array_get_uint(&F[OA_SPAN_FLAGS],
+                                               &C[OA_SPAN_FLAGS], r));
     s = get_str(&F[OA_SPAN_TRACE_STATE], &C[OA_SPAN_TRACE_STATE], r, &n);
     if (n) {
       put_str(&o, " trace_state ");
       put_text(&o, s, n, limit);
     }
     put_str(&o, "\n      attributes: ");
-    put_attrs(&o, &F[OA_SPAN_ATTRIBUTES], &C[OA_SPAN_ATTRIBUTES], r, " ", limit);
+    put_attrs(&o, &F[OA_SPAN_ATTRIBUTES], &C[OA_SPAN_ATTRIBUTES], r, " ",
+              limit);
     static const struct {
       int col;
       const char *what;
@@ -621,16 +666,21 @@ int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64
                     {OA_SPAN_DROPPED_EVENTS_COUNT, "events"},
                     {OA_SPAN_DROPPED_LINKS_COUNT, "links"}};
     for (size_t k = 0; k < 3; k++) {
-      uint64_t d = oa_array_get_uint(&F[kDropped[k].col], &C[kDropped[k].col], r);
-      if (d) putf(&o, "\n      dropped %s: %llu", kDropped[k].what, (unsigned long long)d);
+      uint64_t d =
+          oa_array_get_uint(&F[kDropped[k].col], &C[kDropped[k].col], r);
+      if (d)
+        putf(&o, "\n      dropped %s: %llu", kDropped[k].what,
+             (unsigned long long)d);
     }
     /* events */
     const oa_field *evf = &F[OA_SPAN_EVENTS].children[0];
     const oa_array *eva = &C[OA_SPAN_EVENTS].children[0];
-    int64_t eb = list_start(&C[OA_SPAN_EVENTS], r), ee = list_start(&C[OA_SPAN_EVENTS], r + 1);
+    int64_t eb = list_start(&C[OA_SPAN_EVENTS], r),
+            ee = list_start(&C[OA_SPAN_EVENTS], r + 1);
     for (int64_t k = eb; k < ee; k++) {
       put_str(&o, "\n      event +");
-      put_ms(&o, oa_array_get_int(&evf->children[0], &eva->children[0], k) - start);
+      put_ms(&o,
+             oa_array_get_int(&evf->children[0], &eva->children[0], k) - start);
       put_str(&o, " ");
       s = get_str(&evf->children[1], &eva->children[1], k, &n);
       put_text(&o, s ? s : (const uint8_t *)"", n, limit);
@@ -639,7 +689,8 @@ int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64
     }
     const oa_field *lf = &F[OA_SPAN_LINKS].children[0];
     const oa_array *la = &C[OA_SPAN_LINKS].children[0];
-    int64_t lb = list_start(&C[OA_SPAN_LINKS], r), le = list_start(&C[OA_SPAN_LINKS], r + 1);
+    int64_t lb = list_start(&C[OA_SPAN_LINKS], r),
+            le = list_start(&C[OA_SPAN_LINKS], r + 1);
     for (int64_t k = lb; k < le; k++) {
       put_str(&o, "\n      link trace ");
       s = get_str(&lf->children[0], &la->children[0], k, &n);
@@ -648,7 +699,8 @@ int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64
       s = get_str(&lf->children[1], &la->children[1], k, &n);
       put_hex(&o, s, n);
       putf(&o, " flags 0x%08llx",
-           (unsigned long long)oa_array_get_uint(&lf->children[3], &la->children[3], k));
+           (unsigned long long)oa_array_get_uint(&lf->children[3],
+                                                 &la->children[3], k));
       s = get_str(&lf->children[2], &la->children[2], k, &n);
       if (n) {
         put_str(&o, " trace_state ");
@@ -658,16 +710,18 @@ int oa_cli_print_spans(const oa_batch *b, int64_t index, int64_t max_rows, int64
       put_str(&o, " {");
       int64_t inner = o.size;
       put_attrs(&o, &lf->children[4], &la->children[4], k, " ", limit);
-      if (o.size == inner) o.size = mark;
-      else put_str(&o, "}");
+      if (o.size == inner)
+        o.size = mark;
+      else
+        put_str(&o, "}");
     }
     (void)end;
     put_str(&o, "\n");
     if (oa_bytes_reserve(&o, 0) == 0) fwrite(o.data, 1, (size_t)o.size, f);
   }
   if (rows < b->length)
-    fprintf(f, "... %lld more span%s (use --rows)\n", (long long)(b->length - rows),
-            b->length - rows == 1 ? "" : "s");
+    fprintf(f, "... %lld more span%s (use --rows)\n",
+            (long long)(b->length - rows), b->length - rows == 1 ? "" : "s");
   oa_bytes_reset(&o);
   (void)err;
   return 0;
@@ -687,11 +741,15 @@ int oa_cli_inspect(int argc, char **argv) {
                strcmp(a, "--max-width") == 0) {
       int64_t v;
       if (i + 1 >= argc || !oa_cli_parse_i64(argv[i + 1], &v))
-        return oa_cli_fail("%s needs a non-negative number (see otlparrow inspect --help)", a);
+        return oa_cli_fail(
+            "%s needs a non-negative number (see otlparrow inspect --help)", a);
       i++;
-      if (a[2] == 'b') o.max_batches = v;
-      else if (a[2] == 'r') o.max_rows = v;
-      else o.max_width = v < 4 ? 4 : v;
+      if (a[2] == 'b')
+        o.max_batches = v;
+      else if (a[2] == 'r')
+        o.max_rows = v;
+      else
+        o.max_width = v < 4 ? 4 : v;
     } else if (a[0] == '-' && a[1] != 0) {
       return oa_cli_fail("unknown option %s (see otlparrow inspect --help)", a);
     } else if (!path) {
@@ -700,7 +758,8 @@ int oa_cli_inspect(int argc, char **argv) {
       return oa_cli_fail("inspect takes one FILE, got '%s' and '%s'", path, a);
     }
   }
-  if (!path) return oa_cli_fail("inspect needs a FILE (see otlparrow inspect --help)");
+  if (!path)
+    return oa_cli_fail("inspect needs a FILE (see otlparrow inspect --help)");
   if (o.max_rows < 0) o.max_rows = o.json ? INT64_MAX : 20;
 
   oa_error err = {{0}};
@@ -716,7 +775,8 @@ int oa_cli_inspect(int argc, char **argv) {
   int64_t index = 0, total_rows = 0;
   bool span_view = false;
   const oa_schema *schema = oa_cli_input_schema(&in);
-  if (rc == 0 && !schema) rc = oa_error_set(&err, EINVAL, "%s: no schema found", path);
+  if (rc == 0 && !schema)
+    rc = oa_error_set(&err, EINVAL, "%s: no schema found", path);
   if (rc == 0) {
     if (o.json) {
       const char *fmt = in.source == OA_CLI_OTLP_PB     ? "pb"
@@ -724,7 +784,8 @@ int oa_cli_inspect(int argc, char **argv) {
                         : in.format == OA_IPC_FILE      ? "file"
                                                         : "stream";
       char head[64];
-      int n = snprintf(head, sizeof head, "{\"format\":\"%s\",\"schema\":", fmt);
+      int n =
+          snprintf(head, sizeof head, "{\"format\":\"%s\",\"schema\":", fmt);
       oa_bytes_append(&out, head, n);
       rc = print_schema_json(schema, &out, &err);
       oa_bytes_append(&out, ",\"batches\":[", 12);
@@ -732,11 +793,12 @@ int oa_cli_inspect(int argc, char **argv) {
       printf("%s: %s\n", path, oa_cli_source_name(in.source));
       span_view = is_span_view_schema(schema);
       if (span_view) {
-        printf("span schema (otlparrow.schema = spans/2; --json shows every column):");
-        for (int64_t k = 0; k < schema->n_fields; k++) printf(" %s", schema->fields[k].name);
+        printf("span schema (otlparrow.schema = spans/2; --json shows every "
+               "column):");
+        for (int64_t k = 0; k < schema->n_fields; k++)
+          printf(" %s", schema->fields[k].name);
         printf("\n");
-      }
-      else
+      } else
         print_schema_text(schema, stdout);
     }
   }
@@ -751,7 +813,8 @@ int oa_cli_inspect(int argc, char **argv) {
           out.size = 0;
         }
       } else if (span_view) {
-        rc = oa_cli_print_spans(&b, index, o.max_rows, o.max_width, stdout, &err);
+        rc = oa_cli_print_spans(&b, index, o.max_rows, o.max_width, stdout,
+                                &err);
       } else {
         rc = print_batch_text(&b, index, &o, stdout, &err);
       }
@@ -765,8 +828,9 @@ int oa_cli_inspect(int argc, char **argv) {
       oa_bytes_append(&out, "]}\n", 3);
       fwrite(out.data, 1, (size_t)out.size, stdout);
     } else {
-      printf("\n%lld batch%s, %lld row%s\n", (long long)index, index == 1 ? "" : "es",
-             (long long)total_rows, total_rows == 1 ? "" : "s");
+      printf("\n%lld batch%s, %lld row%s\n", (long long)index,
+             index == 1 ? "" : "es", (long long)total_rows,
+             total_rows == 1 ? "" : "s");
     }
   }
   oa_batch_reset(&b);

@@ -10,15 +10,21 @@ static const char kHelp[] =
     "OpenTelemetry traces on Apache Arrow.\n"
     "\n"
     "commands:\n"
-    "  inspect FILE        print the schema and batches of an Arrow IPC stream or file\n"
+    "  inspect FILE        print the schema and batches of an Arrow IPC stream "
+    "or file\n"
     "                      (or of OTLP protobuf/JSON traces, as span batches)\n"
-    "  convert IN OUT      re-encode Arrow IPC (stream <-> file, none/lz4/zstd), or\n"
+    "  convert IN OUT      re-encode Arrow IPC (stream <-> file, "
+    "none/lz4/zstd), or\n"
     "                      traces between Arrow IPC and OTLP protobuf/JSON\n"
-    "  gen                 generate realistic, deterministic traces (pb/json/arrow)\n"
-    "  demo                generate traces, convert them to Arrow, write and read\n"
+    "  gen                 generate realistic, deterministic traces "
+    "(pb/json/arrow)\n"
+    "  demo                generate traces, convert them to Arrow, write and "
+    "read\n"
     "                      them back as Arrow IPC\n"
-    "  serve               receive OTLP traces (gRPC, HTTP), serve Arrow Flight\n"
-    "  loadgen             drive OTLP/gRPC or Arrow Flight with generated load\n"
+    "  serve               receive OTLP traces (gRPC, HTTP), serve Arrow "
+    "Flight\n"
+    "  loadgen             drive OTLP/gRPC or Arrow Flight with generated "
+    "load\n"
     "  version             print the version\n"
     "\n"
     "Run 'otlparrow COMMAND --help' for the options of a command.\n";
@@ -36,12 +42,9 @@ static int cmd_version(int argc, char **argv) {
 }
 
 static const command kCommands[] = {
-    {"inspect", oa_cli_inspect},
-    {"convert", oa_cli_convert},
-    {"gen", oa_cli_gen},
-    {"serve", oa_cli_serve},
-    {"loadgen", oa_cli_loadgen},
-    {"demo", oa_cli_demo},
+    {"inspect", oa_cli_inspect}, {"convert", oa_cli_convert},
+    {"gen", oa_cli_gen},         {"serve", oa_cli_serve},
+    {"loadgen", oa_cli_loadgen}, {"demo", oa_cli_demo},
     {"version", cmd_version},
 };
 
@@ -52,7 +55,9 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "--version") == 0) return cmd_version(0, NULL);
   for (size_t i = 0; i < sizeof kCommands / sizeof kCommands[0]; i++)
-    if (strcmp(argv[1], kCommands[i].name) == 0) return kCommands[i].run(argc - 1, argv + 1);
-  fprintf(stderr, "otlparrow: error: unknown command '%s'\n\n%s", argv[1], kHelp);
+    if (strcmp(argv[1], kCommands[i].name) == 0)
+      return kCommands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "otlparrow: error: unknown command '%s'\n\n%s", argv[1],
+          kHelp);
   return 2;
 }

@@ -42,8 +42,8 @@ typedef struct oa_ipc_batch_meta {
 } oa_ipc_batch_meta;
 
 typedef struct oa_ipc_message_meta {
-  int16_t version;   /* MetadataVersion enum value */
-  int header_type;   /* OA_IPC_HEADER_* */
+  int16_t version; /* MetadataVersion enum value */
+  int header_type; /* OA_IPC_HEADER_* */
   int64_t body_length;
   oa_schema *schema; /* header Schema (owned reference) */
   int64_t dict_id;   /* header DictionaryBatch */

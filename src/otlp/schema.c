@@ -290,9 +290,9 @@ int oa_span_schema(oa_schema **out, oa_error *err) {
       return rc;
     }
   }
-  int rc =
-      oa_metadata_add(&s->metadata, OA_SPAN_SCHEMA_KEY, (int64_t)strlen(OA_SPAN_SCHEMA_KEY),
-                      OA_SPAN_SCHEMA_VERSION, (int64_t)strlen(OA_SPAN_SCHEMA_VERSION), err);
+  int rc = oa_metadata_add(
+      &s->metadata, OA_SPAN_SCHEMA_KEY, (int64_t)strlen(OA_SPAN_SCHEMA_KEY),
+      OA_SPAN_SCHEMA_VERSION, (int64_t)strlen(OA_SPAN_SCHEMA_VERSION), err);
   if (rc) {
     oa_schema_release(s);
     return rc;

@@ -10,17 +10,20 @@ int main(void) {
   oa_error err = {{0}};
   oa_schema *schema = NULL;
   oa_field f;
-  if (oa_schema_new(&schema, &err) || oa_field_init(&f, "x", OA_TYPE_INT64, &err) ||
+  if (oa_schema_new(&schema, &err) ||
+      oa_field_init(&f, "x", OA_TYPE_INT64, &err) ||
       oa_schema_add_field(schema, &f, &err))
     goto fail;
   oa_builder b;
   if (oa_builder_init(&b, &schema->fields[0], 0, &err)) goto fail;
-  for (int i = 0; i < 1000; i++) oa_builder_append_int(&b, i * 3);
+  for (int i = 0; i < 1000; i++)
+    oa_builder_append_int(&b, i * 3);
   oa_array col;
   oa_array_init(&col);
   oa_batch batch;
   oa_batch_init(&batch);
-  if (oa_builder_finish(&b, &col, &err) || oa_batch_set(&batch, schema, 1000, &col, &err))
+  if (oa_builder_finish(&b, &col, &err) ||
+      oa_batch_set(&batch, schema, 1000, &col, &err))
     goto fail;
   oa_bytes out;
   oa_bytes_init(&out);
@@ -28,7 +31,8 @@ int main(void) {
   oa_ipc_write_options_init(&opt);
   opt.compression = OA_COMPRESSION_ZSTD;
   oa_ipc_writer *w = NULL;
-  if (oa_ipc_writer_new(&w, OA_IPC_STREAM, schema, &opt, oa_sink_bytes(&out), &err) ||
+  if (oa_ipc_writer_new(&w, OA_IPC_STREAM, schema, &opt, oa_sink_bytes(&out),
+                        &err) ||
       oa_ipc_writer_write(w, &batch, &err) || oa_ipc_writer_finish(w, &err))
     goto fail;
   oa_ipc_stream_reader *r = NULL;
@@ -40,8 +44,8 @@ int main(void) {
       oa_ipc_stream_reader_next(r, &back, &got, &err))
     goto fail;
   if (!got || !oa_batch_equals(&batch, &back, &err)) goto fail;
-  printf("consumer ok: %s, %lld rows, %lld bytes\n", oa_version(), (long long)back.length,
-         (long long)out.size);
+  printf("consumer ok: %s, %lld rows, %lld bytes\n", oa_version(),
+         (long long)back.length, (long long)out.size);
   oa_batch_reset(&back);
   oa_batch_reset(&batch);
   oa_ipc_stream_reader_free(r);
