@@ -10,8 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "arrow/internal.h"
 #include "otlp/otlp_internal.h"
+
+#if defined(__GNUC__)
+#define NOINLINE_ __attribute__((noinline))
+#define ALWAYS_INLINE_ inline __attribute__((always_inline))
+#else
+#define NOINLINE_
+#define ALWAYS_INLINE_ inline
+#endif
 
 /* One KeyValue of a span, event or link, recorded by pass 1 so that pass 2
  * appends it without parsing the wire bytes again. */
@@ -26,18 +38,20 @@ typedef struct kv_rec {
 typedef struct kv_list {
   kv_rec *a;
   int64_t n, cap;
+  int64_t nbytes; /* sum of the records' n: bounds their payload bytes */
+  uint32_t types; /* bit t set: a record of type t */
 } kv_list;
 
 typedef struct ev_rec {
   uint64_t time;
   const uint8_t *name;
-  int64_t name_len, kv0, nkv;
+  int64_t name_len, kv0, nkv, nbytes;
   uint32_t dropped;
 } ev_rec;
 
 typedef struct lk_rec {
   const uint8_t *tid, *sid, *ts;
-  int64_t ts_len, kv0, nkv;
+  int64_t ts_len, kv0, nkv, nbytes;
   uint32_t flags, dropped;
 } lk_rec;
 
@@ -52,12 +66,13 @@ typedef struct dcache_ent {
   uint32_t gen;
   int32_t idx;
 } dcache_ent;
-#define DCACHE_PRED 32
+#define DCACHE_SUCC 256
 typedef struct dcache {
   dcache_ent e[DCACHE_SIZE];
-  /* by position in an attribute list: the key seen there last (spans of a
-   * kind repeat their keys in the same order) */
-  dcache_ent pred[DCACHE_PRED];
+  /* the key last seen first in an attribute list (pred[0]) and after the key
+   * of index i (pred[1 + i % DCACHE_SUCC]): spans of a kind repeat their
+   * keys in the same order, and spans of several kinds interleave */
+  dcache_ent pred[1 + DCACHE_SUCC];
 } dcache;
 
 enum { DC_NAME, DC_ATTR_KEY, DC_EVENT_NAME, DC_EVENT_KEY, DC_LINK_KEY, DC_N };
@@ -140,6 +155,26 @@ static const char *wt_name(int wt) {
   }
 }
 
+/* oa_pb_varint with the 1- and 2-byte cases (tags, lengths, most ints)
+ * decoded without a loop */
+static ALWAYS_INLINE_ bool pb_varint(const uint8_t **pp, const uint8_t *end,
+                                     uint64_t *out) {
+  const uint8_t *p = *pp;
+  if (OA_LIKELY(end - p >= 2)) {
+    if (p[0] < 0x80) {
+      *out = p[0];
+      *pp = p + 1;
+      return true;
+    }
+    if (p[1] < 0x80) {
+      *out = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+      *pp = p + 2;
+      return true;
+    }
+  }
+  return oa_pb_varint(pp, end, out);
+}
+
 /* Reads the next tag. */
 static inline int next_tag(dctx *c, const uint8_t **pp, const uint8_t *end,
                            const char *msg, uint32_t *field, int *wt) {
@@ -147,7 +182,7 @@ static inline int next_tag(dctx *c, const uint8_t **pp, const uint8_t *end,
   const uint8_t *at = *pp;
   *field = 0;
   *wt = 0;
-  if (OA_UNLIKELY(!oa_pb_varint(pp, end, &tag)))
+  if (OA_UNLIKELY(!pb_varint(pp, end, &tag)))
     return wire_err(c, at, "%s: truncated or overlong tag varint", msg);
   if (OA_UNLIKELY(tag > UINT32_MAX || (tag >> 3) == 0))
     return wire_err(c, at, "%s: invalid field number %llu", msg,
@@ -167,7 +202,7 @@ static inline int expect_wt(dctx *c, const uint8_t *p, int wt, int want,
 static inline int read_varint(dctx *c, const uint8_t **pp, const uint8_t *end,
                               const char *msg, const char *field, uint64_t *v) {
   const uint8_t *at = *pp;
-  if (OA_UNLIKELY(!oa_pb_varint(pp, end, v)))
+  if (OA_UNLIKELY(!pb_varint(pp, end, v)))
     return wire_err(c, at, "field '%s.%s': truncated or overlong varint", msg,
                     field);
   return 0;
@@ -180,7 +215,7 @@ static inline int read_len(dctx *c, const uint8_t **pp, const uint8_t *end,
   const uint8_t *at = *pp;
   *data = *pp;
   *len = 0;
-  if (OA_UNLIKELY(!oa_pb_varint(pp, end, &n)))
+  if (OA_UNLIKELY(!pb_varint(pp, end, &n)))
     return wire_err(c, at, "field '%s.%s': truncated or overlong length", msg,
                     field);
   if (OA_UNLIKELY(n > (uint64_t)(end - *pp)))
@@ -235,6 +270,18 @@ static int skip_value(dctx *c, const uint8_t **pp, const uint8_t *end,
     OA_RETURN_NOT_OK(next_tag((c), &(p), (end), (msg), &fld_, &wt_));          \
     switch (fld_) {
 
+/* TAG_LOOP_BEGIN with a statement run before each field (it may consume
+ * fields itself, and must leave p <= end) */
+#define TAG_LOOP_BEGIN_PRE(c, p, end, msg, pre)                                \
+  while ((p) < (end)) {                                                        \
+    uint32_t fld_;                                                             \
+    int wt_;                                                                   \
+    pre;                                                                       \
+    if ((p) >= (end)) break;                                                   \
+    const uint8_t *at_ = (p);                                                  \
+    OA_RETURN_NOT_OK(next_tag((c), &(p), (end), (msg), &fld_, &wt_));          \
+    switch (fld_) {
+
 #define TAG_LOOP_END(c, p, end, msg)                                           \
   default:                                                                     \
     OA_RETURN_NOT_OK(skip_value((c), &(p), (end), (msg), fld_, wt_));          \
@@ -259,6 +306,15 @@ static int skip_value(dctx *c, const uint8_t **pp, const uint8_t *end,
  * branch per word; most strings in telemetry are ASCII. */
 static inline bool ascii_only(const uint8_t *s, int64_t n) {
   uint64_t acc = 0;
+#if defined(__SSE2__)
+  if (n >= 16) { /* 16 bytes at a time (SSE2 is in the x86-64 baseline) */
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+    for (int64_t i = 0; i + 16 < n; i += 16)
+      v = _mm_or_si128(v,
+                       _mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+    return _mm_movemask_epi8(v) == 0;
+  }
+#endif
   if (n >= 8) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -273,10 +329,15 @@ static inline bool ascii_only(const uint8_t *s, int64_t n) {
   return (acc & 0x8080808080808080ull) == 0;
 }
 
+static NOINLINE_ void v_utf8_slow(dctx *c, const uint8_t *d, int64_t n,
+                                  const char *what) {
+  if (!oa_otlp_utf8_valid(d, n)) sem_err(c, d, "%s: invalid UTF-8", what);
+}
+
 static inline void v_utf8(dctx *c, const uint8_t *d, int64_t n,
                           const char *what) {
-  if (c->dec->opts.check_utf8 && !ascii_only(d, n) && !oa_otlp_utf8_valid(d, n))
-    sem_err(c, d, "%s: invalid UTF-8", what);
+  if (c->dec->opts.check_utf8 && OA_UNLIKELY(!ascii_only(d, n)))
+    v_utf8_slow(c, d, n, what);
 }
 
 static int v_kv(dctx *c, const uint8_t *p, const uint8_t *end, int depth,
@@ -457,20 +518,30 @@ static inline bool eq_bytes(const uint8_t *a, const uint8_t *b, int64_t n) {
  * point into this input (gen changes with every decode), so a hit compares
  * bytes that are hot in the cache; pos >= 0 is the position in an attribute
  * list, tried first without hashing. */
-static inline int32_t dict_lookup(const oa_otlp_decoder *dec, int which,
-                                  const uint8_t *key, int64_t len,
-                                  int64_t pos) {
-  const dcache *dc = dec->dc[which];
-  if (pos >= 0 && pos < DCACHE_PRED) {
-    const dcache_ent *pe = &dc->pred[pos];
-    if (pe->gen == dec->gen && pe->len == len && eq_bytes(pe->key, key, len))
-      return pe->idx;
+static inline int32_t dict_lookup(oa_otlp_decoder *dec, int which,
+                                  const uint8_t *key, int64_t len, int64_t pos,
+                                  int32_t prev) {
+  dcache *dc = dec->dc[which];
+  dcache_ent *pe = pos == 0    ? &dc->pred[0]
+                   : prev >= 0 ? &dc->pred[1 + (prev & (DCACHE_SUCC - 1))]
+                               : NULL;
+  /* a hit moves the entry to this occurrence: the next comparison then
+   * reads recent bytes, not a line far back in the input. (The entry stays
+   * valid whatever becomes of this span: the key is in the dictionary at
+   * that index.) */
+  if (pe && pe->gen == dec->gen && pe->len == len &&
+      eq_bytes(pe->key, key, len)) {
+    pe->key = key;
+    return pe->idx;
   }
   uint64_t h = cheap_hash(key, len);
-  const dcache_ent *e = &dc->e[(h >> 20) & (DCACHE_SIZE - 1)];
+  dcache_ent *e = &dc->e[(h >> 20) & (DCACHE_SIZE - 1)];
   if (e->gen == dec->gen && e->h == h && e->len == len &&
-      eq_bytes(e->key, key, len))
+      eq_bytes(e->key, key, len)) {
+    e->key = key;
+    if (pe) *pe = *e;
     return e->idx;
+  }
   return -1;
 }
 
@@ -479,8 +550,8 @@ static inline int32_t dict_lookup(const oa_otlp_decoder *dec, int which,
  * changed nothing that matters, for anything else: the generic path then
  * decodes (and reports errors) as usual. */
 static inline bool fast_kv(dctx *c, const uint8_t *p, const uint8_t *end,
-                           const char *where, kv_rec *r, int which,
-                           int64_t pos) {
+                           const char *where, kv_rec *r, int which, int64_t pos,
+                           int32_t prev) {
   if (end - p < 4 || p[0] != 0x0a || p[1] >= 0x80) return false;
   const uint8_t *key = p + 2;
   int64_t key_len = p[1];
@@ -503,13 +574,15 @@ static inline bool fast_kv(dctx *c, const uint8_t *p, const uint8_t *end,
     break;
   case 0x10: /* bool_value */
   case 0x18: /* int_value */
-    if (!oa_pb_varint(&q, end, &v) || q != end) return false;
+    if (!pb_varint(&q, end, &v) || q != end) return false;
     r->v = v;
+    r->n = 0;
     r->type = tag == 0x10 ? OA_ATTR_BOOL : OA_ATTR_INT;
     break;
   case 0x21: /* double_value */
     if (end - q != 8) return false;
     r->v = oa_pb_load64(q);
+    r->n = 0;
     r->type = OA_ATTR_DOUBLE;
     break;
   default:
@@ -518,7 +591,8 @@ static inline bool fast_kv(dctx *c, const uint8_t *p, const uint8_t *end,
   r->key = key;
   r->key_len = key_len;
   /* a key already in the dictionary was validated when it went in */
-  r->key_idx = which >= 0 ? dict_lookup(c->dec, which, key, key_len, pos) : -1;
+  r->key_idx =
+      which >= 0 ? dict_lookup(c->dec, which, key, key_len, pos, prev) : -1;
   if (r->key_idx < 0) v_utf8(c, key, key_len, where);
   return true;
 }
@@ -535,9 +609,20 @@ static inline int v_attr(dctx *c, const uint8_t *d, int64_t n, int64_t *count,
     if (OA_UNLIKELY(rec->n == rec->cap))
       OA_RETURN_NOT_OK(grow(c, (void **)&rec->a, &rec->cap, sizeof *rec->a));
     r = &rec->a[rec->n++];
-    if (OA_LIKELY(fast_kv(c, d, d + n, where, r, which, *count - 1))) return 0;
+    /* the previous key of this list, for the successor cache */
+    int32_t prev = *count > 1 ? rec->a[rec->n - 2].key_idx : -1;
+    if (OA_LIKELY(fast_kv(c, d, d + n, where, r, which, *count - 1, prev))) {
+      rec->nbytes += r->n;
+      rec->types |= 1u << r->type;
+      return 0;
+    }
   }
-  return v_kv(c, d, d + n, 0, where, r);
+  OA_RETURN_NOT_OK(v_kv(c, d, d + n, 0, where, r));
+  if (rec) {
+    rec->nbytes += r->n;
+    rec->types |= 1u << r->type;
+  }
+  return 0;
 }
 
 static int v_event(dctx *c, const uint8_t *p, const uint8_t *end) {
@@ -549,10 +634,21 @@ static int v_event(dctx *c, const uint8_t *p, const uint8_t *end) {
   memset(ev, 0, sizeof *ev);
   ev->name = kNothing;
   ev->kv0 = dec->sub_kvs.n;
+  int64_t nb0 = dec->sub_kvs.nbytes;
   const uint8_t *d;
   int64_t n, count = 0;
   uint64_t v;
-  TAG_LOOP_BEGIN(c, p, end, "Span.Event")
+  /* attributes of 1-byte length (tag 0x1a): see v_span */
+  TAG_LOOP_BEGIN_PRE(
+      c, p, end, "Span.Event",
+      while (end - p >= 2 && p[0] == 0x1a && p[1] < 0x80 &&
+             p[1] <= end - p - 2) {
+        d = p + 2;
+        n = p[1];
+        p = d + n;
+        OA_RETURN_NOT_OK(v_attr(c, d, n, &count, "event attributes",
+                                &dec->sub_kvs, DC_EVENT_KEY));
+      })
 case 1:
   FIELD_FIXED(c, p, end, "Span.Event", "time_unix_nano", 8, v);
   ev->time = v;
@@ -574,6 +670,7 @@ case 4:
   break;
   TAG_LOOP_END(c, p, end, "Span.Event")
   ev->nkv = dec->sub_kvs.n - ev->kv0;
+  ev->nbytes = dec->sub_kvs.nbytes - nb0;
   return 0;
 }
 
@@ -586,6 +683,7 @@ static int v_link(dctx *c, const uint8_t *p, const uint8_t *end) {
   memset(lk, 0, sizeof *lk);
   lk->ts = kNothing;
   lk->kv0 = dec->sub_kvs.n;
+  int64_t nb0 = dec->sub_kvs.nbytes;
   const uint8_t *d;
   int64_t n, count = 0;
   uint64_t v;
@@ -623,6 +721,7 @@ case 6:
   break;
   TAG_LOOP_END(c, p, end, "Span.Link")
   lk->nkv = dec->sub_kvs.n - lk->kv0;
+  lk->nbytes = dec->sub_kvs.nbytes - nb0;
   if (tid != 16)
     sem_err(c, start, "link trace_id is %lld bytes, expected 16",
             (long long)tid);
@@ -667,14 +766,69 @@ static int v_span(dctx *c, const uint8_t *p, const uint8_t *end, span_info *s) {
   const uint8_t *start = p, *d;
   int64_t n, n_attrs = 0, n_events = 0, n_links = 0;
   uint64_t v;
-  /* (a struct copy: memset of this size compiles to a slow rep stos) */
-  static const span_info kZero = {
-      .trace_state = kEmpty, .name = kEmpty, .status_msg = kEmpty};
-  *s = kZero;
+  /* field by field: a struct copy or memset of this size compiles to a
+   * slow rep stos */
+  s->trace_id = s->span_id = s->parent = NULL;
+  s->trace_id_len = s->span_id_len = s->parent_len = 0;
+  s->trace_state = s->name = s->status_msg = kEmpty;
+  s->trace_state_len = s->name_len = s->status_msg_len = 0;
+  s->start = s->end = 0;
+  s->kind = s->status_code = 0;
+  s->flags = s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
   c->dec->span_kvs.n = c->dec->sub_kvs.n = 0;
+  c->dec->span_kvs.nbytes = c->dec->sub_kvs.nbytes = 0;
+  c->dec->span_kvs.types = 0;
   c->dec->n_evs = c->dec->n_lks = 0;
   const oa_otlp_options *o = &c->dec->opts;
-  TAG_LOOP_BEGIN(c, p, end, "Span")
+  /* The fields every SDK writes first, in field order with 1-byte tags and
+   * lengths, are taken without the generic loop (anything else, and every
+   * later field, goes through it: the result is the same). */
+  if (end - p >= 18 && p[0] == 0x0a && p[1] == 16) { /* trace_id */
+    s->trace_id = p + 2;
+    s->trace_id_len = 16;
+    p += 18;
+  }
+  if (end - p >= 10 && p[0] == 0x12 && p[1] == 8) { /* span_id */
+    s->span_id = p + 2;
+    s->span_id_len = 8;
+    p += 10;
+  }
+  if (end - p >= 10 && p[0] == 0x22 && p[1] == 8) { /* parent_span_id */
+    s->parent = p + 2;
+    s->parent_len = 8;
+    p += 10;
+  }
+  if (end - p >= 2 && p[0] == 0x2a && p[1] < 0x80 &&
+      p[1] <= end - p - 2) { /* name */
+    s->name = p + 2;
+    s->name_len = p[1];
+    p += 2 + p[1];
+    v_utf8(c, s->name, s->name_len, "span name");
+  }
+  if (end - p >= 2 && p[0] == 0x30 && p[1] < 0x80) { /* kind */
+    s->kind = p[1];
+    p += 2;
+  }
+  if (end - p >= 9 && p[0] == 0x39) { /* start_time_unix_nano */
+    s->start = oa_pb_load64(p + 1);
+    p += 9;
+  }
+  if (end - p >= 9 && p[0] == 0x41) { /* end_time_unix_nano */
+    s->end = oa_pb_load64(p + 1);
+    p += 9;
+  }
+  /* runs of attributes of 1-byte length (tag 0x4a) skip the generic tag
+   * and length decoding: they are most of a span's fields */
+  TAG_LOOP_BEGIN_PRE(
+      c, p, end, "Span",
+      while (end - p >= 2 && p[0] == 0x4a && p[1] < 0x80 &&
+             p[1] <= end - p - 2) {
+        d = p + 2;
+        n = p[1];
+        p = d + n;
+        OA_RETURN_NOT_OK(v_attr(c, d, n, &n_attrs, "span attributes",
+                                &c->dec->span_kvs, DC_ATTR_KEY));
+      })
 case 1:
   FIELD_LEN(c, p, end, "Span", "trace_id", s->trace_id, s->trace_id_len);
   break;
@@ -942,24 +1096,21 @@ static inline int dict_index(oa_builder *b, int32_t idx) {
   return 0;
 }
 
-/* Dictionary append through the decoder's cache; pos >= 0 is the position
- * in an attribute list (tried first, without hashing). */
+/* Dictionary append through the decoder's cache (attribute keys only come
+ * here when pass 1 did not find them: the position caches are skipped). */
 static inline int dict_append(oa_otlp_decoder *dec, int which,
-                              const uint8_t *key, int64_t len, int64_t pos) {
+                              const uint8_t *key, int64_t len) {
   oa_builder *b = dec->dc_b[which];
   dcache *dc = dec->dc[which];
   /* entries point into this input (gen changes with every decode), so a
    * hit compares bytes that are hot in the cache */
-  dcache_ent *pe = pos >= 0 && pos < DCACHE_PRED ? &dc->pred[pos] : NULL;
-  if (pe && pe->gen == dec->gen && pe->len == len &&
-      eq_bytes(pe->key, key, len))
-    return dict_index(b, pe->idx);
   uint64_t h = cheap_hash(key, len);
   dcache_ent *e = &dc->e[(h >> 20) & (DCACHE_SIZE - 1)];
   int32_t idx;
   if (e->gen == dec->gen && e->h == h && e->len == len &&
       eq_bytes(e->key, key, len)) {
     idx = e->idx;
+    e->key = key; /* (see dict_lookup) */
     OA_RETURN_NOT_OK(dict_index(b, idx));
   } else {
     OA_RETURN_NOT_OK(oa_builder_append_bytes(b, len ? key : kNothing, len));
@@ -969,12 +1120,6 @@ static inline int dict_append(oa_otlp_decoder *dec, int which,
     e->len = len;
     e->gen = dec->gen;
     e->idx = idx;
-  }
-  if (pe) {
-    pe->key = key;
-    pe->len = len;
-    pe->gen = dec->gen;
-    pe->idx = idx;
   }
   return 0;
 }
@@ -1045,15 +1190,35 @@ static inline void wcol_store(const wcol *c, oa_builder *b) {
 
 /* The union children hold no nulls (no validity bitmap): values only. Each
  * returns the row it wrote. */
+/* memcpy of n > 0 bytes; up to 32 bytes (most values) with two overlapping
+ * loads and stores instead of a call */
+static ALWAYS_INLINE_ void copy_short(uint8_t *dst, const uint8_t *src,
+                                      int64_t n) {
+  if (n >= 8 && n <= 32) {
+    if (n >= 16) {
+      uint64_t a0 = oa_pb_load64(src), a1 = oa_pb_load64(src + 8);
+      uint64_t b0 = oa_pb_load64(src + n - 16), b1 = oa_pb_load64(src + n - 8);
+      memcpy(dst, &a0, 8);
+      memcpy(dst + 8, &a1, 8);
+      memcpy(dst + n - 16, &b0, 8);
+      memcpy(dst + n - 8, &b1, 8);
+    } else {
+      uint64_t a = oa_pb_load64(src), b = oa_pb_load64(src + n - 8);
+      memcpy(dst, &a, 8);
+      memcpy(dst + n - 8, &b, 8);
+    }
+  } else if (n >= 4 && n < 8) {
+    uint32_t a = oa_pb_load32(src), b = oa_pb_load32(src + n - 4);
+    memcpy(dst, &a, 4);
+    memcpy(dst + n - 4, &b, 4);
+  } else {
+    memcpy(dst, src, (size_t)n);
+  }
+}
+
 static inline int32_t put_str(wcol *c, const uint8_t *d, int64_t n) {
   if (n) { /* (the data buffer may not exist yet when n is 0) */
-    /* short strings (most keys' values) without a call */
-    if (n <= 16 && n >= 8) {
-      memcpy(c->dat + c->ds, d, 8);
-      memcpy(c->dat + c->ds + n - 8, d + n - 8, 8);
-    } else {
-      memcpy(c->dat + c->ds, d, (size_t)n);
-    }
+    copy_short(c->dat + c->ds, d, n);
     c->ds += n;
   }
   int32_t end = (int32_t)c->ds;
@@ -1111,15 +1276,60 @@ static bool bulk_reserve(oa_builder *vb, const kv_rec *r, int64_t n) {
          oa_bytes_reserve(&vb->data, n * 4) == 0;
 }
 
+/* Reserves room for n values of any types whose payloads total at most
+ * nbytes, without looking at the records (over-reserving a little); false
+ * when that bound does not fit the limits (bulk_reserve then counts). */
+static inline bool bulk_reserve_bound(oa_builder *vb, int64_t n, int64_t nbytes,
+                                      uint32_t types) {
+  oa_builder *ch = vb->children;
+  if (n > INT32_MAX || nbytes > INT32_MAX ||
+      ch[OA_ATTR_VALUE_EMPTY].length + n > INT32_MAX)
+    return false;
+  /* only the children of the types present (types: a superset) */
+  for (int k = OA_ATTR_VALUE_STR; k < OA_ATTR_VALUE_N; k++) {
+    if (!((types >> k) & 1)) continue;
+    oa_builder *b = &ch[k];
+    if (b->validity.data || b->length + n > INT32_MAX ||
+        oa_bytes_reserve(&b->values, n * 8 + 2))
+      return false;
+    if (k == OA_ATTR_VALUE_STR || k >= OA_ATTR_VALUE_KVLIST) {
+      if (b->data.size + nbytes > INT32_MAX ||
+          oa_bytes_reserve(&b->data, nbytes))
+        return false;
+    }
+  }
+  return oa_bytes_reserve(&vb->values, n) == 0 &&
+         oa_bytes_reserve(&vb->data, n * 4) == 0;
+}
+
 static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
                         const kv_rec *r, int64_t n) {
   oa_builder *entries = &mb->children[0];
   oa_builder *vb = &entries->children[1];
   oa_builder *ch = vb->children;
-  for (int64_t i = 0; i < n; i++)
-    APPEND(r[i].key_idx >= 0
-               ? dict_index(dec->dc_b[key_dc], r[i].key_idx)
-               : dict_append(dec, key_dc, r[i].key, r[i].key_len, i));
+  oa_builder *kb = dec->dc_b[key_dc];
+  if (!kb->validity.data && oa_bytes_reserve(&kb->values, n * 4) == 0) {
+    /* known keys (most) are written directly, runs of them with the
+     * write position in locals */
+    for (int64_t i = 0; i < n;) {
+      if (OA_LIKELY(r[i].key_idx >= 0)) {
+        uint8_t *kd = kb->values.data;
+        int64_t ks = kb->values.size, i0 = i;
+        for (; i < n && r[i].key_idx >= 0; i++, ks += 4)
+          memcpy(kd + ks, &r[i].key_idx, 4);
+        kb->values.size = ks;
+        kb->length += i - i0;
+      } else {
+        APPEND(dict_append(dec, key_dc, r[i].key, r[i].key_len));
+        i++;
+      }
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      APPEND(r[i].key_idx >= 0
+                 ? dict_index(kb, r[i].key_idx)
+                 : dict_append(dec, key_dc, r[i].key, r[i].key_len));
+  }
   uint8_t *codes = vb->values.data + vb->values.size;
   uint8_t *offs = vb->data.data + vb->data.size;
   int64_t empty = ch[OA_ATTR_VALUE_EMPTY].length;
@@ -1180,15 +1390,17 @@ static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
 
 /* Appends the attribute map element of the recorded KeyValues. */
 static int a_attrs_rec(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
-                       const kv_rec *r, int64_t n) {
+                       const kv_rec *r, int64_t n, int64_t nbytes,
+                       uint32_t types) {
+  oa_builder *vbu = &mb->children[0].children[1];
   if (n > 0 && !mb->children[0].validity.data &&
-      bulk_reserve(&mb->children[0].children[1], r, n))
+      (bulk_reserve_bound(vbu, n, nbytes, types) || bulk_reserve(vbu, r, n)))
     return a_attrs_bulk(dec, mb, key_dc, r, n);
   oa_builder *entries = &mb->children[0];
   oa_builder *vb = &entries->children[1];
   for (int64_t i = 0; i < n; i++, r++) {
     APPEND(r->key_idx >= 0 ? dict_index(dec->dc_b[key_dc], r->key_idx)
-                           : dict_append(dec, key_dc, r->key, r->key_len, i));
+                           : dict_append(dec, key_dc, r->key, r->key_len));
     APPEND(a_value(vb, r->type, r->d, r->n, r->v));
     APPEND(struct_valid(entries));
   }
@@ -1331,6 +1543,30 @@ static int a_scope(oa_otlp_decoder *dec, group_info *g) {
   return 0;
 }
 
+/* Fixed-width append of w bytes for the span row (inlined: the builders'
+ * fast appends are not always). */
+static ALWAYS_INLINE_ int put_fixed(oa_builder *b, const void *v, int w) {
+  if (OA_LIKELY(!b->validity.data &&
+                b->values.size + w <= b->values.capacity)) {
+    memcpy(b->values.data + b->values.size, v, (size_t)w);
+    b->values.size += w;
+    b->length++;
+    return 0;
+  }
+  int rc = oa_builder_mark_valid_(b);
+  if (rc) return rc;
+  rc = oa_bytes_append(&b->values, v, w);
+  if (rc) return rc;
+  b->length++;
+  return 0;
+}
+static ALWAYS_INLINE_ int put_u32(oa_builder *b, uint32_t v) {
+  return put_fixed(b, &v, 4);
+}
+static ALWAYS_INLINE_ int put_i64(oa_builder *b, int64_t v) {
+  return put_fixed(b, &v, 8);
+}
+
 static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
                   group_info *sc) {
   oa_builder *b = dec->b;
@@ -1338,57 +1574,53 @@ static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
   /* the scope's dictionary row is appended when its ScopeSpans ends (its
    * schema_url comes after the spans) */
   if (sc->id < 0) sc->id = dec->n_scopes++;
-  APPEND(oa_builder_append_fsb_fast(&b[OA_SPAN_TRACE_ID], s->trace_id));
-  APPEND(oa_builder_append_fsb_fast(&b[OA_SPAN_SPAN_ID], s->span_id));
-  APPEND(s->parent_len
-             ? oa_builder_append_fsb_fast(&b[OA_SPAN_PARENT_SPAN_ID], s->parent)
-             : null_fixed(&b[OA_SPAN_PARENT_SPAN_ID], 8));
+  APPEND(put_fixed(&b[OA_SPAN_TRACE_ID], s->trace_id, 16));
+  APPEND(put_fixed(&b[OA_SPAN_SPAN_ID], s->span_id, 8));
+  APPEND(s->parent_len ? put_fixed(&b[OA_SPAN_PARENT_SPAN_ID], s->parent, 8)
+                       : null_fixed(&b[OA_SPAN_PARENT_SPAN_ID], 8));
   APPEND(oa_builder_append_str_fast(&b[OA_SPAN_TRACE_STATE], s->trace_state,
                                     s->trace_state_len));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_FLAGS], s->flags));
-  APPEND(dict_append(dec, DC_NAME, s->name, s->name_len, -1));
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_KIND], s->kind));
-  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_START_TIME], (int64_t)s->start));
-  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_END_TIME], (int64_t)s->end));
-  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_DURATION],
-                                    (int64_t)(s->end - s->start)));
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_STATUS_CODE], s->status_code));
+  APPEND(put_u32(&b[OA_SPAN_FLAGS], s->flags));
+  APPEND(dict_append(dec, DC_NAME, s->name, s->name_len));
+  APPEND(put_u32(&b[OA_SPAN_KIND], (uint32_t)s->kind));
+  APPEND(put_i64(&b[OA_SPAN_START_TIME], (int64_t)s->start));
+  APPEND(put_i64(&b[OA_SPAN_END_TIME], (int64_t)s->end));
+  APPEND(put_i64(&b[OA_SPAN_DURATION], (int64_t)(s->end - s->start)));
+  APPEND(put_u32(&b[OA_SPAN_STATUS_CODE], (uint32_t)s->status_code));
   APPEND(oa_builder_append_str_fast(&b[OA_SPAN_STATUS_MESSAGE], s->status_msg,
                                     s->status_msg_len));
   APPEND(a_attrs_rec(dec, &b[OA_SPAN_ATTRIBUTES], DC_ATTR_KEY, dec->span_kvs.a,
-                     dec->span_kvs.n));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_ATTRIBUTES_COUNT],
-                                    s->dropped_attrs));
+                     dec->span_kvs.n, dec->span_kvs.nbytes,
+                     dec->span_kvs.types));
+  APPEND(put_u32(&b[OA_SPAN_DROPPED_ATTRIBUTES_COUNT], s->dropped_attrs));
   oa_builder *ev = &b[OA_SPAN_EVENTS], *lk = &b[OA_SPAN_LINKS];
   oa_builder *evi = &ev->children[0], *lki = &lk->children[0];
   for (int64_t k = 0; k < dec->n_evs; k++) {
     const ev_rec *e = &dec->evs[k];
     oa_builder *ch = evi->children;
-    APPEND(oa_builder_append_i64_fast(&ch[0], (int64_t)e->time));
-    APPEND(dict_append(dec, DC_EVENT_NAME, e->name, e->name_len, -1));
+    APPEND(put_i64(&ch[0], (int64_t)e->time));
+    APPEND(dict_append(dec, DC_EVENT_NAME, e->name, e->name_len));
     APPEND(a_attrs_rec(dec, &ch[2], DC_EVENT_KEY, dec->sub_kvs.a + e->kv0,
-                       e->nkv));
-    APPEND(oa_builder_append_u32_fast(&ch[3], e->dropped));
+                       e->nkv, e->nbytes, ~0u));
+    APPEND(put_u32(&ch[3], e->dropped));
     APPEND(struct_valid(evi));
   }
   for (int64_t k = 0; k < dec->n_lks; k++) {
     const lk_rec *l = &dec->lks[k];
     oa_builder *ch = lki->children;
-    APPEND(oa_builder_append_fsb_fast(&ch[0], l->tid));
-    APPEND(oa_builder_append_fsb_fast(&ch[1], l->sid));
+    APPEND(put_fixed(&ch[0], l->tid, 16));
+    APPEND(put_fixed(&ch[1], l->sid, 8));
     APPEND(oa_builder_append_str_fast(&ch[2], l->ts, l->ts_len));
-    APPEND(oa_builder_append_u32_fast(&ch[3], l->flags));
-    APPEND(
-        a_attrs_rec(dec, &ch[4], DC_LINK_KEY, dec->sub_kvs.a + l->kv0, l->nkv));
-    APPEND(oa_builder_append_u32_fast(&ch[5], l->dropped));
+    APPEND(put_u32(&ch[3], l->flags));
+    APPEND(a_attrs_rec(dec, &ch[4], DC_LINK_KEY, dec->sub_kvs.a + l->kv0,
+                       l->nkv, l->nbytes, ~0u));
+    APPEND(put_u32(&ch[5], l->dropped));
     APPEND(struct_valid(lki));
   }
   APPEND(list_valid(ev));
   APPEND(list_valid(lk));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_EVENTS_COUNT],
-                                    s->dropped_events));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_LINKS_COUNT],
-                                    s->dropped_links));
+  APPEND(put_u32(&b[OA_SPAN_DROPPED_EVENTS_COUNT], s->dropped_events));
+  APPEND(put_u32(&b[OA_SPAN_DROPPED_LINKS_COUNT], s->dropped_links));
   oa_builder *svc = &b[OA_SPAN_SERVICE_NAME];
   if (!res->svc) {
     APPEND(null_fixed(svc, 4));
@@ -1399,12 +1631,10 @@ static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
                                    res->svc_len));
     memcpy(&res->svc_idx, svc->values.data + svc->values.size - 4, 4);
   }
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_RESOURCE_ID], res->id));
-  APPEND(oa_builder_append_u32_fast(
-      &b[OA_SPAN_RESOURCE_DROPPED_ATTRIBUTES_COUNT], res->dropped));
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_SCOPE_ID], sc->id));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_SCOPE_DROPPED_ATTRIBUTES_COUNT],
-                                    sc->dropped));
+  APPEND(put_u32(&b[OA_SPAN_RESOURCE_ID], (uint32_t)res->id));
+  APPEND(put_u32(&b[OA_SPAN_RESOURCE_DROPPED_ATTRIBUTES_COUNT], res->dropped));
+  APPEND(put_u32(&b[OA_SPAN_SCOPE_ID], (uint32_t)sc->id));
+  APPEND(put_u32(&b[OA_SPAN_SCOPE_DROPPED_ATTRIBUTES_COUNT], sc->dropped));
   return 0;
 }
 
@@ -1630,18 +1860,51 @@ void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
   free(dec);
 }
 
+/* Grows b to a capacity of at least cap without zero-filling: every byte
+ * below size is written by an append before it is handed out (the slack up to
+ * the next multiple of 64 is zeroed by zero_tail before finish). */
+static void reserve_raw(oa_bytes *b, int64_t cap) {
+  if (cap <= b->capacity) return;
+  cap = (cap + 63) & ~(int64_t)63;
+  uint8_t *p = oa_aligned_alloc(cap);
+  if (!p) return;
+  if (b->size) memcpy(p, b->data, (size_t)b->size);
+  oa_aligned_free(b->data);
+  b->data = p;
+  b->capacity = cap;
+}
+
+/* Zeroes the padding after the used bytes, as zero-filled growth would have
+ * left it (IPC padding must not be uninitialized memory). */
+static void zero_tail(oa_bytes *b) {
+  if (!b->data) return;
+  int64_t pad = ((b->size + 63) & ~(int64_t)63) - b->size;
+  if (pad > b->capacity - b->size) pad = b->capacity - b->size;
+  if (pad > 0) memset(b->data + b->size, 0, (size_t)pad);
+}
+
 /* Visits every builder of the decoder (dictionary values included) in a
  * fixed order: mode 0 counts, 1 stores the buffer sizes in hints, 2 reserves
- * them (the sizes of the previous batch are the best guess for the next). */
+ * them (the sizes of the previous batch are the best guess for the next), 3
+ * zeroes the padding after the used bytes. */
 static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
                          int mode) {
   if (mode == 1) {
     dec->hints[k] = b->values.size;
     dec->hints[k + 1] = b->data.size;
   } else if (mode == 2) {
-    /* a failed reservation only costs speed: appends grow as usual */
-    (void)oa_bytes_reserve(&b->values, dec->hints[k] - b->values.size);
-    (void)oa_bytes_reserve(&b->data, dec->hints[k + 1] - b->data.size);
+    /* a failed reservation only costs speed: appends grow as usual. Bool
+     * bitmaps are set bit by bit and keep the zero-filling growth. */
+    if (b->type.id == OA_TYPE_BOOL && !b->dict.encoded) {
+      (void)oa_bytes_reserve(&b->values, dec->hints[k] - b->values.size);
+      (void)oa_bytes_reserve(&b->data, dec->hints[k + 1] - b->data.size);
+    } else {
+      reserve_raw(&b->values, dec->hints[k]);
+      reserve_raw(&b->data, dec->hints[k + 1]);
+    }
+  } else if (mode == 3) {
+    zero_tail(&b->values);
+    zero_tail(&b->data);
   }
   k += 2;
   for (int64_t i = 0; i < b->n_children; i++)
@@ -1737,6 +2000,7 @@ static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err) {
   int rc = 0;
   oa_array tmp;
   if (cols) hint_all(dec, 1);
+  hint_all(dec, 3);
   /* the dictionaries start over: every cache entry becomes stale */
   if (++dec->gen == 0) {
     for (int i = 0; i < DC_N; i++)
