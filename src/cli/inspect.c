@@ -777,6 +777,8 @@ int oa_cli_inspect(int argc, char **argv) {
   const oa_schema *schema = oa_cli_input_schema(&in);
   if (rc == 0 && !schema)
     rc = oa_error_set(&err, EINVAL, "%s: no schema found", path);
+  if (rc == 0 && !schema)
+    rc = EINVAL; /* unreachable: oa_error_set is nonzero */
   if (rc == 0) {
     if (o.json) {
       const char *fmt = in.source == OA_CLI_OTLP_PB     ? "pb"

@@ -352,10 +352,21 @@ static double cpu_seconds(int64_t pid) {
   if (!p) return -1;
   /* after ") ": state(3) ppid pgrp session tty tpgid flags minflt cminflt
    * majflt cmajflt utime(14) stime(15) */
-  unsigned long long ut = 0, st = 0;
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-             &ut, &st) != 2)
-    return -1;
+  p += 2;
+  for (int field = 3; field < 14; field++) {
+    while (*p == ' ')
+      p++;
+    if (!*p) return -1;
+    while (*p && *p != ' ')
+      p++;
+  }
+  char *end = NULL;
+  errno = 0;
+  unsigned long long ut = strtoull(p, &end, 10);
+  if (end == p || errno) return -1;
+  p = end;
+  unsigned long long st = strtoull(p, &end, 10);
+  if (end == p || errno) return -1;
   return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -464,8 +475,13 @@ static int run(lg_cfg *c) {
     co.cert_pem = cert;
     co.key_pem = key;
     co.max_recv_message_size = -1;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     chs = calloc((size_t)c->connections, sizeof *chs);
-    for (int64_t i = 0; chs && i < c->connections; i++)
+    if (!chs) {
+      oa_cli_fail("out of memory");
+      goto done;
+    }
+    for (int64_t i = 0; i < c->connections; i++)
       if (oa_grpc_channel_new(&chs[i], target, &co, &err)) {
         oa_cli_fail("--otlp-grpc %s: %s", target, err.message);
         goto done;
@@ -493,8 +509,13 @@ static int run(lg_cfg *c) {
       ro.check_utf8 = false;
     }
     fo.read = &ro;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     sh.conns = calloc((size_t)c->connections, sizeof *sh.conns);
-    for (int64_t i = 0; sh.conns && i < c->connections; i++)
+    if (!sh.conns) {
+      oa_cli_fail("out of memory");
+      goto done;
+    }
+    for (int64_t i = 0; i < c->connections; i++)
       if (oa_flight_client_new(&sh.conns[i], uri, &fo, &err)) {
         oa_cli_fail("--flight: %s", err.message);
         goto done;

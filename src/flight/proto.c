@@ -87,7 +87,7 @@ int oa_pb_next(oa_pb_reader *r, oa_pb_field *f, bool *more, const char *what,
   *more = false;
   if (r->p >= r->end) return 0;
   int64_t at = r->p - r->start;
-  uint64_t key;
+  uint64_t key = 0; /* get_varint sets it unless it fails */
   OA_RETURN_NOT_OK(get_varint(r, &key, what, "tag", err));
   if (key >> 3 == 0 || key >> 3 > 0x1fffffff)
     return oa_error_set(err, EINVAL,
@@ -117,7 +117,7 @@ int oa_pb_next(oa_pb_reader *r, oa_pb_field *f, bool *more, const char *what,
     break;
   }
   case WT_LEN: {
-    uint64_t len;
+    uint64_t len = 0;
     OA_RETURN_NOT_OK(get_varint(r, &len, what, "length", err));
     if (len > (uint64_t)(r->end - r->p))
       return oa_error_set(err, EINVAL,

@@ -1060,6 +1060,7 @@ int oa_flight_server_register(oa_grpc_server *srv, oa_datasets *d,
                               const oa_flight_options *o, oa_error *err) {
   oa_flight_service *svc = NULL;
   OA_RETURN_NOT_OK(oa_flight_service_new(&svc, d, o, err));
+  if (!svc) return ENOMEM; /* unreachable: set whenever new succeeds */
   /* svc is not freed, even on failure: registered methods may point to it */
   return oa_flight_service_register(svc, srv, err);
 }

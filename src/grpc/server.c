@@ -219,9 +219,11 @@ int oa_grpc_server_register_unary(oa_grpc_server *srv, const char *path,
                                   const oa_grpc_method_options *mo,
                                   oa_error *err) {
   if (!fn)
-    return oa_error_set(err, EINVAL, "grpc: NULL handler for '%s'", path);
-  oa_grpc_method *m;
+    return oa_error_set(err, EINVAL, "grpc: NULL handler for '%s'",
+                        path ? path : "(null)");
+  oa_grpc_method *m = NULL;
   OA_RETURN_NOT_OK(add_method(srv, path, mo, &m, err));
+  if (!m) return EINVAL; /* unreachable: set whenever add_method succeeds */
   m->unary = true;
   m->unary_fn = fn;
   m->ctx = ctx;
@@ -240,8 +242,9 @@ int oa_grpc_server_register_stream(oa_grpc_server *srv, const char *path,
   if (kind < OA_GRPC_CLIENT_STREAMING || kind > OA_GRPC_BIDI_STREAMING)
     return oa_error_set(err, EINVAL, "grpc: stream '%s': bad kind %d",
                         path ? path : "(null)", (int)kind);
-  oa_grpc_method *m;
+  oa_grpc_method *m = NULL;
   OA_RETURN_NOT_OK(add_method(srv, path, mo, &m, err));
+  if (!m) return EINVAL; /* unreachable: set whenever add_method succeeds */
   m->kind = kind;
   m->h = *h;
   m->ctx = ctx;
@@ -284,6 +287,7 @@ static int ensure_server(oa_grpc_server *srv, oa_error *err) {
   srv->server = grpc_server_create(&ca, NULL);
   if (!srv->server)
     return oa_error_set(err, ENOMEM, "grpc_server_create failed");
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
   srv->cqs = calloc((size_t)srv->n_threads, sizeof *srv->cqs);
   srv->threads = calloc((size_t)srv->n_threads, sizeof *srv->threads);
   srv->scratch = calloc((size_t)srv->n_threads, sizeof *srv->scratch);

@@ -16,12 +16,14 @@
  * surrogate escape is turned into the (invalid) UTF-8 encoding of the
  * surrogate so that UTF-8 validation rejects its span. The partial-success
  * message is then rewritten to name the JSON path of the rejected span. */
+#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "otlp/json_internal.h"
 
@@ -763,11 +765,16 @@ static int64_t input_offset(const oa_otlp_json_decoder *dec, int64_t off) {
 /* "offset N: why" from the protobuf decoder -> "<JSON path>: why" */
 static void rewrite_result(const oa_otlp_json_decoder *dec,
                            oa_otlp_result *res) {
-  long long off = 0;
-  int used = 0;
-  if (sscanf(res->error_message, "offset %lld: %n", &off, &used) < 1 ||
-      used == 0)
-    return;
+  const char *msg = res->error_message;
+  if (strncmp(msg, "offset ", 7) != 0) return;
+  char *end = NULL;
+  errno = 0;
+  long long off = strtoll(msg + 7, &end, 10);
+  if (end == msg + 7 || errno == ERANGE || *end != ':') return;
+  end++;
+  while (*end == ' ')
+    end++;
+  int used = (int)(end - msg);
   char why[OA_ERROR_SIZE - 140];
   snprintf(why, sizeof why, "%s", res->error_message + used);
   const jrec *best = NULL;
@@ -892,8 +899,9 @@ int oa_otlp_json_decoder_decode(oa_otlp_json_decoder *dec, const char *json,
 int oa_otlp_decode_traces_json(const char *json, int64_t len,
                                const oa_otlp_options *opts, oa_batch *out,
                                oa_otlp_result *result, oa_error *err) {
-  oa_otlp_json_decoder *dec;
+  oa_otlp_json_decoder *dec = NULL;
   OA_RETURN_NOT_OK(oa_otlp_json_decoder_new(&dec, opts, err));
+  if (!dec) return ENOMEM; /* unreachable: set whenever new succeeds */
   int rc = oa_otlp_json_decoder_decode(dec, json, len, out, result, err);
   oa_otlp_json_decoder_free(dec);
   return rc;

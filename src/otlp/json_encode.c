@@ -330,7 +330,7 @@ static int w_message(jw *w, const uint8_t *p, const uint8_t *end,
   /* validate once, find the oneof member that wins and what is present */
   uint32_t oneof = 0;
   uint32_t present = 0; /* bit per field index */
-  pbv v;
+  pbv v = {0};          /* fields of other wire types stay defined */
   for (const uint8_t *q = p; q < end;) {
     OA_RETURN_NOT_OK(next(w, &q, end, m->name, &v));
     for (int i = 0; i < m->n_fields; i++) {

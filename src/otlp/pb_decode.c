@@ -536,6 +536,10 @@ static inline int32_t dict_lookup(oa_otlp_decoder *dec, int which,
   }
   uint64_t h = cheap_hash(key, len);
   dcache_ent *e = &dc->e[(h >> 20) & (DCACHE_SIZE - 1)];
+  /* dc is never NULL (allocated by init); the analyzer infers it might be
+   * from the pe test above, pe being NULL by design when there is no
+   * predecessor. */
+  // NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
   if (e->gen == dec->gen && e->h == h && e->len == len &&
       eq_bytes(e->key, key, len)) {
     e->key = key;
@@ -1411,7 +1415,7 @@ static void find_service_name(const uint8_t *p, const uint8_t *end,
                               group_info *g) {
   const uint8_t *key = NULL, *val = NULL;
   int64_t key_len = 0, val_len = 0;
-  pbf f;
+  pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f)) {
     if (f.wt != OA_PB_LEN) continue;
     if (f.field == 1) {
@@ -1446,7 +1450,7 @@ static void find_service_name(const uint8_t *p, const uint8_t *end,
 static int a_anyvalue(oa_builder *vb, const uint8_t *d, int64_t n) {
   const uint8_t *p = d, *end = d + n;
   int type = OA_ATTR_EMPTY;
-  pbf f, last = {0};
+  pbf f = {0}, last = {0};
   while (next_field(&p, end, &f)) {
     /* oneof: the last member on the wire wins */
     if (f.field >= 1 && f.field <= 7) {
@@ -1474,7 +1478,7 @@ static int a_kv(oa_builder *mb, const uint8_t *d, int64_t n) {
   const uint8_t *p = d, *end = d + n;
   const uint8_t *key = kNone, *val = kNone;
   int64_t key_len = 0, val_len = 0;
-  pbf f;
+  pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f)) {
     if (f.field == 1) {
       key = f.d;
@@ -1497,7 +1501,7 @@ static int a_kv(oa_builder *mb, const uint8_t *d, int64_t n) {
 /* Appends the map of every `field` KeyValue of message [p, end). */
 static int a_attrs(oa_builder *mb, const uint8_t *p, const uint8_t *end,
                    uint32_t field) {
-  pbf f;
+  pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f))
     if (f.field == field) APPEND(a_kv(mb, f.d, f.n));
   return oa_builder_append_valid(mb);
@@ -1510,7 +1514,7 @@ static int a_resource(oa_otlp_decoder *dec, group_info *g) {
   APPEND(oa_builder_append_str_fast(&dec->res_url, g->url ? g->url : kNothing,
                                     g->url_len));
   oa_builder *refs = &dec->res_refs;
-  pbf f;
+  pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f))
     if (f.field == 3)
       APPEND(oa_builder_append_str_fast(&refs->children[0], f.d, f.n));
@@ -1524,7 +1528,7 @@ static int a_scope(oa_otlp_decoder *dec, group_info *g) {
   const uint8_t *end = p + (g->msg ? g->msg_len : 0);
   const uint8_t *name = kNothing, *version = kNothing;
   int64_t name_len = 0, version_len = 0;
-  pbf f;
+  pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f)) {
     if (f.field == 1) {
       name = f.d;
@@ -1760,7 +1764,7 @@ case 3:
   OA_RETURN_NOT_OK(scope_check(c, &sg));
 
   p = start;
-  pbf f;
+  pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f)) {
     if (f.field != 2) continue;
     OA_RETURN_NOT_OK(one_span(c, st, f.d, f.n, rg, &sg));
@@ -1795,7 +1799,7 @@ case 3:
   if (rg.bad) rg.svc = NULL;
 
   p = start;
-  pbf f;
+  pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f))
     if (f.field == 2)
       OA_RETURN_NOT_OK(do_scope_spans(c, st, f.d, f.d + f.n, &rg));
@@ -1998,7 +2002,8 @@ fail:
  * content is thrown away (a rejected request). */
 static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err) {
   int rc = 0;
-  oa_array tmp;
+  oa_array tmp; /* a discarded column (cols NULL) */
+  oa_array_init(&tmp);
   if (cols) hint_all(dec, 1);
   hint_all(dec, 3);
   /* the dictionaries start over: every cache entry becomes stale */
@@ -2130,8 +2135,9 @@ fail:
 int oa_otlp_decode_traces(const uint8_t *data, int64_t size,
                           const oa_otlp_options *opts, oa_batch *out,
                           oa_otlp_result *result, oa_error *err) {
-  oa_otlp_decoder *dec;
+  oa_otlp_decoder *dec = NULL;
   OA_RETURN_NOT_OK(oa_otlp_decoder_new(&dec, opts, err));
+  if (!dec) return ENOMEM; /* unreachable: set whenever new succeeds */
   int rc = oa_otlp_decoder_decode(dec, data, size, out, result, err);
   oa_otlp_decoder_free(dec);
   return rc;

@@ -166,6 +166,7 @@ int oa_otlp_grpc_register(oa_otlp_grpc **out, oa_grpc_server *srv,
   r->dataset = strdup(r->opts.dataset);
   r->opts.dataset = r->dataset;
   r->n_workers = oa_grpc_server_threads(srv);
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
   r->decoders = calloc((size_t)r->n_workers, sizeof *r->decoders);
   r->batches = calloc((size_t)r->n_workers, sizeof *r->batches);
   int rc = 0;

@@ -875,6 +875,7 @@ static int open_listener(const char *addr, int *fd_out, int *port_out, bool *v6,
   }
   freeaddrinfo(ai);
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss); /* the analyzer does not know getsockname */
   socklen_t sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
     int e = errno;

@@ -76,6 +76,7 @@ static void collect(region_set *s, const oa_array *a) {
     }
     if (s->n == s->cap) {
       int64_t cap = s->cap ? s->cap * 2 : 64;
+      /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
       oa_region **r = realloc(s->r, (size_t)cap * sizeof *r);
       if (!r) {
         s->rc = ENOMEM;
@@ -105,6 +106,7 @@ static int batch_bytes(const oa_batch *b, int64_t *out, oa_error *err) {
     free(s.r);
     return oa_error_set(err, ENOMEM, "datasets: out of memory");
   }
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
   if (s.n > 1) qsort(s.r, (size_t)s.n, sizeof *s.r, cmp_ptr);
   int64_t total = s.loose;
   for (int64_t i = 0; i < s.n; i++)
@@ -225,7 +227,14 @@ int oa_datasets_append(oa_datasets *d, const char *name, const oa_batch *batch,
                       (long long)d->limit);
     goto done;
   }
-  if (!e && (rc = add_entry(d, name, batch->schema, &e, err)) != 0) goto done;
+  if (!e) {
+    rc = add_entry(d, name, batch->schema, &e, err);
+    if (rc) goto done;
+    if (!e) { /* unreachable: set whenever add_entry succeeds */
+      rc = ENOMEM;
+      goto done;
+    }
+  }
   if (e->n == e->cap) {
     int64_t cap = e->cap ? e->cap * 2 : 16;
     oa_batch *b = realloc(e->batches, (size_t)cap * sizeof *b);

@@ -624,6 +624,9 @@ OA_TEST(test_api_errors) {
   CHECK_FAILS(
       oa_grpc_server_register_unary(srv, "bad", unary_echo, NULL, NULL, err),
       EINVAL, err, "/pkg.Svc/Method");
+  /* neither a handler nor a path: the message names both without %s NULL */
+  CHECK_FAILS(oa_grpc_server_register_unary(srv, NULL, NULL, NULL, NULL, err),
+              EINVAL, err, "NULL handler for '(null)'");
   CHECK_OK(
       oa_grpc_server_register_unary(srv, "/a.B/C", unary_echo, NULL, NULL, err),
       err);
