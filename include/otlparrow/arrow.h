@@ -253,6 +253,11 @@ bool oa_array_is_null(const oa_field *f, const oa_array *a, int64_t i);
 int oa_array_validate(const oa_field *f, const oa_array *a, bool check_utf8,
                       oa_error *err);
 
+/* Bytes of the buffers an array and its children reference (dictionaries
+ * not included): a cheap size estimate, e.g. to split a batch into messages
+ * of a target size. */
+int64_t oa_array_buffer_bytes(const oa_array *a);
+
 /* Logical equality of two arrays of the same field: same length and, element
  * by element, same nullness and value (offsets, slicing and dictionary
  * encoding are looked through: two dictionary arrays are equal when their

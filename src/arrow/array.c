@@ -135,6 +135,15 @@ oom:
   return oa_error_set(err, ENOMEM, "array copy: out of memory");
 }
 
+int64_t oa_array_buffer_bytes(const oa_array *a) {
+  int64_t n = 0;
+  for (int i = 0; i < a->n_buffers; i++)
+    n += a->buffers[i].size;
+  for (int64_t i = 0; i < a->n_children; i++)
+    n += oa_array_buffer_bytes(&a->children[i]);
+  return n;
+}
+
 /* ---------------------------------------------------------- record batch */
 
 void oa_batch_init(oa_batch *b) { memset(b, 0, sizeof *b); }

@@ -307,43 +307,6 @@ static int send_bytes(oa_grpc_stream *s, const oa_bytes *b, oa_error *err) {
   return oa_grpc_stream_write(s, &sl, 1, err);
 }
 
-/* Where the data_body payload starts in a FlightData prefix, or -1. */
-static int64_t body_offset(const uint8_t *p, int64_t len) {
-  int64_t i = 0;
-  while (i < len) {
-    uint64_t tag = 0, v = 0;
-    int shift = 0;
-    while (i < len && shift < 64) {
-      uint8_t b = p[i++];
-      tag |= (uint64_t)(b & 0x7f) << shift;
-      shift += 7;
-      if (!(b & 0x80)) break;
-    }
-    uint32_t wire = (uint32_t)(tag & 7);
-    if (wire == 0 || wire == 2) {
-      shift = 0;
-      while (i < len && shift < 64) {
-        uint8_t b = p[i++];
-        v |= (uint64_t)(b & 0x7f) << shift;
-        shift += 7;
-        if (!(b & 0x80)) break;
-      }
-      if (wire == 2) {
-        if ((tag >> 3) == OA_FLIGHT_DATA_BODY) return i;
-        if (v > (uint64_t)(len - i)) return -1;
-        i += (int64_t)v;
-      }
-    } else if (wire == 1) {
-      i += 8;
-    } else if (wire == 5) {
-      i += 4;
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
 /* ---------------------------------------------------------------- DoPut */
 
 typedef struct put_state {
@@ -417,15 +380,6 @@ static int flush_queue(put_state *p, oa_error *err) {
   return rc;
 }
 
-static int64_t array_bytes(const oa_array *a) {
-  int64_t n = 0;
-  for (int i = 0; i < a->n_buffers; i++)
-    n += a->buffers[i].size;
-  for (int64_t i = 0; i < a->n_children; i++)
-    n += array_bytes(&a->children[i]);
-  return n;
-}
-
 /* Encodes rows [off, off+len) of batch into the queue; a record batch
  * message over the limit is replaced by two halves (its dictionaries were
  * queued already). */
@@ -456,7 +410,7 @@ static int put_batch(put_state *p, oa_ipc_encoder *enc, const oa_batch *b,
                      oa_error *err) {
   int64_t bytes = 0;
   for (int64_t i = 0; i < b->n_columns; i++)
-    bytes += array_bytes(&b->columns[i]);
+    bytes += oa_array_buffer_bytes(&b->columns[i]);
   int64_t max = p->c->max_msg;
   int64_t pieces = max > 0 && b->length > 1 ? (bytes + max - 1) / max : 1;
   if (pieces < 1) pieces = 1;
@@ -570,7 +524,7 @@ static int start_server_stream(oa_flight_client *c, const char *method,
   oa_grpc_call_options co;
   call_options(c, &co);
   OA_RETURN_NOT_OK(oa_grpc_stream_start(out, c->ch, path, &co, err));
-  oa_grpc_stream_set_align(*out, body_offset);
+  oa_grpc_stream_set_align(*out, oa_flight_data_body_offset);
   /* a failed send shows in the status */
   if (send_bytes(*out, req, NULL) == 0) oa_grpc_stream_close_send(*out, NULL);
   return 0;

@@ -211,4 +211,9 @@ int oa_flight_schema_parse(const uint8_t *data, int64_t len, oa_schema **out,
 }
 #endif
 
+/* Where data_body's bytes start in a FlightData prefix (e.g. the first
+ * slice gRPC hands over), or -1 if not within it. Only the framing is read;
+ * oa_flight_data_decode checks everything. */
+int64_t oa_flight_data_body_offset(const uint8_t *p, int64_t len);
+
 #endif

@@ -700,3 +700,46 @@ int oa_flight_schema_parse(const uint8_t *data, int64_t len, oa_schema **out,
   oa_ipc_decoder_free(dec);
   return rc;
 }
+
+/* Where data_body's bytes start in a FlightData prefix (the first slice
+ * gRPC hands over), or -1 if not within it: the gRPC layer then copies a
+ * multi-slice message once with the body 64-byte aligned, and the decoder
+ * needs no second copy. Only framing is read here; oa_flight_data_decode
+ * checks everything. */
+int64_t oa_flight_data_body_offset(const uint8_t *p, int64_t len) {
+  int64_t i = 0;
+  while (i < len) {
+    uint64_t key = 0, v = 0;
+    int shift = 0;
+    bool more = true;
+    while (more) {
+      if (i >= len || shift > 63) return -1;
+      key |= (uint64_t)(p[i] & 0x7f) << shift;
+      more = (p[i++] & 0x80) != 0;
+      shift += 7;
+    }
+    uint32_t wire = (uint32_t)(key & 7);
+    if (wire == 0 || wire == 2) {
+      shift = 0;
+      more = true;
+      while (more) {
+        if (i >= len || shift > 63) return -1;
+        v |= (uint64_t)(p[i] & 0x7f) << shift;
+        more = (p[i++] & 0x80) != 0;
+        shift += 7;
+      }
+      if (wire == 2) {
+        if ((key >> 3) == OA_FLIGHT_DATA_BODY) return i;
+        if (v > (uint64_t)(len - i)) return -1;
+        i += (int64_t)v;
+      }
+    } else if (wire == 1) {
+      i += 8;
+    } else if (wire == 5) {
+      i += 4;
+    } else {
+      return -1;
+    }
+  }
+  return -1;
+}

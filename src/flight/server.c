@@ -360,22 +360,13 @@ static int encode_rows(fcall *c, const oa_batch *batch, int64_t off,
   return 0;
 }
 
-static int64_t array_bytes(const oa_array *a) {
-  int64_t n = 0;
-  for (int i = 0; i < a->n_buffers; i++)
-    n += a->buffers[i].size;
-  for (int64_t i = 0; i < a->n_children; i++)
-    n += array_bytes(&a->children[i]);
-  return n;
-}
-
 /* Queues the messages of the next batch: in pieces of about max_msg bytes
  * (the estimate from the buffer sizes, refined by encode_rows). */
 static int produce_next(fcall *c, oa_error *err) {
   const oa_batch *b = &c->batches[c->bi++];
   int64_t bytes = 0;
   for (int64_t i = 0; i < b->n_columns; i++)
-    bytes += array_bytes(&b->columns[i]);
+    bytes += oa_array_buffer_bytes(&b->columns[i]);
   int64_t pieces =
       b->length > 1 ? (bytes + c->svc->max_msg - 1) / c->svc->max_msg : 1;
   if (pieces < 1) pieces = 1;
@@ -461,49 +452,6 @@ static int check_span_schema(const oa_schema *got, const oa_schema *want,
   return 0;
 }
 
-/* Where data_body's bytes start in a FlightData prefix (the first slice
- * gRPC hands over), or -1 if not within it: the gRPC layer then copies a
- * multi-slice message once with the body 64-byte aligned, and put_message
- * needs no second copy. Only framing is read here; oa_flight_data_decode
- * checks everything. */
-static int64_t flight_body_offset(const uint8_t *p, int64_t len) {
-  int64_t i = 0;
-  while (i < len) {
-    uint64_t key = 0, v = 0;
-    int shift = 0;
-    bool more = true;
-    while (more) {
-      if (i >= len || shift > 63) return -1;
-      key |= (uint64_t)(p[i] & 0x7f) << shift;
-      more = (p[i++] & 0x80) != 0;
-      shift += 7;
-    }
-    uint32_t wire = (uint32_t)(key & 7);
-    if (wire == 0 || wire == 2) {
-      shift = 0;
-      more = true;
-      while (more) {
-        if (i >= len || shift > 63) return -1;
-        v |= (uint64_t)(p[i] & 0x7f) << shift;
-        more = (p[i++] & 0x80) != 0;
-        shift += 7;
-      }
-      if (wire == 2) {
-        if ((key >> 3) == OA_FLIGHT_DATA_BODY) return i;
-        if (v > (uint64_t)(len - i)) return -1;
-        i += (int64_t)v;
-      }
-    } else if (wire == 1) {
-      i += 8;
-    } else if (wire == 5) {
-      i += 4;
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
 /* One DoPut message. *ack: a record batch was stored, acknowledge it with
  * the PutResult in ack_out. */
 static int put_message(fcall *c, oa_grpc_message *msg, bool *ack,
@@ -550,7 +498,7 @@ static int put_message(fcall *c, oa_grpc_message *msg, bool *ack,
   }
   /* A body that is not 8-byte aligned in the received message is copied
    * once, whole, rather than buffer by buffer by the decoder. Multi-slice
-   * messages arrive aligned already (flight_body_offset); this is for a
+   * messages arrive aligned already (oa_flight_data_body_offset); this is for a
    * single slice whose body happens to be misaligned (zero copy otherwise)
    * and for compressed messages. */
   oa_region *aligned = NULL;
@@ -1042,7 +990,7 @@ int oa_flight_service_register(oa_flight_service *svc, oa_grpc_server *srv,
         srv, path, streams[i].stream, &h, mc, &mo, err));
     if (streams[i].big)
       OA_RETURN_NOT_OK(
-          oa_grpc_server_set_align(srv, path, flight_body_offset, err));
+          oa_grpc_server_set_align(srv, path, oa_flight_data_body_offset, err));
   }
   method_ctx *uc = &svc->ctxs[N_STREAMS];
   uc->svc = svc;

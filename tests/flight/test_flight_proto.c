@@ -275,6 +275,12 @@ OA_TEST(test_flight_data_bytes) {
   CHECK_EQ_INT(fd.body.size, 8);
   CHECK(fd.body.data == in.data + 28); /* a view, not a copy */
   CHECK(fd.body.region == in.region);
+  /* the framing scan that aligns DoPut bodies finds the same place, from
+   * the whole message or any prefix that reaches the body; -1 before it */
+  CHECK_EQ_INT(oa_flight_data_body_offset(in.data, in.size), 28);
+  CHECK_EQ_INT(oa_flight_data_body_offset(in.data, 28), 28);
+  for (int64_t cut = 0; cut < 28; cut++)
+    CHECK_EQ_INT(oa_flight_data_body_offset(in.data, cut), -1);
 
   /* truncations: only cuts at field boundaries decode */
   static const int64_t boundaries[] = {0, 11, 21, 25};
