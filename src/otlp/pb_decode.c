@@ -1571,6 +1571,12 @@ static ALWAYS_INLINE_ int put_i64(oa_builder *b, int64_t v) {
   return put_fixed(b, &v, 8);
 }
 
+/* The event's or link's first attribute record; NULL while the list has
+ * never held any (NULL + 0 is undefined behaviour). */
+static inline const kv_rec *sub_kvs_at(const oa_otlp_decoder *dec, int64_t i) {
+  return dec->sub_kvs.a ? dec->sub_kvs.a + i : NULL;
+}
+
 static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
                   group_info *sc) {
   oa_builder *b = dec->b;
@@ -1604,7 +1610,7 @@ static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
     oa_builder *ch = evi->children;
     APPEND(put_i64(&ch[0], (int64_t)e->time));
     APPEND(dict_append(dec, DC_EVENT_NAME, e->name, e->name_len));
-    APPEND(a_attrs_rec(dec, &ch[2], DC_EVENT_KEY, dec->sub_kvs.a + e->kv0,
+    APPEND(a_attrs_rec(dec, &ch[2], DC_EVENT_KEY, sub_kvs_at(dec, e->kv0),
                        e->nkv, e->nbytes, ~0u));
     APPEND(put_u32(&ch[3], e->dropped));
     APPEND(struct_valid(evi));
@@ -1616,7 +1622,7 @@ static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
     APPEND(put_fixed(&ch[1], l->sid, 8));
     APPEND(oa_builder_append_str_fast(&ch[2], l->ts, l->ts_len));
     APPEND(put_u32(&ch[3], l->flags));
-    APPEND(a_attrs_rec(dec, &ch[4], DC_LINK_KEY, dec->sub_kvs.a + l->kv0,
+    APPEND(a_attrs_rec(dec, &ch[4], DC_LINK_KEY, sub_kvs_at(dec, l->kv0),
                        l->nkv, l->nbytes, ~0u));
     APPEND(put_u32(&ch[5], l->dropped));
     APPEND(struct_valid(lki));
