@@ -11,39 +11,8 @@
 static oa_error err_s;
 static oa_error *err = &err_s;
 
-typedef struct buf {
-  uint8_t d[4096];
-  size_t n;
-} buf;
+#include "otlp/pb_writer.h"
 
-static void b_raw(buf *b, const void *d, size_t n) {
-  memcpy(b->d + b->n, d, n);
-  b->n += n;
-}
-static void b_varint(buf *b, uint64_t v) {
-  while (v >= 0x80) {
-    b->d[b->n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  b->d[b->n++] = (uint8_t)v;
-}
-static void b_len(buf *b, uint32_t field, const void *d, size_t n) {
-  b_varint(b, (uint64_t)field << 3 | 2);
-  b_varint(b, n);
-  b_raw(b, d, n);
-}
-static void b_msg(buf *b, uint32_t field, const buf *m) {
-  b_len(b, field, m->d, m->n);
-}
-static void b_str(buf *b, uint32_t field, const char *s) {
-  b_len(b, field, s, strlen(s));
-}
-static void b_vint(buf *b, uint32_t field, uint64_t v) {
-  b_varint(b, (uint64_t)field << 3);
-  b_varint(b, v);
-}
-
-/* KeyValue{key, value: AnyValue (already encoded)} as attribute field f */
 static void b_kv(buf *b, uint32_t f, const char *key, const buf *any) {
   buf kv = {.n = 0};
   b_str(&kv, 1, key);

@@ -8,37 +8,7 @@
 static oa_error err_s;
 static oa_error *err = &err_s;
 
-typedef struct buf {
-  uint8_t d[2048];
-  size_t n;
-} buf;
-
-static void b_raw(buf *b, const void *d, size_t n) {
-  memcpy(b->d + b->n, d, n);
-  b->n += n;
-}
-static void b_varint(buf *b, uint64_t v) {
-  while (v >= 0x80) {
-    b->d[b->n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  b->d[b->n++] = (uint8_t)v;
-}
-static void b_tag(buf *b, uint32_t field, int wt) {
-  b_varint(b, (uint64_t)field << 3 | (uint64_t)wt);
-}
-static void b_len(buf *b, uint32_t field, const void *d, size_t n) {
-  b_tag(b, field, 2);
-  b_varint(b, n);
-  b_raw(b, d, n);
-}
-static void b_msg(buf *b, uint32_t field, const buf *m) {
-  b_len(b, field, m->d, m->n);
-}
-static void b_fixed64(buf *b, uint32_t field, uint64_t v) {
-  b_tag(b, field, 1);
-  b_raw(b, &v, 8);
-}
+#include "otlp/pb_writer.h"
 
 static const uint8_t kTid[16] = {1, 2,  3,  4,  5,  6,  7,  8,
                                  9, 10, 11, 12, 13, 14, 15, 16};
