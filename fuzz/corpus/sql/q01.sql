@@ -1,0 +1,1 @@
+SELECT * FROM spans LIMIT 5

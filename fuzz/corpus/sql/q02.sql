@@ -1,0 +1,1 @@
+SELECT trace_id, count(*) AS n, avg(duration), max(duration), min(duration) FROM spans GROUP BY trace_id ORDER BY n DESC LIMIT 100

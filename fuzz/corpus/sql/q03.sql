@@ -1,0 +1,1 @@
+SELECT trace_id, start_time, span_id FROM spans ORDER BY trace_id, start_time, span_id

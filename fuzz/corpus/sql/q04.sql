@@ -1,0 +1,1 @@
+SELECT span_id, name FROM spans WHERE trace_id = '0af7651916cd43dd8448eb211c80319c'

@@ -1,0 +1,1 @@
+SELECT count(*) FROM spans WHERE trace_id IN (X'0af7651916cd43dd8448eb211c80319c', 'ffffffffffffffffffffffffffffffff')

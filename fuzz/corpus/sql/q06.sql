@@ -1,0 +1,1 @@
+SELECT name, quantile(duration, 0.99), count(DISTINCT trace_id) FROM spans GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC NULLS LAST

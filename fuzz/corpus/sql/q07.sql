@@ -1,0 +1,1 @@
+SELECT hex(trace_id), attributes['http.request.method'] AS m FROM spans WHERE attributes['http.response.status_code'] >= 500

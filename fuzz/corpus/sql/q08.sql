@@ -1,0 +1,1 @@
+SELECT service_name, date_trunc('minute', start_time) AS m, sum(duration) FROM spans GROUP BY service_name, m ORDER BY m

@@ -1,0 +1,1 @@
+SELECT * FROM spans WHERE start_time > now() - INTERVAL '5 minutes' AND name LIKE 'GET %'

@@ -1,0 +1,1 @@
+SELECT CASE WHEN status_code = 2 THEN 'error' ELSE 'ok' END AS s, count(*) FROM spans GROUP BY s

@@ -1,0 +1,1 @@
+SELECT coalesce(parent_span_id, X'00'), length(name), lower(name) || upper(name) FROM spans WHERE parent_span_id IS NULL

@@ -1,0 +1,1 @@
+SELECT epoch_ns(start_time) / 1000, abs(-kind), 7 % 3, 1.5e3 FROM spans WHERE kind BETWEEN 1 AND 3 AND NOT (flags <> 0)

@@ -1,0 +1,1 @@
+SELECT resource_attributes['service.name'], scope_name FROM spans WHERE TIMESTAMP '2025-01-01 00:00:00Z' <= start_time

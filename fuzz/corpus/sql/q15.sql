@@ -1,0 +1,1 @@
+SELECT CAST(duration AS DOUBLE) / 1e6, duration::VARCHAR FROM "spans" t WHERE t.kind = 2 -- comment

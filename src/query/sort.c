@@ -1,0 +1,238 @@
+/* Sorting fixed-size records by memcmp of a key prefix: MSD radix sort
+ * with an insertion sort for small buckets, and a heap for top-k. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query/qexec.h"
+
+/* Records are a multiple of 8 bytes: word copies beat memcpy calls of a
+ * size the compiler does not know. */
+static inline void copy_rec(uint8_t *d, const uint8_t *s, int64_t words) {
+  uint64_t *dw = (uint64_t *)(void *)d;
+  const uint64_t *sw = (const uint64_t *)(const void *)s;
+  for (int64_t i = 0; i < words; i++)
+    dw[i] = sw[i];
+}
+
+/* memcmp on 8-byte big-endian words: no library call for short keys. */
+static inline int cmp_key(const uint8_t *a, const uint8_t *b, size_t len) {
+  while (len >= 8) {
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    if (x != y) {
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+      return x < y ? -1 : 1;
+    }
+    a += 8;
+    b += 8;
+    len -= 8;
+  }
+  for (size_t i = 0; i < len; i++)
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+static void insertion(uint8_t *r, int64_t n, int64_t rs, int64_t from,
+                      int64_t klen, uint8_t *tmp) {
+  int64_t words = rs / 8;
+  size_t cl = (size_t)(klen - from);
+  for (int64_t i = 1; i < n; i++) {
+    uint8_t *x = r + i * rs;
+    if (cmp_key(x - rs + from, x + from, cl) <= 0) continue;
+    copy_rec(tmp, x, words);
+    int64_t j = i;
+    while (j > 0 && cmp_key(r + (j - 1) * rs + from, tmp + from, cl) > 0) {
+      copy_rec(r + j * rs, r + (j - 1) * rs, words);
+      j--;
+    }
+    copy_rec(r + j * rs, tmp, words);
+  }
+}
+
+/* Sorts the n records in a by bytes [byte, klen); the result lands in b
+ * when to_b, else in a. Buckets ping-pong between the two buffers so that
+ * no pass copies back. */
+static void msd(uint8_t *a, uint8_t *b, int64_t n, int64_t rs, int64_t byte,
+                int64_t klen, uint8_t *tmp, bool to_b) {
+  int64_t words = rs / 8;
+  while (n > 48 && byte < klen) {
+    int64_t cnt[256];
+    memset(cnt, 0, sizeof cnt);
+    for (int64_t i = 0; i < n; i++)
+      cnt[a[i * rs + byte]]++;
+    int nonempty = 0;
+    for (int v = 0; v < 256; v++)
+      nonempty += cnt[v] != 0;
+    if (nonempty == 1) {
+      byte++; /* all records share this byte */
+      continue;
+    }
+    int64_t pos[256], p = 0;
+    for (int v = 0; v < 256; v++) {
+      pos[v] = p;
+      p += cnt[v];
+    }
+    for (int64_t i = 0; i < n; i++) {
+      const uint8_t *x = a + i * rs;
+      copy_rec(b + (pos[x[byte]]++) * rs, x, words);
+    }
+    int64_t start = 0;
+    for (int v = 0; v < 256; v++) {
+      if (cnt[v])
+        msd(b + start * rs, a + start * rs, cnt[v], rs, byte + 1, klen, tmp,
+            !to_b);
+      start += cnt[v];
+    }
+    return;
+  }
+  if (n > 1 && byte < klen) insertion(a, n, rs, byte, klen, tmp);
+  if (to_b) memcpy(b, a, (size_t)(n * rs));
+}
+
+int oa_qsort_records(uint8_t *recs, int64_t n, int64_t rec_size,
+                     int64_t key_size) {
+  if (n < 2) return 0;
+  uint8_t *aux = malloc((size_t)(n * rec_size));
+  uint8_t *tmp = malloc((size_t)rec_size);
+  if (!aux || !tmp) {
+    free(aux);
+    free(tmp);
+    return ENOMEM;
+  }
+  msd(recs, aux, n, rec_size, 0, key_size, tmp, false);
+  free(aux);
+  free(tmp);
+  return 0;
+}
+
+static void sift_down(uint8_t *h, int64_t n, int64_t i, int64_t rs,
+                      int64_t klen, uint8_t *tmp) {
+  /* max-heap on the key */
+  for (;;) {
+    int64_t l = 2 * i + 1, m = i;
+    if (l < n && memcmp(h + l * rs, h + m * rs, (size_t)klen) > 0) m = l;
+    if (l + 1 < n && memcmp(h + (l + 1) * rs, h + m * rs, (size_t)klen) > 0)
+      m = l + 1;
+    if (m == i) return;
+    copy_rec(tmp, h + i * rs, rs / 8);
+    copy_rec(h + i * rs, h + m * rs, rs / 8);
+    copy_rec(h + m * rs, tmp, rs / 8);
+    i = m;
+  }
+}
+
+typedef struct mt_part {
+  uint8_t *a, *b;
+  const int64_t *cnt;
+  int v0, v1; /* buckets [v0, v1) */
+  int64_t start, rs, byte, klen;
+  int rc;
+} mt_part;
+
+static void *mt_worker(void *arg) {
+  mt_part *p = arg;
+  uint8_t *tmp = malloc((size_t)p->rs);
+  if (!tmp) {
+    p->rc = ENOMEM;
+    return NULL;
+  }
+  int64_t start = p->start;
+  for (int v = p->v0; v < p->v1; v++) {
+    if (p->cnt[v])
+      msd(p->b + start * p->rs, p->a + start * p->rs, p->cnt[v], p->rs,
+          p->byte + 1, p->klen, tmp, true);
+    start += p->cnt[v];
+  }
+  free(tmp);
+  return NULL;
+}
+
+int oa_qsort_records_mt(uint8_t *recs, int64_t n, int64_t rs, int64_t klen,
+                        int threads) {
+  if (threads <= 1 || n < 262144) return oa_qsort_records(recs, n, rs, klen);
+  if (threads > 16) threads = 16;
+  uint8_t *aux = malloc((size_t)(n * rs));
+  if (!aux) return ENOMEM;
+  /* one radix pass here, then the buckets split over the threads */
+  int64_t byte = 0, cnt[256];
+  for (;;) {
+    memset(cnt, 0, sizeof cnt);
+    for (int64_t i = 0; i < n; i++)
+      cnt[recs[i * rs + byte]]++;
+    int nonempty = 0;
+    for (int v = 0; v < 256; v++)
+      nonempty += cnt[v] != 0;
+    if (nonempty > 1 || byte + 1 >= klen) break;
+    byte++;
+  }
+  int64_t pos[256], p = 0;
+  for (int v = 0; v < 256; v++) {
+    pos[v] = p;
+    p += cnt[v];
+  }
+  for (int64_t i = 0; i < n; i++) {
+    const uint8_t *x = recs + i * rs;
+    copy_rec(aux + (pos[x[byte]]++) * rs, x, rs / 8);
+  }
+  mt_part parts[16];
+  pthread_t tids[16];
+  int64_t per = n / threads + 1, acc = 0, start = 0;
+  int v = 0, np = 0;
+  for (int t = 0; t < threads && v < 256; t++) {
+    mt_part *q = &parts[np++];
+    q->a = recs;
+    q->b = aux;
+    q->cnt = cnt;
+    q->v0 = v;
+    q->start = start;
+    q->rs = rs;
+    q->byte = byte;
+    q->klen = klen;
+    q->rc = 0;
+    int64_t target = t == threads - 1 ? n : (int64_t)(t + 1) * per;
+    while (v < 256 && (acc < target || t == threads - 1)) {
+      acc += cnt[v];
+      start += cnt[v];
+      v++;
+    }
+    q->v1 = v;
+  }
+  int started = 0;
+  for (int t = 1; t < np; t++) {
+    if (pthread_create(&tids[t], NULL, mt_worker, &parts[t])) break;
+    started = t;
+  }
+  /* the parts no thread took run here */
+  mt_worker(&parts[0]);
+  for (int t = started + 1; t < np; t++)
+    mt_worker(&parts[t]);
+  for (int t = 1; t <= started; t++)
+    pthread_join(tids[t], NULL);
+  free(aux);
+  for (int t = 0; t < np; t++)
+    if (parts[t].rc) return parts[t].rc;
+  return 0;
+}
+
+int oa_qtopk_records(uint8_t *recs, int64_t n, int64_t rs, int64_t klen,
+                     int64_t k) {
+  if (k <= 0) return 0;
+  if (k >= n) return oa_qsort_records(recs, n, rs, klen);
+  uint8_t *tmp = malloc((size_t)rs);
+  if (!tmp) return ENOMEM;
+  /* the first k records form a max-heap of the best k seen so far */
+  for (int64_t i = k / 2 - 1; i >= 0; i--)
+    sift_down(recs, k, i, rs, klen, tmp);
+  for (int64_t i = k; i < n; i++) {
+    uint8_t *x = recs + i * rs;
+    if (memcmp(x, recs, (size_t)klen) >= 0) continue;
+    copy_rec(recs, x, rs / 8);
+    sift_down(recs, k, 0, rs, klen, tmp);
+  }
+  free(tmp);
+  return oa_qsort_records(recs, k, rs, klen);
+}
