@@ -1,0 +1,219 @@
+/* The exporter's persistent queue: one checksummed file per batch. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exporter_internal.h"
+
+#define QMAGIC "OAQ1"
+#define QHEADER 48
+
+void oa_crc32c_init(oa_crc32c_table *c) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t v = i;
+    for (int k = 0; k < 8; k++)
+      v = (v & 1) ? (v >> 1) ^ 0x82F63B78u : v >> 1;
+    c->table[i] = v;
+  }
+}
+
+uint32_t oa_crc32c(const oa_crc32c_table *c, uint32_t crc, const void *data,
+                   size_t n) {
+  const uint8_t *p = data;
+  crc = ~crc;
+  for (size_t i = 0; i < n; i++)
+    crc = c->table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+static int write_all(int fd, const void *data, size_t n) {
+  const uint8_t *p = data;
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return errno;
+  int rc = fsync(fd) ? errno : 0;
+  close(fd);
+  return rc;
+}
+
+int oa_exp_queue_write(const char *dir, const oa_crc32c_table *crc,
+                       uint64_t seq, const uint8_t id[16], int64_t spans,
+                       const uint8_t *payload, int64_t len, bool sync,
+                       char *name, oa_error *err) {
+  uint8_t h[QHEADER];
+  memcpy(h, QMAGIC, 4);
+  uint32_t hs = QHEADER;
+  memcpy(h + 4, &hs, 4);
+  memcpy(h + 8, id, 16);
+  memcpy(h + 24, &spans, 8);
+  memcpy(h + 32, &len, 8);
+  uint32_t pc = oa_crc32c(crc, 0, payload, (size_t)len);
+  memcpy(h + 40, &pc, 4);
+  uint32_t hc = oa_crc32c(crc, 0, h, 44);
+  memcpy(h + 44, &hc, 4);
+  snprintf(name, 64, "%016llx-", (unsigned long long)seq);
+  for (int i = 0; i < 16; i++)
+    snprintf(name + 17 + 2 * i, 3, "%02x", id[i]);
+  strcat(name, ".oaq");
+  char path[4096], tmp[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return oa_error_set(err, EIO, "queue: cannot create %s: %s", tmp,
+                        strerror(errno));
+  int rc = write_all(fd, h, QHEADER);
+  if (!rc && len) rc = write_all(fd, payload, (size_t)len);
+  if (!rc && sync && fsync(fd)) rc = errno;
+  if (close(fd) && !rc) rc = errno;
+  if (!rc && rename(tmp, path)) rc = errno;
+  if (!rc && sync) rc = sync_dir(dir);
+  if (rc) {
+    unlink(tmp);
+    return oa_error_set(err, EIO, "queue: writing %s: %s", path, strerror(rc));
+  }
+  return 0;
+}
+
+int oa_exp_queue_remove(const char *dir, const char *name, bool sync,
+                        oa_error *err) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (unlink(path) && errno != ENOENT)
+    return oa_error_set(err, EIO, "queue: removing %s: %s", path,
+                        strerror(errno));
+  if (sync) sync_dir(dir); /* best effort: a replayed duplicate is deduped */
+  return 0;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+  return strcmp(((const oa_exp_queue_entry *)a)->name,
+                ((const oa_exp_queue_entry *)b)->name);
+}
+
+static bool ends_with(const char *s, const char *suf) {
+  size_t n = strlen(s), k = strlen(suf);
+  return n >= k && strcmp(s + n - k, suf) == 0;
+}
+
+int oa_exp_queue_list(const char *dir, oa_exp_queue_entry **out, int64_t *n,
+                      oa_error *err) {
+  *out = NULL;
+  *n = 0;
+  DIR *d = opendir(dir);
+  if (!d)
+    return oa_error_set(err, EIO, "queue: cannot open directory %s: %s", dir,
+                        strerror(errno));
+  oa_exp_queue_entry *v = NULL;
+  int64_t cnt = 0, cap = 0;
+  struct dirent *de;
+  int rc = 0;
+  while ((de = readdir(d)) != NULL) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    if (ends_with(de->d_name, ".oaq.tmp")) {
+      unlink(path); /* never renamed: the write did not complete */
+      continue;
+    }
+    if (!ends_with(de->d_name, ".oaq") || strlen(de->d_name) >= 64) continue;
+    struct stat st;
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) continue;
+    if (cnt == cap) {
+      cap = cap ? cap * 2 : 16;
+      oa_exp_queue_entry *nv = realloc(v, (size_t)cap * sizeof *nv);
+      if (!nv) {
+        rc = oa_error_set(err, ENOMEM, "queue: out of memory");
+        break;
+      }
+      v = nv;
+    }
+    memset(&v[cnt], 0, sizeof v[cnt]);
+    memcpy(v[cnt].name, de->d_name, strlen(de->d_name) + 1); /* < 64 */
+    v[cnt].file_bytes = st.st_size;
+    cnt++;
+  }
+  closedir(d);
+  if (rc) {
+    free(v);
+    return rc;
+  }
+  if (cnt) qsort(v, (size_t)cnt, sizeof *v, cmp_entry);
+  *out = v;
+  *n = cnt;
+  return 0;
+}
+
+int oa_exp_queue_read(const char *dir, const oa_crc32c_table *crc,
+                      oa_exp_queue_entry *e, oa_bytes *out, oa_error *err) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, e->name);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return oa_error_set(err, EIO, "queue: cannot open %s: %s", path,
+                        strerror(errno));
+  uint8_t h[QHEADER];
+  int rc = 0;
+  if (fread(h, 1, QHEADER, f) != QHEADER) {
+    rc = oa_error_set(err, EIO, "queue: %s: truncated header", path);
+    goto done;
+  }
+  uint32_t hs, pc, hc;
+  int64_t spans, len;
+  memcpy(&hs, h + 4, 4);
+  memcpy(&spans, h + 24, 8);
+  memcpy(&len, h + 32, 8);
+  memcpy(&pc, h + 40, 4);
+  memcpy(&hc, h + 44, 4);
+  if (memcmp(h, QMAGIC, 4) || hs != QHEADER) {
+    rc = oa_error_set(err, EIO, "queue: %s: bad magic or header size", path);
+    goto done;
+  }
+  if (oa_crc32c(crc, 0, h, 44) != hc) {
+    rc = oa_error_set(err, EIO, "queue: %s: header checksum mismatch", path);
+    goto done;
+  }
+  if (len < 0 || spans < 0 || len != e->file_bytes - QHEADER) {
+    rc = oa_error_set(err, EIO,
+                      "queue: %s: payload length %lld but %lld bytes on disk "
+                      "(torn write)",
+                      path, (long long)len,
+                      (long long)(e->file_bytes - QHEADER));
+    goto done;
+  }
+  out->size = 0;
+  if ((rc = oa_bytes_reserve(out, len)) != 0) {
+    rc = oa_error_set(err, ENOMEM, "queue: %s: out of memory", path);
+    goto done;
+  }
+  if (len && fread(out->data, 1, (size_t)len, f) != (size_t)len) {
+    rc = oa_error_set(err, EIO, "queue: %s: truncated payload", path);
+    goto done;
+  }
+  out->size = len;
+  if (oa_crc32c(crc, 0, out->data, (size_t)len) != pc) {
+    rc = oa_error_set(err, EIO, "queue: %s: payload checksum mismatch", path);
+    out->size = 0;
+    goto done;
+  }
+  memcpy(e->id, h + 8, 16);
+  e->spans = spans;
+done:
+  fclose(f);
+  return rc;
+}

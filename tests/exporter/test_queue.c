@@ -1,0 +1,382 @@
+/* The exporter's persistent queue: a sender killed with SIGKILL while the
+ * server is unreachable leaves its batches on disk; a new exporter replays
+ * them, skipping a torn and a corrupt entry without losing the intact
+ * ones. The child is forked before this process starts any gRPC thread. */
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "exp_test_util.h"
+#include "exporter/exporter_internal.h"
+
+static int count_files(const char *dir, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    size_t l = strlen(de->d_name), k = strlen(suffix);
+    if (l > k && strcmp(de->d_name + l - k, suffix) == 0) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+static bool first_file(const char *dir, const char *suffix, char *out,
+                       size_t cap) {
+  DIR *d = opendir(dir);
+  if (!d) return false;
+  struct dirent *de;
+  bool found = false;
+  while (!found && (de = readdir(d)) != NULL) {
+    size_t l = strlen(de->d_name), k = strlen(suffix);
+    if (l > k && strcmp(de->d_name + l - k, suffix) == 0) {
+      snprintf(out, cap, "%s/%s", dir, de->d_name);
+      found = true;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+/* The child: 250 spans in batches of 100 to a port where nothing listens;
+ * reports on the pipe once the 3 batches are on disk, then waits to be
+ * killed. */
+static void child(const char *dir, int wfd) {
+  oa_exporter_config c;
+  oa_exporter_config_init(&c);
+  c.endpoint = "grpc://127.0.0.1:1";
+  c.queue_dir = dir;
+  c.batch_size = 100;
+  c.retry.initial_ms = 50;
+  c.retry.max_elapsed_ms = 3600000;
+  oa_exporter *e = NULL;
+  if (oa_exporter_new(&e, &c, NULL)) _exit(2);
+  oa_keyvalue kv[] = {OA_KV_STR("k", "v")};
+  oa_span sp[250];
+  for (int i = 0; i < 250; i++)
+    xs_span(&sp[i], i, kv, 1);
+  if (oa_exporter_add(e, sp, 250, NULL)) _exit(3);
+  oa_exporter_flush(e, 10, NULL); /* seals the last 50 */
+  for (int i = 0; i < 1000 && count_files(dir, ".oaq") < 3; i++)
+    usleep(10000);
+  if (write(wfd, "k", 1) != 1) _exit(4);
+  for (;;)
+    pause();
+}
+
+OA_TEST(test_kill_and_replay) {
+  oa_error err_, *err = &err_;
+  char dir[] = "/tmp/oa-exp-queue-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  int p[2];
+  CHECK(pipe(p) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    child(dir, p[1]);
+  }
+  close(p[1]);
+  char ch = 0;
+  CHECK(read(p[0], &ch, 1) == 1);
+  close(p[0]);
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 3);
+
+  /* a torn copy (half a file) and a flipped payload byte */
+  char path[512], torn[600], bad[600];
+  CHECK(first_file(dir, ".oaq", path, sizeof path));
+  FILE *f = fopen(path, "rb");
+  CHECK(f != NULL);
+  static uint8_t buf[1 << 20];
+  size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+  if (f) fclose(f);
+  CHECK(n > 100);
+  snprintf(torn, sizeof torn, "%s/0000000000000000-torn.oaq", dir);
+  f = fopen(torn, "wb");
+  fwrite(buf, 1, n / 2, f);
+  fclose(f);
+  snprintf(bad, sizeof bad, "%s/0000000000000001-bad.oaq", dir);
+  buf[n - 3] ^= 0x40;
+  f = fopen(bad, "wb");
+  fwrite(buf, 1, n, f);
+  fclose(f);
+
+  xserver t;
+  xs_start(&t, NULL, 0, NULL);
+  oa_exporter_config c;
+  oa_exporter_config_init(&c);
+  c.endpoint = t.uri;
+  c.queue_dir = dir;
+  oa_exporter *e = NULL;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  oa_exporter_metrics m;
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.queue_replayed, 3);
+  CHECK_EQ_INT(m.queue_corrupt, 2);
+  CHECK_EQ_INT(m.spans_accepted, 250);
+  CHECK_OK(oa_exporter_flush(e, 10000, err), err);
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.spans_exported, 250);
+  CHECK_EQ_INT(m.queue_bytes, 0);
+  oa_exporter_free(e);
+  /* every span exactly once; the acknowledged entries are gone, the bad
+   * ones kept aside */
+  CHECK_EQ_INT(xs_rows(&t, "spans", NULL), 250);
+  json_object *all = xs_json(&t, "spans");
+  int seen[250] = {0};
+  for (size_t b = 0; b < json_object_array_length(all); b++) {
+    json_object *rss, *ss, *spans;
+    json_object_object_get_ex(json_object_array_get_idx(all, b),
+                              "resourceSpans", &rss);
+    json_object_object_get_ex(json_object_array_get_idx(rss, 0), "scopeSpans",
+                              &ss);
+    json_object_object_get_ex(json_object_array_get_idx(ss, 0), "spans",
+                              &spans);
+    for (size_t i = 0; i < json_object_array_length(spans); i++) {
+      json_object *sid;
+      json_object_object_get_ex(json_object_array_get_idx(spans, i), "spanId",
+                                &sid);
+      unsigned v = 0;
+      sscanf(json_object_get_string(sid), "%2x", &v);
+      unsigned v2 = 0;
+      sscanf(json_object_get_string(sid) + 2, "%2x", &v2);
+      int id = (int)(v | v2 << 8) - 1;
+      if (id >= 0 && id < 250) seen[id]++;
+    }
+  }
+  json_object_put(all);
+  for (int i = 0; i < 250; i++)
+    if (seen[i] != 1) {
+      fprintf(stderr, "span %d seen %d times\n", i, seen[i]);
+      CHECK(seen[i] == 1);
+      break;
+    }
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 0);
+  CHECK_EQ_INT(count_files(dir, ".corrupt"), 2);
+
+  /* a clean restart has nothing to replay */
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.queue_replayed, 0);
+  CHECK_EQ_INT(m.queue_corrupt, 0);
+  CHECK_OK(oa_exporter_shutdown(e, 1000, err), err);
+  oa_exporter_free(e);
+  xs_stop(&t);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/* shutdown with the server down keeps the batches on disk (not failed) */
+OA_TEST(test_shutdown_keeps_queue) {
+  oa_error err_, *err = &err_;
+  char dir[] = "/tmp/oa-exp-queue-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  oa_exporter_config c;
+  oa_exporter_config_init(&c);
+  c.endpoint = "grpc://127.0.0.1:1";
+  c.queue_dir = dir;
+  c.queue_fsync = false;
+  c.retry.initial_ms = 20;
+  oa_exporter *e = NULL;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  oa_span sp[10];
+  for (int i = 0; i < 10; i++)
+    xs_span(&sp[i], i, NULL, 0);
+  CHECK_OK(oa_exporter_add(e, sp, 10, err), err);
+  CHECK_FAILS(oa_exporter_shutdown(e, 300, err), ETIMEDOUT, err, "unsent");
+  oa_exporter_metrics m;
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.spans_failed, 0);
+  CHECK(m.queue_bytes > 48);
+  oa_exporter_free(e);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 1);
+  /* the next process delivers them */
+  xserver t;
+  xs_start(&t, NULL, 0, NULL);
+  c.endpoint = t.uri;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  CHECK_OK(oa_exporter_shutdown(e, 10000, err), err);
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.queue_replayed, 1);
+  CHECK_EQ_INT(m.spans_exported, 10);
+  oa_exporter_free(e);
+  CHECK_EQ_INT(xs_rows(&t, "spans", NULL), 10);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 0);
+  xs_stop(&t);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/* The same batch queued twice (a crash after the server stored it but
+ * before the entry was removed): replayed twice with the same batch id, the
+ * deduplicating server stores it once; a different id is stored. */
+OA_TEST(test_replay_same_id_deduplicated) {
+  oa_error err_, *err = &err_;
+  char dir[] = "/tmp/oa-exp-queue-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  oa_trace_gen_options go;
+  oa_trace_gen_options_default(&go);
+  go.spans = 100;
+  oa_trace_gen g;
+  CHECK_OK(oa_trace_gen_init(&g, &go, err), err);
+  oa_bytes req;
+  oa_bytes_init(&req);
+  int64_t got = 0;
+  CHECK_OK(oa_trace_gen_next_request(&g, 100, &req, &got, err), err);
+  CHECK_EQ_INT(got, 100);
+  oa_crc32c_table crc;
+  oa_crc32c_init(&crc);
+  uint8_t id[16], id2[16];
+  memset(id, 0x5a, 16);
+  memset(id2, 0x5b, 16);
+  char name[64];
+  CHECK_OK(oa_exp_queue_write(dir, &crc, 1, id, got, req.data, req.size, false,
+                              name, err),
+           err);
+  CHECK_OK(oa_exp_queue_write(dir, &crc, 2, id, got, req.data, req.size, false,
+                              name, err),
+           err);
+  CHECK_OK(oa_exp_queue_write(dir, &crc, 3, id2, got, req.data, req.size, false,
+                              name, err),
+           err);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 3);
+  xserver t;
+  xs_start(&t, NULL, 0, NULL);
+  oa_exporter_config c;
+  oa_exporter_config_init(&c);
+  c.endpoint = t.uri;
+  c.queue_dir = dir;
+  c.max_in_flight = 1;
+  oa_exporter *e = NULL;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  CHECK_OK(oa_exporter_shutdown(e, 10000, err), err);
+  oa_exporter_metrics m;
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.queue_replayed, 3);
+  CHECK_EQ_INT(m.spans_exported, 300); /* all three acknowledged */
+  oa_exporter_free(e);
+  CHECK_EQ_INT(xs_rows(&t, "spans", NULL), 200);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 0);
+  xs_stop(&t);
+  oa_bytes_reset(&req);
+  oa_trace_gen_reset(&g);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/* add_batch with a queue: the batch is on disk when the call returns (a
+ * receiver acknowledges its client then), not some time later. */
+OA_TEST(test_add_batch_durable_on_return) {
+  oa_error err_, *err = &err_;
+  char dir[] = "/tmp/oa-exp-queue-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  oa_trace_gen_options go;
+  oa_trace_gen_options_default(&go);
+  go.spans = 100;
+  oa_trace_gen g;
+  CHECK_OK(oa_trace_gen_init(&g, &go, err), err);
+  oa_bytes req;
+  oa_bytes_init(&req);
+  int64_t got = 0;
+  CHECK_OK(oa_trace_gen_next_request(&g, 100, &req, &got, err), err);
+  oa_batch b;
+  oa_batch_init(&b);
+  CHECK_OK(oa_otlp_decode_traces(req.data, req.size, NULL, &b, NULL, err), err);
+  CHECK_EQ_INT(b.length, 100);
+  oa_exporter_config c;
+  oa_exporter_config_init(&c);
+  c.endpoint = "grpc://127.0.0.1:1"; /* nothing listens */
+  c.queue_dir = dir;
+  c.retry.initial_ms = 20;
+  oa_exporter *e = NULL;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  for (int i = 0; i < 3; i++) {
+    CHECK_OK(oa_exporter_add_batch(e, &b, err), err);
+    /* no waiting: the file must already be there */
+    CHECK_EQ_INT(count_files(dir, ".oaq"), i + 1);
+  }
+  oa_exporter_metrics m;
+  oa_exporter_get_metrics(e, &m);
+  CHECK(m.queue_bytes > 3 * 48);
+  /* each entry is the whole batch, intact */
+  oa_exp_queue_entry *v;
+  int64_t n;
+  CHECK_OK(oa_exp_queue_list(dir, &v, &n, err), err);
+  CHECK_EQ_INT(n, 3);
+  oa_crc32c_table crc;
+  oa_crc32c_init(&crc);
+  oa_bytes pay;
+  oa_bytes_init(&pay);
+  for (int64_t i = 0; i < n; i++) {
+    CHECK_OK(oa_exp_queue_read(dir, &crc, &v[i], &pay, err), err);
+    CHECK_EQ_INT(v[i].spans, 100);
+    oa_batch back;
+    oa_batch_init(&back);
+    CHECK_OK(oa_otlp_decode_traces(pay.data, pay.size, NULL, &back, NULL, err),
+             err);
+    CHECK_EQ_INT(back.length, 100);
+    oa_batch_reset(&back);
+  }
+  free(v);
+  oa_bytes_reset(&pay);
+  /* killed now (free without shutdown): the next process delivers all */
+  oa_exporter_free(e);
+  xserver t;
+  xs_start(&t, NULL, 0, NULL);
+  c.endpoint = t.uri;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  CHECK_OK(oa_exporter_shutdown(e, 10000, err), err);
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.queue_replayed, 3);
+  CHECK_EQ_INT(m.spans_exported, 300);
+  oa_exporter_free(e);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 0);
+  xs_stop(&t);
+  oa_batch_reset(&b);
+  oa_bytes_reset(&req);
+  oa_trace_gen_reset(&g);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/* flush returns only once every sealed batch is on disk, even when it
+ * times out at once because nothing can be sent. */
+OA_TEST(test_flush_persists_before_timeout) {
+  oa_error err_, *err = &err_;
+  char dir[] = "/tmp/oa-exp-queue-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  oa_exporter_config c;
+  oa_exporter_config_init(&c);
+  c.endpoint = "grpc://127.0.0.1:1";
+  c.queue_dir = dir;
+  c.retry.initial_ms = 20;
+  oa_exporter *e = NULL;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  oa_span sp[10];
+  for (int i = 0; i < 10; i++)
+    xs_span(&sp[i], i, NULL, 0);
+  for (int round = 1; round <= 3; round++) {
+    CHECK_OK(oa_exporter_add(e, sp, 10, err), err);
+    CHECK_FAILS(oa_exporter_flush(e, 0, err), ETIMEDOUT, err,
+                "spans still unsent");
+    CHECK_EQ_INT(count_files(dir, ".oaq"), round);
+  }
+  oa_exporter_free(e);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 3);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+OA_TEST_MAIN(OA_T(test_kill_and_replay), OA_T(test_shutdown_keeps_queue),
+             OA_T(test_replay_same_id_deduplicated),
+             OA_T(test_add_batch_durable_on_return),
+             OA_T(test_flush_persists_before_timeout))
