@@ -12,7 +12,6 @@
  * Usage: bench_flight OTLPARROW_BIN [SECONDS] [FILTER]
  *   FILTER: run only scenarios whose label contains it. */
 #include <errno.h>
-#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "otlparrow/flight_client.h"
+#include "cli/bench.h"
 
 #include "bench_util.h"
 
@@ -56,82 +55,6 @@ static double memcpy_seconds(int64_t n, bool hot) {
   return bench_median(t, 21);
 }
 
-typedef struct server {
-  pid_t pid;
-  int otlp_port, flight_port;
-} server;
-
-static int start_server(server *s, const char *bin) {
-  int fd[2];
-  if (pipe(fd) != 0) return errno;
-  pid_t pid = fork();
-  if (pid < 0) return errno;
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    close(fd[0]);
-    close(fd[1]);
-    execl(bin, bin, "serve", "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "off",
-          "--flight", "127.0.0.1:0", "--max-memory", "8G", (char *)NULL);
-    _exit(127);
-  }
-  close(fd[1]);
-  s->pid = pid;
-  FILE *f = fdopen(fd[0], "r");
-  char line[512];
-  bool ready = false;
-  while (f && fgets(line, sizeof line, f)) {
-    const char *p;
-    if ((p = strstr(line, "OTLP/gRPC on 127.0.0.1:")))
-      s->otlp_port = atoi(p + 23);
-    if ((p = strstr(line, "Arrow Flight on 127.0.0.1:")))
-      s->flight_port = atoi(p + 26);
-    if (strstr(line, "ready")) {
-      ready = true;
-      break;
-    }
-  }
-  if (f) fclose(f); /* serve's later lines go to a closed pipe: none come */
-  return ready && s->otlp_port && s->flight_port ? 0 : EIO;
-}
-
-static void stop_server(server *s) {
-  kill(s->pid, SIGTERM);
-  int st;
-  waitpid(s->pid, &st, 0);
-}
-
-static void drop(const server *s, const char *name) {
-  char uri[64];
-  snprintf(uri, sizeof uri, "grpc://127.0.0.1:%d", s->flight_port);
-  oa_flight_client *c = NULL;
-  if (oa_flight_client_new(&c, uri, NULL, NULL) == 0)
-    oa_flight_client_do_action(c, "drop-dataset", name, (int64_t)strlen(name),
-                               NULL, NULL, NULL);
-  oa_flight_client_free(c);
-}
-
-/* Runs loadgen with args and parses its JSON line (NULL on failure). */
-static json_object *loadgen(const char *bin, const server *s,
-                            const char *args) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "%s loadgen --json --server-pid %d %s", bin,
-           (int)s->pid, args);
-  FILE *p = popen(cmd, "r");
-  if (!p) return NULL;
-  char line[8192];
-  json_object *o = NULL;
-  while (fgets(line, sizeof line, p))
-    if (line[0] == '{') o = json_tokener_parse(line);
-  pclose(p);
-  if (!o) fprintf(stderr, "bench_flight: no result from: %s\n", cmd);
-  return o;
-}
-
-static double num(json_object *o, const char *k) {
-  json_object *v;
-  return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
-}
-
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: bench_flight OTLPARROW_BIN [SECONDS] [FILTER]\n");
@@ -140,10 +63,10 @@ int main(int argc, char **argv) {
   const char *bin = argv[1];
   double secs = argc > 2 ? atof(argv[2]) : 5;
   const char *filter = argc > 3 ? argv[3] : NULL;
-  server s;
-  memset(&s, 0, sizeof s);
-  if (start_server(&s, bin) != 0) {
-    fprintf(stderr, "bench_flight: could not start %s serve\n", bin);
+  oa_bench_server s;
+  oa_error err;
+  if (oa_bench_server_start(&s, bin, &err) != 0) {
+    fprintf(stderr, "bench_flight: %s\n", err.message);
     return 1;
   }
   struct {
@@ -192,20 +115,21 @@ int main(int argc, char **argv) {
     snprintf(args, sizeof args, "--%s 127.0.0.1:%d --duration %g %s",
              otlp ? "otlp-grpc" : "flight", otlp ? s.otlp_port : s.flight_port,
              secs, sc[i].args);
-    json_object *o = loadgen(bin, &s, args);
-    if (otlp) drop(&s, "spans");
-    if (!o) {
+    oa_bench_load o;
+    int lrc = oa_bench_loadgen(bin, &s, args, &o, &err);
+    if (otlp) oa_bench_server_drop(&s, "spans");
+    if (lrc) {
+      fprintf(stderr, "bench_flight: %s\n", err.message);
       rc = 1;
       continue;
     }
-    double rps = num(o, "requests_per_s"), req = num(o, "requests");
-    double per_req = req > 0 ? num(o, "bytes") / req : 0;
+    double rps = o.requests_per_s, req = o.requests;
+    double per_req = req > 0 ? o.bytes / req : 0;
     printf("| %s | %.1f | %.0f | %.1f | %.2f | %.2f | %.0f | %.3f | %.0f | "
            "%.2f MB",
-           sc[i].label, rps, num(o, "spans_per_s"), num(o, "mb_per_s"),
-           num(o, "latency_p50_ms"), num(o, "latency_p99_ms"), num(o, "errors"),
-           num(o, "server_cpu_s_per_million_spans"),
-           num(o, "spans_per_s_per_server_core"), per_req / 1e6);
+           sc[i].label, rps, o.spans_per_s, o.mb_per_s, o.latency_p50_ms,
+           o.latency_p99_ms, o.errors, o.server_cpu_s_per_million_spans,
+           o.spans_per_s_per_server_core, per_req / 1e6);
     if (strcmp(sc[i].kind, "get") == 0 && rps > 0) {
       /* one connection, one call in flight: 1/rps is the time per batch */
       double hot = memcpy_seconds((int64_t)per_req, true);
@@ -218,8 +142,7 @@ int main(int argc, char **argv) {
       printf(" | | |\n");
     }
     fflush(stdout);
-    json_object_put(o);
   }
-  stop_server(&s);
+  oa_bench_server_stop(&s);
   return rc;
 }

@@ -17,3 +17,7 @@ if [ -x "$BUILD/bench/bench_flight" ]; then
   echo "== OTLP/gRPC ingest and Arrow Flight DoPut/DoGet over loopback (${OA_BENCH_SECONDS:-5} s per scenario)"
   "$BUILD/bench/bench_flight" "$BUILD/otlparrow" "${OA_BENCH_SECONDS:-5}" ${OA_BENCH_FILTER:-}
 fi
+if [ -d node_modules/@duckdb/node-api ] && command -v node >/dev/null; then
+  echo
+  node bench/bench_query_duckdb.mjs "$BUILD/otlparrow" "$ROWS" "$REPEATS"
+fi

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libzstd-dev liblz4-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libssl-dev nodejs npm
       libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libgrpc-dev libyaml-dev
-      openssl)
+      openssl valgrind)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -5,7 +5,9 @@
 #     in step 3 against the optimized build);
 #  2. libFuzzer targets built with clang: every regression input once, then
 #     each target fuzzed for OA_TEST_FUZZ_SECONDS (default 20) from the seeds;
-#  3. LAST, the main ctest of BUILD_DIR (unit + interop), so that the output
+#  3. one end-to-end scenario under valgrind (scripts/valgrind_e2e.sh: the
+#     tools and a serve + loadgen + curl run, zero memcheck reports), then
+#     LAST the main ctest of BUILD_DIR (unit + interop), so that the output
 #     ends with ctest's summary.
 # Usage: scripts/test.sh BUILD_DIR
 set -uo pipefail
@@ -72,6 +74,12 @@ fi
 if ! { cmake -S . -B "$BUILD" && cmake --build "$BUILD" -j "$JOBS"; } >"$BUILD/rebuild.log" 2>&1; then
   tail -n 40 "$BUILD/rebuild.log"
   failed+=("build")
+fi
+step "3/3 valgrind end-to-end scenario ($BUILD)"
+if need valgrind "the end-to-end scenario runs under valgrind"; then
+  scripts/valgrind_e2e.sh "$BUILD" || failed+=("valgrind scenario")
+else
+  failed+=("valgrind missing")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test.sh: FAILED before the main tests: ${failed[*]}"

@@ -15,6 +15,14 @@ int oa_cli_demo(int argc, char **argv);
 int oa_cli_gen(int argc, char **argv);
 int oa_cli_serve(int argc, char **argv);
 int oa_cli_loadgen(int argc, char **argv);
+int oa_cli_query(int argc, char **argv);
+int oa_cli_trace(int argc, char **argv);
+/* The Flight service's SQL handler (oa_flight_query_fn, query.c): ctx is
+ * the server's oa_datasets; table names are dataset names. */
+int oa_cli_flight_query(void *ctx, const char *sql, oa_schema **schema,
+                        oa_batch **batches, int64_t *n, oa_error *err);
+int oa_cli_bench(int argc, char **argv);
+int oa_cli_forward(int argc, char **argv);
 
 /* Prints "otlparrow: error: <msg>" to stderr and returns 1. */
 int oa_cli_fail(const char *fmt, ...) OA_PRINTF(1, 2);
@@ -22,6 +30,12 @@ int oa_cli_fail(const char *fmt, ...) OA_PRINTF(1, 2);
 bool oa_cli_is_help(const char *arg);
 /* Parses a non-negative integer option value; returns false if invalid. */
 bool oa_cli_parse_i64(const char *s, int64_t *out);
+
+/* Listener helpers (cli_net.c), shared by serve and forward. */
+/* True for NULL, "", "off" or "none": the listener is disabled. */
+bool oa_cli_addr_off(const char *a);
+/* addr with its port replaced by the bound one. */
+void oa_cli_bound_addr(char *out, size_t cap, const char *addr, int port);
 
 /* What an input holds. OTLP inputs are decoded into span batches, one per
  * request. */

@@ -577,6 +577,7 @@ static int run(lg_cfg *c) {
   double *lat = malloc((size_t)(nlat ? nlat : 1) * sizeof *lat);
   int64_t li = 0;
   for (int i = 0; lat && i < nw; i++) {
+    if (ws[i].n_lat == 0) continue; /* lat may be NULL: no memcpy from it */
     memcpy(lat + li, ws[i].lat, (size_t)ws[i].n_lat * sizeof *lat);
     li += ws[i].n_lat;
   }

@@ -25,6 +25,13 @@ static const char kHelp[] =
     "Flight\n"
     "  loadgen             drive OTLP/gRPC or Arrow Flight with generated "
     "load\n"
+    "  forward             OTLP in, Arrow Flight (or OTLP) out: the edge "
+    "gateway\n"
+    "  bench               OTLP protobuf vs Arrow: the field's table, "
+    "measured here\n"
+    "  query SQL           run SQL over spans (files, a data directory or "
+    "Flight)\n"
+    "  trace TRACE_ID      print one trace as an indented tree\n"
     "  version             print the version\n"
     "\n"
     "Run 'otlparrow COMMAND --help' for the options of a command.\n";
@@ -45,7 +52,11 @@ static const command kCommands[] = {
     {"inspect", oa_cli_inspect}, {"convert", oa_cli_convert},
     {"gen", oa_cli_gen},         {"serve", oa_cli_serve},
     {"loadgen", oa_cli_loadgen}, {"demo", oa_cli_demo},
+    {"bench", oa_cli_bench},
     {"version", cmd_version},
+    {"query", oa_cli_query},
+    {"trace", oa_cli_trace},
+    {"forward", oa_cli_forward},
 };
 
 int main(int argc, char **argv) {

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <yaml.h>
 
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "flight/flight.h"
 #include "grpc/oa_grpc.h"
 #include "otlparrow/dataset.h"
@@ -32,7 +32,17 @@ static const char kServeHelp[] =
     "  --otlp-grpc ADDR        OTLP/gRPC listener (default 127.0.0.1:4317)\n"
     "  --otlp-http ADDR        OTLP/HTTP listener (default 127.0.0.1:4318)\n"
     "  --flight ADDR           Arrow Flight listener (default 127.0.0.1:8815)\n"
-    "  --data-dir DIR          data directory (created if missing)\n"
+    "  --data-dir DIR          persist every dataset in DIR (created if\n"
+    "                          missing; see docs/ARCHITECTURE.md, store):\n"
+    "                          a write-ahead log, then zstd Arrow segments\n"
+    "  --fsync POLICY          with --data-dir: batch (fsync before each\n"
+    "                          acknowledgement, default), interval (every\n"
+    "                          100 ms) or never (the kernel decides); a\n"
+    "                          killed server loses no acknowledged batch\n"
+    "                          either way, a power loss may with these two\n"
+    "  --retention-age DURATION  drop stored segments older than this\n"
+    "                          (e.g. 90m, 12h, 30d; by span start time)\n"
+    "  --retention-bytes BYTES drop the oldest segments beyond this size\n"
     "  --max-memory BYTES      memory held by datasets (default 1G; K/M/G\n"
     "                          suffixes, 0: unlimited); over it exports are\n"
     "                          refused as retryable (UNAVAILABLE / 503)\n"
@@ -46,6 +56,10 @@ static const char kServeHelp[] =
     "                          it on every listener (mutual TLS)\n"
     "  --auth-token TOKEN      require 'authorization: Bearer TOKEN' on every\n"
     "                          call (Flight, OTLP/gRPC and OTLP/HTTP)\n"
+    "  --require-tls           refuse to start without --tls-cert/--tls-key\n"
+    "                          (no plaintext listener at all)\n"
+    "  --http-request-timeout SECONDS  an OTLP/HTTP request must arrive whole\n"
+    "                          within this (default 60; slow clients are cut)\n"
     "  --config FILE           YAML file with the same keys as the options\n"
     "                          (otlp_grpc: 127.0.0.1:4317, max_memory: 512M,\n"
     "                          ...); command-line options take precedence\n"
@@ -54,10 +68,14 @@ static const char kServeHelp[] =
     "  -h, --help              this help\n";
 
 typedef struct serve_cfg {
+  char *fsync, *retention_age; /* the store's (--data-dir) */
+  int64_t retention_bytes;
   char *otlp_grpc, *otlp_http, *flight, *data_dir;
   char *tls_cert, *tls_key, *tls_client_ca, *auth_token, *dump_on_exit;
   int64_t max_memory, max_recv_size, max_http_body, threads;
-  bool set_http; /* --otlp-http given explicitly */
+  int64_t http_request_timeout; /* seconds, 0: the receiver's default */
+  bool set_http;                /* --otlp-http given explicitly */
+  bool require_tls;             /* refuse to start any plaintext listener */
 } serve_cfg;
 
 static void cfg_set(char **slot, const char *v) {
@@ -66,40 +84,13 @@ static void cfg_set(char **slot, const char *v) {
 }
 
 static void cfg_free(serve_cfg *c) {
+  free(c->fsync);
+  free(c->retention_age);
   char **s[] = {&c->otlp_grpc,     &c->otlp_http,  &c->flight,
                 &c->data_dir,      &c->tls_cert,   &c->tls_key,
                 &c->tls_client_ca, &c->auth_token, &c->dump_on_exit};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
     free(*s[i]);
-}
-
-/* "512M", "1G", "4096", "64KiB": binary multiples. */
-static bool parse_size(const char *s, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || v < 0) return false;
-  int64_t mult = 1;
-  if (*end) {
-    char c = (char)(*end | 0x20);
-    if (c == 'k')
-      mult = 1LL << 10;
-    else if (c == 'm')
-      mult = 1LL << 20;
-    else if (c == 'g')
-      mult = 1LL << 30;
-    else if (c == 't')
-      mult = 1LL << 40;
-    else if (c != 'b')
-      return false;
-    if (c != 'b') end++;
-    if (strcasecmp(end, "") != 0 && strcasecmp(end, "b") != 0 &&
-        strcasecmp(end, "ib") != 0)
-      return false;
-  }
-  if (v > INT64_MAX / mult) return false;
-  *out = v * mult;
-  return true;
 }
 
 /* Applies one key (flag name without dashes, '-' or '_'). */
@@ -121,23 +112,39 @@ static int apply(serve_cfg *c, const char *key, const char *val,
               {"tls_key", &c->tls_key},
               {"tls_client_ca", &c->tls_client_ca},
               {"auth_token", &c->auth_token},
-              {"dump_on_exit", &c->dump_on_exit}};
+              {"dump_on_exit", &c->dump_on_exit},
+              {"fsync", &c->fsync},
+              {"retention_age", &c->retention_age}};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (strcmp(k, strs[i].name) == 0) {
       cfg_set(strs[i].slot, val);
       if (strcmp(k, "otlp_http") == 0) c->set_http = true;
       return 0;
     }
+  if (strcmp(k, "require_tls") == 0) {
+    if (strcmp(val, "true") == 0 || strcmp(val, "yes") == 0 ||
+        strcmp(val, "on") == 0 || strcmp(val, "1") == 0)
+      c->require_tls = true;
+    else if (strcmp(val, "false") == 0 || strcmp(val, "no") == 0 ||
+             strcmp(val, "off") == 0 || strcmp(val, "0") == 0)
+      c->require_tls = false;
+    else
+      return oa_cli_fail("%s: require_tls must be true or false, not '%s'",
+                         where, val);
+    return 0;
+  }
   struct {
     const char *name;
     int64_t *slot;
   } nums[] = {{"max_memory", &c->max_memory},
+              {"retention_bytes", &c->retention_bytes},
+              {"http_request_timeout", &c->http_request_timeout},
               {"max_recv_size", &c->max_recv_size},
               {"max_http_body", &c->max_http_body},
               {"threads", &c->threads}};
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
     if (strcmp(k, nums[i].name) == 0) {
-      if (!parse_size(val, nums[i].slot))
+      if (!oa_cli_parse_size(val, nums[i].slot))
         return oa_cli_fail("%s: %s must be a size in bytes (e.g. 4096, 512M, "
                            "1G), not '%s'",
                            where, key, val);
@@ -149,68 +156,65 @@ static int apply(serve_cfg *c, const char *key, const char *val,
                      where, key);
 }
 
-/* A flat YAML mapping of scalars. */
-static int load_config(serve_cfg *c, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return oa_cli_fail("--config: cannot open '%s': %s", path, strerror(errno));
-  yaml_parser_t p;
-  yaml_parser_initialize(&p);
-  yaml_parser_set_input_file(&p, f);
-  int rc = 0, depth = 0;
-  char *key = NULL;
+typedef struct config_ctx {
+  serve_cfg *c;
+  const char *path;
+  bool printed; /* apply() already said what was wrong */
+} config_ctx;
+
+static int config_key(void *ctx, const char *key, const char *value,
+                      size_t line, oa_error *err) {
+  config_ctx *cc = ctx;
   char where[600];
-  for (;;) {
-    yaml_event_t ev;
-    if (!yaml_parser_parse(&p, &ev)) {
-      rc = oa_cli_fail("--config %s: line %zu: %s", path,
-                       p.problem_mark.line + 1,
-                       p.problem ? p.problem : "YAML syntax error");
-      break;
-    }
-    yaml_event_type_t t = ev.type;
-    if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT) {
-      if (++depth > 1 || t == YAML_SEQUENCE_START_EVENT) {
-        rc = oa_cli_fail("--config %s: line %zu: expected 'key: value' lines "
-                         "(no nested mappings or lists)",
-                         path, ev.start_mark.line + 1);
-      }
-    } else if (t == YAML_SCALAR_EVENT) {
-      const char *v = (const char *)ev.data.scalar.value;
-      if (depth != 1) {
-        rc = oa_cli_fail("--config %s: expected a mapping of options", path);
-      } else if (!key) {
-        key = strdup(v);
-      } else {
-        snprintf(where, sizeof where, "--config %s line %zu", path,
-                 ev.start_mark.line + 1);
-        rc = apply(c, key, v, where);
-        free(key);
-        key = NULL;
-      }
-    } else if (t == YAML_MAPPING_END_EVENT) {
-      depth--;
-    } else if (t == YAML_ALIAS_EVENT) {
-      rc = oa_cli_fail("--config %s: aliases are not supported", path);
-    }
-    yaml_event_delete(&ev);
-    if (rc || t == YAML_STREAM_END_EVENT) break;
-  }
-  free(key);
-  yaml_parser_delete(&p);
-  fclose(f);
-  return rc;
+  snprintf(where, sizeof where, "--config %s line %zu", cc->path, line);
+  if (apply(cc->c, key, value, where) == 0) return 0;
+  cc->printed = true;
+  return oa_error_set(err, EINVAL, "%s: invalid option '%s'", where, key);
 }
 
-static bool is_off(const char *a) {
-  return !a || !*a || strcmp(a, "off") == 0 || strcmp(a, "none") == 0;
+/* A flat YAML mapping of scalars (cli/config.c). */
+static int load_config(serve_cfg *c, const char *path) {
+  char name[520];
+  snprintf(name, sizeof name, "--config %s", path);
+  config_ctx cc = {c, path, false};
+  oa_error err;
+  err.message[0] = 0;
+  if (oa_cli_config_load(path, name, config_key, &cc, &err) == 0) return 0;
+  return cc.printed ? 1 : oa_cli_fail("%s", err.message);
 }
 
-/* addr with its port replaced by the bound one. */
-static void bound_addr(char *out, size_t cap, const char *addr, int port) {
+/* "127.x.y.z:port", "localhost:port", "[::1]:port": reachable from this
+ * machine only. ":port" and "0.0.0.0:port" listen on every interface. */
+static bool is_loopback(const char *addr) {
   const char *colon = strrchr(addr, ':');
-  int hl = colon ? (int)(colon - addr) : (int)strlen(addr);
-  snprintf(out, cap, "%.*s:%d", hl, addr, port);
+  size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+  return (hl > 4 && strncmp(addr, "127.", 4) == 0) ||
+         (hl == 9 && strncmp(addr, "localhost", 9) == 0) ||
+         (hl == 5 && strncmp(addr, "[::1]", 5) == 0);
+}
+
+/* Without TLS: --require-tls refuses to start; a listener reachable from
+ * other machines is worth a warning (its traffic and token are readable
+ * on the network). */
+static int check_plaintext(const serve_cfg *c) {
+  const char *names[] = {"--otlp-grpc", "--otlp-http", "--flight"};
+  const char *addrs[] = {c->otlp_grpc, c->otlp_http, c->flight};
+  for (int i = 0; i < 3; i++) {
+    if (oa_cli_addr_off(addrs[i])) continue;
+    if (c->require_tls)
+      return oa_cli_fail("--require-tls: %s %s would accept plaintext "
+                         "connections: give --tls-cert and --tls-key (or "
+                         "turn it off)",
+                         names[i], addrs[i]);
+    if (!is_loopback(addrs[i]))
+      fprintf(stderr,
+              "otlparrow serve: warning: %s %s is reachable from other "
+              "machines without TLS%s; use --tls-cert/--tls-key (and "
+              "--require-tls)\n",
+              names[i], addrs[i],
+              c->auth_token ? " (the bearer token travels in clear)" : "");
+  }
+  return 0;
 }
 
 static int write_dump(oa_datasets *d, const char *path) {
@@ -251,6 +255,49 @@ static void tune_malloc(void) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   mallopt(M_TOP_PAD, 16 << 20);
 #endif
+}
+
+/* "90m", "12h", "30d", "3600s", "500ms" into nanoseconds. */
+static bool parse_duration(const char *s, int64_t *ns) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || v < 0) return false;
+  int64_t unit = strcmp(end, "ms") == 0           ? 1000000LL
+                 : strcmp(end, "s") == 0 || !*end ? 1000000000LL
+                 : strcmp(end, "m") == 0          ? 60000000000LL
+                 : strcmp(end, "h") == 0          ? 3600000000000LL
+                 : strcmp(end, "d") == 0          ? 86400000000000LL
+                                                  : 0;
+  if (!unit || v > INT64_MAX / unit) return false;
+  *ns = v * unit;
+  return true;
+}
+
+/* The datasets: in memory, or durable in --data-dir. */
+static int open_store(serve_cfg *c, oa_datasets **d, oa_error *err) {
+  oa_store_options so;
+  oa_store_options_init(&so);
+  const char *f = c->fsync ? c->fsync : "batch";
+  if (strcmp(f, "batch") == 0)
+    so.fsync = OA_FSYNC_BATCH;
+  else if (strcmp(f, "interval") == 0)
+    so.fsync = OA_FSYNC_INTERVAL;
+  else if (strcmp(f, "never") == 0)
+    so.fsync = OA_FSYNC_NEVER;
+  else
+    return oa_cli_fail("--fsync must be batch, interval or never, not '%s'", f);
+  if (c->retention_age &&
+      !parse_duration(c->retention_age, &so.retention_age_ns))
+    return oa_cli_fail("--retention-age must be a duration (90m, 12h, 30d), "
+                       "not '%s'",
+                       c->retention_age);
+  so.retention_bytes = c->retention_bytes;
+  if ((c->fsync || c->retention_age || c->retention_bytes) && !c->data_dir)
+    return oa_cli_fail("--fsync and --retention-* need --data-dir");
+  if (oa_datasets_open(d, c->data_dir, &so, c->max_memory, err))
+    return oa_cli_fail("%s", err->message);
+  return 0;
 }
 
 static int serve_run(serve_cfg *c) {
@@ -294,6 +341,8 @@ static int serve_run(serve_cfg *c) {
     tls.private_key_pem = key;
     tls.client_ca_pem = ca;
     tlsp = &tls;
+  } else if (check_plaintext(c) != 0) {
+    goto done;
   }
   if (c->data_dir) {
     struct stat st;
@@ -307,10 +356,7 @@ static int serve_run(serve_cfg *c) {
     }
   }
   tune_malloc();
-  if (oa_datasets_new(&d, c->max_memory, &err)) {
-    oa_cli_fail("%s", err.message);
-    goto done;
-  }
+  if (open_store(c, &d, &err)) goto done;
 
   /* Block the stop signals before any thread starts, so that only
    * sigwait below sees them. */
@@ -324,7 +370,7 @@ static int serve_run(serve_cfg *c) {
   oa_grpc_server_options_default(&so);
   so.threads = (int)c->threads;
   so.auth_token = c->auth_token;
-  if (!is_off(c->otlp_grpc)) {
+  if (!oa_cli_addr_off(c->otlp_grpc)) {
     so.max_recv_message_size = c->max_recv_size;
     oa_otlp_grpc_options oo;
     oa_otlp_grpc_options_init(&oo);
@@ -338,10 +384,10 @@ static int serve_run(serve_cfg *c) {
       oa_cli_fail("OTLP/gRPC: %s", err.message);
       goto done;
     }
-    bound_addr(shown, sizeof shown, c->otlp_grpc, port);
+    oa_cli_bound_addr(shown, sizeof shown, c->otlp_grpc, port);
     printf("otlparrow serve: OTLP/gRPC on %s%s\n", shown, tlsp ? " (TLS)" : "");
   }
-  if (!is_off(c->flight)) {
+  if (!oa_cli_addr_off(c->flight)) {
     oa_grpc_server_options fo_s = so;
     fo_s.max_recv_message_size = -1; /* the Flight service sets its own */
     oa_flight_options fo;
@@ -350,17 +396,19 @@ static int serve_run(serve_cfg *c) {
     int port;
     if (oa_grpc_server_new(&flight_srv, &fo_s, &err) ||
         oa_flight_service_new(&flight, d, &fo, &err) ||
+        oa_flight_service_set_query_handler(flight, oa_cli_flight_query, d,
+                                            &err) ||
         oa_flight_service_register(flight, flight_srv, &err) ||
         oa_grpc_server_add_listener(flight_srv, c->flight, tlsp, &port, &err) ||
         oa_grpc_server_start(flight_srv, &err)) {
       oa_cli_fail("Arrow Flight: %s", err.message);
       goto done;
     }
-    bound_addr(shown, sizeof shown, c->flight, port);
+    oa_cli_bound_addr(shown, sizeof shown, c->flight, port);
     printf("otlparrow serve: Arrow Flight on %s%s\n", shown,
            tlsp ? " (TLS)" : "");
   }
-  if (!is_off(c->otlp_http)) {
+  if (!oa_cli_addr_off(c->otlp_http)) {
     oa_otlp_http_options ho;
     oa_otlp_http_options_init(&ho);
     ho.listen = c->otlp_http;
@@ -369,11 +417,16 @@ static int serve_run(serve_cfg *c) {
     ho.tls_key_file = c->tls_key;
     ho.tls_client_ca = c->tls_client_ca;
     ho.auth_token = c->auth_token;
+    if (c->http_request_timeout > 0)
+      ho.request_timeout_s =
+          (unsigned)(c->http_request_timeout > 86400 ? 86400
+                                                     : c->http_request_timeout);
     if (oa_otlp_http_start(&http, &ho, d, &err)) {
       oa_cli_fail("OTLP/HTTP: %s", err.message);
       goto done;
     }
-    bound_addr(shown, sizeof shown, c->otlp_http, oa_otlp_http_port(http));
+    oa_cli_bound_addr(shown, sizeof shown, c->otlp_http,
+                      oa_otlp_http_port(http));
     printf("otlparrow serve: OTLP/HTTP on %s%s\n", shown,
            !tlsp ? ""
            : ca  ? " (HTTPS, mTLS)"
@@ -459,6 +512,10 @@ int oa_cli_serve(int argc, char **argv) {
     }
     memcpy(name, a + 2, nl);
     name[nl] = 0;
+    if (!eq && strcmp(name, "require-tls") == 0) { /* a flag */
+      c.require_tls = true;
+      continue;
+    }
     if (eq) {
       val = eq + 1;
     } else {

@@ -27,7 +27,11 @@ extern "C" {
 #endif
 
 typedef struct oa_flight_options {
-  const char *auth_token;        /* NULL or "": no auth (copied) */
+  const char *auth_token; /* NULL or "": no auth (copied) */
+  /* A DoPut message's buffers after decompression (a few KiB of zstd can
+   * claim gigabytes): larger is refused (INVALID_ARGUMENT). Default
+   * 256 MiB; -1: the IPC reader's own (4 GiB). */
+  int64_t max_decompressed_size;
   int64_t max_recv_message_size; /* DoPut/DoExchange; default 2 GiB - 1;
                                     -1: unlimited */
   int64_t max_message_size;      /* DoGet target per message; default 2 MiB */
@@ -48,6 +52,23 @@ int oa_flight_service_new(oa_flight_service **out, oa_datasets *d,
 int oa_flight_service_register(oa_flight_service *svc, oa_grpc_server *srv,
                                oa_error *err);
 void oa_flight_service_free(oa_flight_service *svc);
+
+/* SQL over Flight. A DoGet ticket that is a statement (SELECT or WITH
+ * first, case-insensitive) or a Flight SQL TicketStatementQuery (packed in
+ * google.protobuf.Any) runs through fn and its result is streamed;
+ * GetFlightInfo / GetSchema of a CMD descriptor holding a Flight SQL
+ * CommandStatementQuery runs the query for its schema and answers with one
+ * endpoint whose ticket is the TicketStatementQuery. fn fills *schema (a new
+ * reference) and a malloc'ed array of *n batches, released with
+ * oa_datasets_snapshot_free. Its errors map to gRPC statuses: EINVAL
+ * INVALID_ARGUMENT (bad SQL, with the message), ENOENT NOT_FOUND. Without a
+ * handler such requests answer UNIMPLEMENTED. Set it before serving. */
+typedef int (*oa_flight_query_fn)(void *ctx, const char *sql,
+                                  oa_schema **schema, oa_batch **batches,
+                                  int64_t *n, oa_error *err);
+int oa_flight_service_set_query_handler(oa_flight_service *svc,
+                                        oa_flight_query_fn fn, void *ctx,
+                                        oa_error *err);
 
 /* new + register. The service state lives until the process exits (the
  * gRPC layer has no hook to free it with the server); use the functions

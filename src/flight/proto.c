@@ -55,6 +55,12 @@ int oa_pb_put_varint_field(oa_bytes *out, uint32_t field, uint64_t v) {
 }
 
 void oa_pb_reader_init(oa_pb_reader *r, const uint8_t *data, int64_t len) {
+  /* an empty message may come as NULL (e.g. an empty oa_bytes): NULL + 0 is
+   * undefined behaviour */
+  if (!data) {
+    data = zeros8;
+    len = 0;
+  }
   r->start = data;
   r->p = data;
   r->end = data + (len > 0 ? len : 0);

@@ -27,14 +27,18 @@ struct oa_flight_service {
   char *location;
   int64_t max_recv;
   int64_t max_msg;
+  oa_ipc_read_options put_read; /* limits of the DoPut decoder */
   oa_schema *span_schema;
-  struct method_ctx *ctxs; /* one per streaming/unary method */
+  struct method_ctx *ctxs;     /* one per streaming/unary method */
+  oa_flight_query_fn query_fn; /* SQL tickets and Flight SQL; may be NULL */
+  void *query_ctx;
 };
 
 void oa_flight_options_init(oa_flight_options *o) {
   memset(o, 0, sizeof *o);
   o->max_recv_message_size = INT32_MAX;
   o->max_message_size = 2 << 20;
+  o->max_decompressed_size = 256 << 20;
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -143,6 +147,184 @@ static int ticket_name(oa_flight_view t, char *out, oa_error *err) {
   memcpy(out, t.data, (size_t)t.size);
   out[t.size] = 0;
   return 0;
+}
+
+/* ------------------------------------------------------ SQL (Flight SQL) */
+
+#define FLIGHT_SQL_TYPE "type.googleapis.com/arrow.flight.protocol.sql."
+
+/* A google.protobuf.Any { string type_url = 1; bytes value = 2; } whose
+ * type is Flight SQL's `name`: its value. */
+static bool any_of_type(oa_flight_view any, const char *name,
+                        oa_flight_view *value) {
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, any.data, any.size);
+  oa_pb_field f;
+  bool more = true, typed = false;
+  size_t pre = strlen(FLIGHT_SQL_TYPE), nlen = strlen(name);
+  value->data = NULL;
+  value->size = 0;
+  int rc;
+  while ((rc = oa_pb_next(&r, &f, &more, "Any", NULL)) == 0 && more) {
+    if (f.number == 1 && f.wire == 2)
+      typed = (size_t)f.bytes.size == pre + nlen &&
+              memcmp(f.bytes.data, FLIGHT_SQL_TYPE, pre) == 0 &&
+              memcmp(f.bytes.data + pre, name, nlen) == 0;
+    else if (f.number == 2 && f.wire == 2)
+      *value = f.bytes;
+  }
+  return rc == 0 && typed;
+}
+
+/* The first string/bytes field 1 of a message (CommandStatementQuery.query,
+ * TicketStatementQuery.statement_handle). */
+static bool field1_bytes(oa_flight_view msg, oa_flight_view *out) {
+  oa_pb_reader r;
+  oa_pb_reader_init(&r, msg.data, msg.size);
+  oa_pb_field f;
+  bool more = true, found = false;
+  int rc;
+  while ((rc = oa_pb_next(&r, &f, &more, "Flight SQL message", NULL)) == 0 &&
+         more)
+    if (f.number == 1 && f.wire == 2 && !found) {
+      *out = f.bytes;
+      found = true;
+    }
+  return rc == 0 && found;
+}
+
+/* True if the ticket starts with the keyword SELECT or WITH. */
+static bool is_statement(oa_flight_view t) {
+  int64_t i = 0;
+  while (i < t.size &&
+         (t.data[i] == ' ' || t.data[i] == '\t' || t.data[i] == '\n' ||
+          t.data[i] == '\r' || t.data[i] == '('))
+    i++;
+  static const char *const kw[] = {"select", "with"};
+  for (size_t k = 0; k < 2; k++) {
+    int64_t n = (int64_t)strlen(kw[k]);
+    if (t.size - i < n ||
+        strncasecmp((const char *)t.data + i, kw[k], (size_t)n) != 0)
+      continue;
+    if (i + n == t.size) return true;
+    uint8_t c = t.data[i + n];
+    bool ident = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+    if (!ident) return true;
+  }
+  return false;
+}
+
+/* The SQL a ticket carries: *sql malloc'ed (NUL-terminated), or NULL when
+ * the ticket names a dataset. */
+static int ticket_sql(oa_flight_view t, char **sql, oa_error *err) {
+  *sql = NULL;
+  oa_flight_view v = t, stmt;
+  if (t.size > 0 && t.data[0] == 0x0a &&
+      any_of_type(t, "TicketStatementQuery", &v)) {
+    if (!field1_bytes(v, &stmt))
+      return oa_error_set(err, EINVAL,
+                          "TicketStatementQuery without a statement_handle");
+  } else if (is_statement(t)) {
+    stmt = t;
+  } else {
+    return 0;
+  }
+  if (stmt.size > 0 && memchr(stmt.data, 0, (size_t)stmt.size))
+    return oa_error_set(err, EINVAL, "SQL statement contains a NUL byte");
+  *sql = malloc((size_t)stmt.size + 1);
+  if (!*sql) return oa_error_set(err, ENOMEM, "out of memory");
+  if (stmt.size) memcpy(*sql, stmt.data, (size_t)stmt.size);
+  (*sql)[stmt.size] = 0;
+  return 0;
+}
+
+static int run_sql(const oa_flight_service *svc, const char *sql,
+                   oa_schema **schema, oa_batch **batches, int64_t *n,
+                   oa_error *err) {
+  *schema = NULL;
+  *batches = NULL;
+  *n = 0;
+  if (!svc->query_fn)
+    return oa_error_set(err, ENOTSUP, "this server does not run SQL");
+  return svc->query_fn(svc->query_ctx, sql, schema, batches, n, err);
+}
+
+/* Any { type_url: ...TicketStatementQuery, value: { statement_handle: sql } }
+ */
+static int statement_ticket(const char *sql, oa_bytes *out, oa_error *err) {
+  oa_bytes inner;
+  oa_bytes_init(&inner);
+  static const char kType[] = FLIGHT_SQL_TYPE "TicketStatementQuery";
+  int rc = oa_pb_put_bytes_field(&inner, 1, sql, (int64_t)strlen(sql));
+  if (rc == 0)
+    rc = oa_pb_put_bytes_field(out, 1, kType, (int64_t)sizeof kType - 1);
+  if (rc == 0) rc = oa_pb_put_bytes_field(out, 2, inner.data, inner.size);
+  oa_bytes_reset(&inner);
+  if (rc) return oa_error_set(err, ENOMEM, "out of memory");
+  return 0;
+}
+
+/* GetFlightInfo / GetSchema of a Flight SQL command descriptor. */
+static int sql_info(const oa_flight_service *svc, const oa_flight_descriptor *d,
+                    bool schema_only, oa_bytes *out, oa_error *err) {
+  oa_flight_view v, q;
+  if (!any_of_type(d->cmd, "CommandStatementQuery", &v))
+    return oa_error_set(err, ENOTSUP,
+                        "CMD descriptor: only Flight SQL "
+                        "CommandStatementQuery is supported");
+  if (!field1_bytes(v, &q))
+    return oa_error_set(err, EINVAL, "CommandStatementQuery without a query");
+  char *sql = malloc((size_t)q.size + 1);
+  if (!sql) return oa_error_set(err, ENOMEM, "out of memory");
+  if (q.size) memcpy(sql, q.data, (size_t)q.size);
+  sql[q.size] = 0;
+  if (memchr(sql, 0, (size_t)q.size)) {
+    free(sql);
+    return oa_error_set(err, EINVAL, "SQL statement contains a NUL byte");
+  }
+  oa_schema *schema = NULL;
+  oa_batch *batches = NULL;
+  int64_t n = 0, rows = 0;
+  oa_bytes sb, ticket;
+  oa_bytes_init(&sb);
+  oa_bytes_init(&ticket);
+  int rc = run_sql(svc, sql, &schema, &batches, &n, err);
+  if (rc == 0) rc = oa_flight_schema_bytes(schema, &sb, err);
+  for (int64_t i = 0; i < n; i++)
+    rows += batches[i].length;
+  if (rc == 0 && schema_only) {
+    rc = oa_flight_single_bytes_encode(sb.data, sb.size, out, err);
+  } else if (rc == 0) {
+    rc = statement_ticket(sql, &ticket, err);
+    oa_flight_info *info = rc == 0 ? calloc(1, sizeof *info) : NULL;
+    if (rc == 0 && !info) rc = oa_error_set(err, ENOMEM, "out of memory");
+    if (rc == 0) {
+      info->schema.data = sb.data;
+      info->schema.size = sb.size;
+      info->has_descriptor = true;
+      info->descriptor = *d;
+      info->n_endpoints = 1;
+      oa_flight_endpoint *e = &info->endpoints[0];
+      e->ticket.data = ticket.data;
+      e->ticket.size = ticket.size;
+      if (svc->location) {
+        e->n_locations = 1;
+        e->locations[0].data = (const uint8_t *)svc->location;
+        e->locations[0].size = (int64_t)strlen(svc->location);
+      }
+      info->total_records = rows;
+      info->total_bytes = -1;
+      info->ordered = true;
+      rc = oa_flight_info_encode(info, out, err);
+      free(info);
+    }
+  }
+  if (schema || batches) oa_datasets_snapshot_free(schema, batches, n);
+  oa_bytes_reset(&sb);
+  oa_bytes_reset(&ticket);
+  free(sql);
+  return rc;
 }
 
 /* Turns the slices of a wire into grpc slices: large ones referenced in
@@ -454,6 +636,23 @@ static int check_span_schema(const oa_schema *got, const oa_schema *want,
 
 /* One DoPut message. *ack: a record batch was stored, acknowledge it with
  * the PutResult in ack_out. */
+/* The batch id of a DoPut app_metadata "oa-batch-id:ID" (ID: 1..64
+ * printable ASCII bytes), copied NUL-terminated into buf; NULL otherwise. */
+static const char *put_batch_id(const oa_flight_view *md, char buf[65]) {
+  static const char kPrefix[] = "oa-batch-id:";
+  const int64_t pl = (int64_t)sizeof kPrefix - 1;
+  int64_t n = md->size - pl;
+  if (n < 1 || n > 64 || memcmp(md->data, kPrefix, (size_t)pl) != 0)
+    return NULL;
+  for (int64_t i = 0; i < n; i++) {
+    uint8_t ch = md->data[pl + i];
+    if (ch < 0x20 || ch > 0x7e) return NULL;
+    buf[i] = (char)ch;
+  }
+  buf[n] = 0;
+  return buf;
+}
+
 static int put_message(fcall *c, oa_grpc_message *msg, bool *ack,
                        oa_bytes *ack_out, oa_error *err) {
   *ack = false;
@@ -532,8 +731,15 @@ static int put_message(fcall *c, oa_grpc_message *msg, bool *ack,
     if (strcmp(c->name, "spans") == 0)
       OA_GOTO_NOT_OK(
           rc, check_span_schema(batch.schema, c->svc->span_schema, err), done);
-    OA_GOTO_NOT_OK(rc, oa_datasets_append(c->svc->d, c->name, &batch, err),
-                   done);
+    /* "oa-batch-id:<1..64 printable bytes>": an idempotency key, so that a
+     * client retrying after a lost acknowledgement stores the batch once
+     * (a duplicate is acknowledged but not stored) */
+    char bid[65];
+    const char *bidp = put_batch_id(&fd.app_metadata, bid);
+    int dup = 0;
+    OA_GOTO_NOT_OK(
+        rc, oa_datasets_append_id(c->svc->d, c->name, &batch, bidp, &dup, err),
+        done);
     if (oa_flight_single_bytes_encode(fd.app_metadata.data,
                                       fd.app_metadata.size, ack_out, err)) {
       rc = ENOMEM;
@@ -635,12 +841,21 @@ static int do_get(fcall *c, oa_grpc_message *msg, oa_error *err) {
   char name[256];
   OA_RETURN_NOT_OK(
       oa_flight_single_bytes_decode(msg->data, msg->size, &t, "Ticket", err));
-  OA_RETURN_NOT_OK(ticket_name(t, name, err));
-  int rc = oa_datasets_snapshot(c->svc->d, name, &c->schema, &c->batches,
-                                &c->n_batches, err);
-  if (rc == ENOENT)
-    return oa_error_set(err, ENOENT, "dataset '%s' not found", name);
-  if (rc) return rc;
+  char *sql = NULL;
+  OA_RETURN_NOT_OK(ticket_sql(t, &sql, err));
+  int rc;
+  if (sql) {
+    rc = run_sql(c->svc, sql, &c->schema, &c->batches, &c->n_batches, err);
+    free(sql);
+    if (rc) return rc;
+  } else {
+    OA_RETURN_NOT_OK(ticket_name(t, name, err));
+    rc = oa_datasets_snapshot(c->svc->d, name, &c->schema, &c->batches,
+                              &c->n_batches, err);
+    if (rc == ENOENT)
+      return oa_error_set(err, ENOENT, "dataset '%s' not found", name);
+    if (rc) return rc;
+  }
   OA_RETURN_NOT_OK(oa_ipc_encoder_new(&c->enc, c->schema, NULL, err));
   oa_ipc_message m;
   oa_ipc_message_init(&m);
@@ -771,7 +986,8 @@ static void s_on_start(void *ctx, oa_grpc_call *call) {
   if (mc->kind != K_HANDSHAKE && !check_auth(mc->svc, call)) return;
   fcall *c = fcall_new(mc->svc, mc->kind);
   oa_error e;
-  if (c && mc->kind == K_DO_PUT && oa_ipc_decoder_new(&c->dec, NULL, &e) != 0) {
+  if (c && mc->kind == K_DO_PUT &&
+      oa_ipc_decoder_new(&c->dec, &mc->svc->put_read, &e) != 0) {
     fcall_free(c);
     c = NULL;
   }
@@ -864,6 +1080,12 @@ static void reply_info(void *ctx, oa_grpc_call *call, oa_grpc_message *msg,
   int rc;
   OA_GOTO_NOT_OK(rc, oa_flight_descriptor_decode(msg->data, msg->size, &d, &e),
                  fail);
+  if (d.type == OA_FLIGHT_DESCRIPTOR_CMD) {
+    OA_GOTO_NOT_OK(rc, sql_info(mc->svc, &d, schema_only, &out, &e), fail);
+    oa_grpc_call_reply_bytes(call, out.data ? out.data : (const uint8_t *)"",
+                             (size_t)out.size, NULL);
+    goto done;
+  }
   OA_GOTO_NOT_OK(rc, descriptor_name(&d, name, &e), fail);
   rc = oa_datasets_info(mc->svc->d, name, &di, &e);
   if (rc == ENOENT) oa_error_set(&e, ENOENT, "dataset '%s' not found", name);
@@ -923,6 +1145,11 @@ int oa_flight_service_new(oa_flight_service **out, oa_datasets *d,
   if (!svc) return oa_error_set(err, ENOMEM, "flight: out of memory");
   svc->d = d;
   svc->max_recv = o->max_recv_message_size;
+  oa_ipc_read_options_init(&svc->put_read);
+  if (o->max_decompressed_size > 0)
+    svc->put_read.max_decompressed_size = o->max_decompressed_size;
+  else if (o->max_decompressed_size == 0)
+    svc->put_read.max_decompressed_size = 256 << 20;
   svc->max_msg = o->max_message_size;
   int rc = 0;
   if (o->auth_token && *o->auth_token) {
@@ -952,6 +1179,15 @@ void oa_flight_service_free(oa_flight_service *svc) {
   if (svc->span_schema) oa_schema_release(svc->span_schema);
   free(svc->ctxs);
   free(svc);
+}
+
+int oa_flight_service_set_query_handler(oa_flight_service *svc,
+                                        oa_flight_query_fn fn, void *ctx,
+                                        oa_error *err) {
+  if (!svc) return oa_error_set(err, EINVAL, "flight: NULL service");
+  svc->query_fn = fn;
+  svc->query_ctx = ctx;
+  return 0;
 }
 
 int oa_flight_service_register(oa_flight_service *svc, oa_grpc_server *srv,

@@ -77,6 +77,14 @@ typedef struct oa_grpc_server_options {
   int64_t max_send_message_size; /* bytes, default -1: unlimited */
   const char *auth_token;        /* NULL: no auth (copied) */
   int64_t shutdown_grace_ms;     /* default 5000 */
+  /* Concurrent calls per client connection (HTTP/2 streams); 0: default
+   * 100; -1: gRPC's own (unlimited). */
+  int max_concurrent_streams;
+  /* A message write that the client does not take within this time (it
+   * stopped reading: HTTP/2 flow control holds the write) cancels the call
+   * with DEADLINE_EXCEEDED, releasing what the call holds. 0: default
+   * 60000; -1: never. */
+  int64_t write_timeout_ms;
 } oa_grpc_server_options;
 
 void oa_grpc_server_options_default(oa_grpc_server_options *o);
@@ -199,6 +207,7 @@ typedef struct oa_grpc_server_stats {
   int64_t calls_started;
   int64_t calls_finished; /* on_done reached (any outcome) */
   int64_t calls_active;
+  int64_t writes_timed_out; /* calls cancelled by write_timeout_ms */
 } oa_grpc_server_stats;
 void oa_grpc_server_get_stats(oa_grpc_server *srv, oa_grpc_server_stats *st);
 

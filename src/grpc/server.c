@@ -64,6 +64,10 @@ struct oa_grpc_call {
   int close_cancelled;
   grpc_byte_buffer *recv_bb;
   grpc_byte_buffer *send_bb;
+  /* the list of calls with a write in flight (write_timeout_ms) */
+  oa_grpc_call *w_prev, *w_next;
+  int64_t write_start_ms;
+  bool in_writers, write_cut;
   /* a finish that waits for the pending write */
   bool finish_queued;
   grpc_status_code q_code;
@@ -111,6 +115,14 @@ struct oa_grpc_server {
   pthread_cond_t cond;
   bool shutdown_notified;
   atomic_llong calls_started, calls_finished, calls_active;
+  /* Stalled writes: the watchdog cancels a call whose write has been in
+   * flight for longer than opts.write_timeout_ms. */
+  pthread_mutex_t wmu; /* guards writers, watchdog_stop; after a call's mu */
+  pthread_cond_t wcv;
+  oa_grpc_call *writers;
+  bool watchdog_started, watchdog_stop;
+  pthread_t watchdog;
+  atomic_llong writes_timed_out;
 };
 
 static int64_t effective_limit(int64_t v) { return v < 0 ? -1 : v; }
@@ -121,6 +133,8 @@ void oa_grpc_server_options_default(oa_grpc_server_options *o) {
   o->max_recv_message_size = 4 << 20;
   o->max_send_message_size = -1;
   o->shutdown_grace_ms = 5000;
+  o->max_concurrent_streams = 100;
+  o->write_timeout_ms = 60000;
 }
 
 int oa_grpc_server_new(oa_grpc_server **out, const oa_grpc_server_options *o,
@@ -141,6 +155,8 @@ int oa_grpc_server_new(oa_grpc_server **out, const oa_grpc_server_options *o,
   if (s->opts.max_recv_message_size == 0)
     s->opts.max_recv_message_size = 4 << 20;
   if (s->opts.max_send_message_size == 0) s->opts.max_send_message_size = -1;
+  if (s->opts.max_concurrent_streams == 0) s->opts.max_concurrent_streams = 100;
+  if (s->opts.write_timeout_ms == 0) s->opts.write_timeout_ms = 60000;
   if (s->opts.auth_token) {
     s->auth_token = strdup(s->opts.auth_token);
     if (!s->auth_token) {
@@ -154,6 +170,8 @@ int oa_grpc_server_new(oa_grpc_server **out, const oa_grpc_server_options *o,
   s->t_shutdown.kind = TAG_SHUTDOWN;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cond, NULL);
+  pthread_mutex_init(&s->wmu, NULL);
+  pthread_cond_init(&s->wcv, NULL);
   grpc_init();
   *out = s;
   return 0;
@@ -165,6 +183,7 @@ void oa_grpc_server_get_stats(oa_grpc_server *srv, oa_grpc_server_stats *st) {
   st->calls_started = atomic_load(&srv->calls_started);
   st->calls_finished = atomic_load(&srv->calls_finished);
   st->calls_active = atomic_load(&srv->calls_active);
+  st->writes_timed_out = atomic_load(&srv->writes_timed_out);
 }
 
 static int add_method(oa_grpc_server *srv, const char *path,
@@ -270,7 +289,7 @@ int oa_grpc_server_set_align(oa_grpc_server *srv, const char *path,
 /* Creates the core server on first need; the channel args are fixed then. */
 static int ensure_server(oa_grpc_server *srv, oa_error *err) {
   if (srv->server) return 0;
-  grpc_arg args[3];
+  grpc_arg args[4];
   int64_t lim = srv->core_limit;
   int64_t slim = effective_limit(srv->opts.max_send_message_size);
   args[0].type = GRPC_ARG_INTEGER;
@@ -283,7 +302,14 @@ static int ensure_server(oa_grpc_server *srv, oa_error *err) {
   args[2].type = GRPC_ARG_INTEGER;
   args[2].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
   args[2].value.integer = 0;
-  grpc_channel_args ca = {3, args};
+  size_t n_args = 3;
+  if (srv->opts.max_concurrent_streams > 0) {
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS;
+    args[3].value.integer = srv->opts.max_concurrent_streams;
+    n_args = 4;
+  }
+  grpc_channel_args ca = {n_args, args};
   srv->server = grpc_server_create(&ca, NULL);
   if (!srv->server)
     return oa_error_set(err, ENOMEM, "grpc_server_create failed");
@@ -596,6 +622,74 @@ int oa_grpc_call_finish_code(oa_grpc_call *call, grpc_status_code code,
   return oa_grpc_call_finish(call, &st, NULL);
 }
 
+static int64_t mono_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* With the call's mu held. A call stays alive while it is in the list: it
+ * is freed only after its send completed, which removes it first. */
+static void writers_add(oa_grpc_call *c) {
+  oa_grpc_server *srv = c->srv;
+  if (srv->opts.write_timeout_ms < 0) return;
+  pthread_mutex_lock(&srv->wmu);
+  c->write_start_ms = mono_ms();
+  c->w_prev = NULL;
+  c->w_next = srv->writers;
+  if (srv->writers) srv->writers->w_prev = c;
+  srv->writers = c;
+  c->in_writers = true;
+  pthread_mutex_unlock(&srv->wmu);
+}
+
+static void writers_remove(oa_grpc_call *c) {
+  if (!c->in_writers) return;
+  oa_grpc_server *srv = c->srv;
+  pthread_mutex_lock(&srv->wmu);
+  if (c->w_prev)
+    c->w_prev->w_next = c->w_next;
+  else
+    srv->writers = c->w_next;
+  if (c->w_next) c->w_next->w_prev = c->w_prev;
+  c->w_prev = c->w_next = NULL;
+  c->in_writers = false;
+  pthread_mutex_unlock(&srv->wmu);
+}
+
+/* Cancels the calls whose write has waited for the client too long; the
+ * send then completes (not ok) on the call's own thread, which goes on as
+ * for any broken call. Nothing here takes a call's lock. */
+static void *watchdog_main(void *arg) {
+  oa_grpc_server *srv = arg;
+  int64_t limit = srv->opts.write_timeout_ms;
+  int64_t step = limit / 4 < 250 ? (limit / 4 > 10 ? limit / 4 : 10) : 250;
+  pthread_mutex_lock(&srv->wmu);
+  while (!srv->watchdog_stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)(step * 1000000);
+    while (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&srv->wcv, &srv->wmu, &until);
+    int64_t now = mono_ms();
+    for (oa_grpc_call *c = srv->writers; c; c = c->w_next)
+      if (!c->write_cut && now - c->write_start_ms >= limit) {
+        c->write_cut = true;
+        atomic_fetch_add(&srv->writes_timed_out, 1);
+        grpc_call_cancel_with_status(
+            c->call, GRPC_STATUS_DEADLINE_EXCEEDED,
+            "the client did not read a message within the server's write "
+            "timeout",
+            NULL);
+      }
+  }
+  pthread_mutex_unlock(&srv->wmu);
+  return NULL;
+}
+
 static void unref_slices(grpc_slice *slices, size_t n) {
   for (size_t i = 0; i < n; i++)
     grpc_slice_unref(slices[i]);
@@ -621,9 +715,10 @@ int oa_grpc_call_write(oa_grpc_call *call, grpc_slice *slices, size_t n,
     ops[k].data.send_message.send_message = call->send_bb;
     k++;
     rc = start_batch(call, ops, k, &call->t_send, err);
-    if (rc == 0)
+    if (rc == 0) {
       call->write_pending = true;
-    else {
+      writers_add(call);
+    } else {
       grpc_byte_buffer_destroy(call->send_bb);
       call->send_bb = NULL;
     }
@@ -851,8 +946,13 @@ static bool auth_ok(oa_grpc_call *c) {
   size_t len;
   const char *v = oa_grpc_call_metadata(c, "authorization", &len);
   size_t tl = strlen(tok);
-  return v && len == 7 + tl && strncasecmp(v, "Bearer ", 7) == 0 &&
-         memcmp(v + 7, tok, tl) == 0;
+  if (!v || len != 7 + tl || strncasecmp(v, "Bearer ", 7) != 0) return false;
+  /* constant time: how much of the token matched must not show in the
+   * answer's timing (the length is not secret) */
+  unsigned char diff = 0;
+  for (size_t i = 0; i < tl; i++)
+    diff |= (unsigned char)(v[7 + i] ^ tok[i]);
+  return diff == 0;
 }
 
 /* Frees the call once it is over, nothing is pending, and (unary) the
@@ -960,6 +1060,7 @@ static void on_recv(oa_grpc_call *c, bool ok) {
 
 static void on_send(oa_grpc_call *c, bool ok) {
   pthread_mutex_lock(&c->mu);
+  writers_remove(c);
   c->pending--;
   c->write_pending = false;
   if (c->send_bb) {
@@ -1057,6 +1158,11 @@ int oa_grpc_server_start(oa_grpc_server *srv, oa_error *err) {
     }
     srv->n_running = w + 1;
   }
+  if (srv->opts.write_timeout_ms > 0) {
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0)
+      return oa_error_set(err, EAGAIN, "grpc: cannot start the watchdog");
+    srv->watchdog_started = true;
+  }
   return 0;
 }
 
@@ -1115,6 +1221,14 @@ void oa_grpc_server_shutdown(oa_grpc_server *srv, int64_t grace_ms) {
     grpc_completion_queue_shutdown(srv->cqs[i]);
   for (int i = 0; i < srv->n_running; i++)
     pthread_join(srv->threads[i], NULL);
+  if (srv->watchdog_started) {
+    pthread_mutex_lock(&srv->wmu);
+    srv->watchdog_stop = true;
+    pthread_cond_signal(&srv->wcv);
+    pthread_mutex_unlock(&srv->wmu);
+    pthread_join(srv->watchdog, NULL);
+    srv->watchdog_started = false;
+  }
   for (int i = srv->n_running; i < srv->n_threads; i++) {
     for (;;) { /* queues without a thread: drain them here */
       grpc_event ev = grpc_completion_queue_next(
@@ -1147,6 +1261,8 @@ void oa_grpc_server_free(oa_grpc_server *srv) {
   free(srv->auth_token);
   pthread_mutex_destroy(&srv->mu);
   pthread_cond_destroy(&srv->cond);
+  pthread_mutex_destroy(&srv->wmu);
+  pthread_cond_destroy(&srv->wcv);
   free(srv);
   grpc_shutdown();
 }

@@ -1,23 +1,27 @@
 /* OTLP/JSON ExportTraceServiceRequest -> span batch.
  *
- * json-c parses the text into a tree; the tree is transcoded, table-driven
- * (json_table.c), into OTLP protobuf wire bytes, which the protobuf decoder
- * then turns into the batch. One decoder thus holds all OTLP semantics
- * (validation, partial success, resource/scope grouping) for both formats.
- * Fields are written in field-number order with proto3 defaults left out
- * (except inside AnyValue's oneof), so nested AnyValue bytes (the kvlist
- * and array union children) equal what a protobuf serializer makes of the
- * same request.
+ * A streaming (pull) JSON parser reads the text once, strictly by RFC 8259,
+ * and transcodes it, table-driven (json_table.c), straight into OTLP
+ * protobuf wire bytes; no tree is built and nothing is allocated per value.
+ * The protobuf decoder then fills the span builders from those bytes, so
+ * the row building (validation, partial success, resource/scope grouping,
+ * dictionaries) is the very code the protobuf path runs: the two formats
+ * cannot drift apart, and the extra wire pass costs far less than the JSON
+ * scan. Each message's fields are written in field-number order (JSON key
+ * order is free: out-of-order fields are moved when the object closes) with
+ * proto3 defaults left out (except inside AnyValue's oneof), so nested
+ * AnyValue bytes (the kvlist and array union children) equal what a
+ * protobuf serializer makes of the same request.
  *
  * Request-level errors (malformed JSON, wrong JSON types, out-of-range
- * numbers, bad base64) name the byte offset or the JSON path. Span-level
+ * numbers, bad base64) name the byte offset and the JSON path. Span-level
  * problems are left to the protobuf decoder: an id that is not hex is
  * written as a 1-byte id so that its span is rejected, and a lone \u
- * surrogate escape is turned into the (invalid) UTF-8 encoding of the
- * surrogate so that UTF-8 validation rejects its span. The partial-success
- * message is then rewritten to name the JSON path of the rejected span. */
+ * surrogate escape becomes the (invalid) UTF-8 encoding of the surrogate so
+ * that UTF-8 validation rejects its span, as raw invalid UTF-8 in a known
+ * string field does. The partial-success message is then rewritten to name
+ * the JSON path of the rejected span. */
 #include <errno.h>
-#include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,6 +30,10 @@
 #include <string.h>
 
 #include "otlp/json_internal.h"
+
+/* Offsets of the wire bytes stay well inside int64 and the protobuf
+ * decoder's limits below this. */
+#define OA_JSON_MAX_INPUT ((int64_t)INT32_MAX)
 
 /* Where a resource, scope or span ended up in the wire bytes. */
 typedef struct jrec {
@@ -39,13 +47,12 @@ typedef struct jrec {
 struct oa_otlp_json_decoder {
   oa_otlp_options opts;
   oa_otlp_decoder *pb;
-  json_tokener *tok;
+  int max_nesting;
   oa_bytes wire; /* the transcoded request */
-  oa_bytes text; /* the input with lone surrogates replaced (rarely used) */
+  oa_bytes str;  /* a string with escapes, unescaped */
+  oa_bytes tmp;  /* fields being put in field-number order */
   jrec *recs;
   int64_t n_recs, cap_recs;
-  int64_t *fix; /* offsets in text where a replacement shortened it by 3 */
-  int64_t n_fix, cap_fix;
 };
 
 /* ------------------------------------------------------------ context */
@@ -61,12 +68,14 @@ typedef struct jd {
   oa_bytes *w;
   int rc; /* first allocation failure; later writes are no-ops */
   oa_error *err;
+  const uint8_t *s; /* the input */
+  int64_t n, i;     /* its size, the cursor */
+  int64_t vat;      /* where the value being converted starts */
+  int depth, max_depth;
+  const jpath *path; /* of the value being read, for syntax errors */
   int32_t rs, ss, sp, link;
   const char *bad_id; /* current span: first id that is not hex */
   int32_t bad_link;
-  /* json-c clamps integers past 64 bits to INT64_MIN / UINT64_MAX: seeing
-   * one of those asks for a look at the text */
-  bool saturated;
 } jd;
 
 static size_t path_put(const jpath *p, char *buf, size_t cap, size_t pos) {
@@ -82,6 +91,7 @@ static size_t path_put(const jpath *p, char *buf, size_t cap, size_t pos) {
   return n < 0 ? cap : pos + (size_t)n;
 }
 
+/* "otlp json: offset N: <path>: why" (the value's offset) */
 static int path_err(jd *c, const jpath *p, const char *fmt, ...)
     OA_PRINTF(3, 4);
 static int path_err(jd *c, const jpath *p, const char *fmt, ...) {
@@ -92,27 +102,397 @@ static int path_err(jd *c, const jpath *p, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  return oa_error_set(c->err, EINVAL, "otlp json: %s: %s",
-                      path[0] ? path : "(request)", msg);
+  return oa_error_set(c->err, EINVAL, "otlp json: offset %lld: %s: %s",
+                      (long long)c->vat, path[0] ? path : "(request)", msg);
 }
 
-static const char *jtype_name(json_object *v) {
-  switch (json_object_get_type(v)) {
-  case json_type_null:
-    return "null";
-  case json_type_boolean:
-    return "a boolean";
-  case json_type_double:
-  case json_type_int:
-    return "a number";
-  case json_type_object:
-    return "an object";
-  case json_type_array:
-    return "an array";
-  case json_type_string:
-    return "a string";
+/* "otlp json: offset N: why (in <path>)" for malformed JSON at `at` */
+static int syn_err(jd *c, int64_t at, const char *fmt, ...) OA_PRINTF(3, 4);
+static int syn_err(jd *c, int64_t at, const char *fmt, ...) {
+  char path[256], msg[OA_ERROR_SIZE];
+  path[0] = 0;
+  path_put(c->path, path, sizeof path, 0);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (!path[0])
+    return oa_error_set(c->err, EINVAL, "otlp json: offset %lld: %s",
+                        (long long)at, msg);
+  return oa_error_set(c->err, EINVAL, "otlp json: offset %lld: %s (in %s)",
+                      (long long)at, msg, path);
+}
+
+static int nomem(jd *c) {
+  c->rc = ENOMEM;
+  return ENOMEM;
+}
+
+/* ------------------------------------------------------------ scanner */
+
+static inline bool is_ws(uint8_t ch) {
+  return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t';
+}
+
+/* The next significant byte (not consumed), -1 at the end. */
+static inline int peek(jd *c) {
+  while (c->i < c->n && is_ws(c->s[c->i]))
+    c->i++;
+  return c->i < c->n ? c->s[c->i] : -1;
+}
+
+static int unexpected(jd *c) {
+  if (c->i >= c->n) return syn_err(c, c->n, "unexpected end of input");
+  uint8_t ch = c->s[c->i];
+  if (ch >= 0x20 && ch < 0x7f)
+    return syn_err(c, c->i, "unexpected character '%c'", ch);
+  return syn_err(c, c->i, "unexpected character (byte 0x%02x)", ch);
+}
+
+static inline int expect(jd *c, int ch) {
+  if (OA_UNLIKELY(peek(c) != ch)) return unexpected(c);
+  c->i++;
+  return 0;
+}
+
+static inline int enter(jd *c) {
+  if (OA_UNLIKELY(++c->depth > c->max_depth))
+    return syn_err(c, c->i, "nesting too deep (more than %d levels)",
+                   c->max_depth);
+  c->i++;
+  return 0;
+}
+
+/* Consumes true, false or null at the cursor; *b gets the boolean. */
+static int read_literal(jd *c, bool *b) {
+  static const char *const kLit[] = {"true", "false", "null"};
+  const int ch = c->s[c->i];
+  const char *lit = ch == 't' ? kLit[0] : ch == 'f' ? kLit[1] : kLit[2];
+  const int64_t len = ch == 'f' ? 5 : 4;
+  for (int64_t k = 0; k < len; k++) {
+    if (c->i + k >= c->n) return syn_err(c, c->n, "unexpected end of input");
+    if (c->s[c->i + k] != (uint8_t)lit[k]) {
+      c->i += k;
+      return unexpected(c);
+    }
   }
-  return "?";
+  c->i += len;
+  *b = ch == 't';
+  return 0;
+}
+
+static inline int hexval(int ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  ch |= 0x20;
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  return -1;
+}
+
+/* True when a word holds a '"', a '\\' or a byte below 0x20. */
+static inline bool special8(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  uint64_t zq = (q - ones) & ~q, zb = (b - ones) & ~b;
+  uint64_t lt = (w - ones * 0x20) & ~w;
+  return ((zq | zb | lt) & high) != 0;
+}
+
+static inline uint8_t *put_utf8(uint8_t *p, uint32_t cp) {
+  if (cp < 0x80) {
+    *p++ = (uint8_t)cp;
+  } else if (cp < 0x800) {
+    *p++ = (uint8_t)(0xc0 | cp >> 6);
+    *p++ = (uint8_t)(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    /* surrogates too: a lone one stays invalid UTF-8 on purpose */
+    *p++ = (uint8_t)(0xe0 | cp >> 12);
+    *p++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+    *p++ = (uint8_t)(0x80 | (cp & 0x3f));
+  } else {
+    *p++ = (uint8_t)(0xf0 | cp >> 18);
+    *p++ = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+    *p++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+    *p++ = (uint8_t)(0x80 | (cp & 0x3f));
+  }
+  return p;
+}
+
+static bool hex4_at(const jd *c, int64_t at, uint32_t *cp) {
+  if (at + 4 > c->n) return false;
+  uint32_t v = 0;
+  for (int k = 0; k < 4; k++) {
+    int h = hexval(c->s[at + k]);
+    if (h < 0) return false;
+    v = v << 4 | (uint32_t)h;
+  }
+  *cp = v;
+  return true;
+}
+
+/* Reads the string at the cursor (its opening quote). *out points into the
+ * input when the string has no escapes, else into dec->str (valid until
+ * the next string). check_utf8 rejects raw invalid UTF-8 (keys, skipped
+ * values); the strings of known fields are checked by the protobuf
+ * decoder, which rejects just the span holding a bad one. */
+static int read_string(jd *c, const uint8_t **out, int64_t *len,
+                       bool check_utf8) {
+  const uint8_t *s = c->s;
+  const int64_t n = c->n, start = c->i + 1;
+  int64_t j = start;
+  while (j + 8 <= n) {
+    uint64_t w;
+    memcpy(&w, s + j, 8);
+    if (special8(w)) break;
+    j += 8;
+  }
+  while (j < n && s[j] != '"' && s[j] != '\\' && s[j] >= 0x20)
+    j++;
+  if (OA_UNLIKELY(j >= n)) return syn_err(c, n, "unexpected end of input");
+  if (OA_LIKELY(s[j] == '"')) {
+    if (check_utf8 && !oa_otlp_utf8_valid(s + start, j - start))
+      return syn_err(c, start, "invalid UTF-8 in a string");
+    *out = s + start;
+    *len = j - start;
+    c->i = j + 1;
+    return 0;
+  }
+  if (s[j] < 0x20)
+    return syn_err(c, j, "unescaped control character in a string");
+  /* escapes: unescape into dec->str (never longer than the raw text) */
+  oa_bytes *b = &c->dec->str;
+  b->size = 0;
+  int64_t end = j;
+  while (end < n && s[end] != '"')
+    end += s[end] == '\\' ? 2 : 1;
+  if (end >= n) return syn_err(c, n, "unexpected end of input");
+  if (check_utf8 && !oa_otlp_utf8_valid(s + start, end - start))
+    return syn_err(c, start, "invalid UTF-8 in a string");
+  if (oa_bytes_reserve(b, end - start + 8)) return nomem(c);
+  uint8_t *p = b->data;
+  memcpy(p, s + start, (size_t)(j - start));
+  p += j - start;
+  while (j < end) {
+    uint8_t ch = s[j];
+    if (ch != '\\') {
+      if (ch < 0x20)
+        return syn_err(c, j, "unescaped control character in a string");
+      *p++ = ch;
+      j++;
+      continue;
+    }
+    uint8_t e = s[j + 1]; /* j + 1 < end: end only stops on a quote */
+    switch (e) {
+    case '"':
+    case '\\':
+    case '/':
+      *p++ = e;
+      break;
+    case 'b':
+      *p++ = '\b';
+      break;
+    case 'f':
+      *p++ = '\f';
+      break;
+    case 'n':
+      *p++ = '\n';
+      break;
+    case 'r':
+      *p++ = '\r';
+      break;
+    case 't':
+      *p++ = '\t';
+      break;
+    case 'u': {
+      uint32_t cp, lo;
+      if (!hex4_at(c, j + 2, &cp) || j + 6 > end)
+        return syn_err(c, j, "invalid \\u escape");
+      if (cp >= 0xd800 && cp <= 0xdbff && j + 12 <= end && s[j + 6] == '\\' &&
+          s[j + 7] == 'u' && hex4_at(c, j + 8, &lo) && lo >= 0xdc00 &&
+          lo <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        j += 6;
+      }
+      p = put_utf8(p, cp);
+      j += 6;
+      continue;
+    }
+    default:
+      return syn_err(c, j, "invalid escape '\\%c'",
+                     e >= 0x20 && e < 0x7f ? e : '?');
+    }
+    j += 2;
+  }
+  b->size = p - b->data;
+  *out = b->data;
+  *len = b->size;
+  c->i = end + 1;
+  return 0;
+}
+
+/* A number token: integers are exact when they fit in 64 bits. */
+typedef struct jnum {
+  int64_t at, len;
+  uint64_t mag;
+  bool neg, is_int, over;
+} jnum;
+
+static inline bool is_digit(int ch) { return ch >= '0' && ch <= '9'; }
+
+static int read_number(jd *c, jnum *num) {
+  const uint8_t *s = c->s;
+  const int64_t n = c->n, at = c->i;
+  int64_t j = at;
+  num->at = at;
+  num->neg = false;
+  num->is_int = true;
+  num->over = false;
+  num->mag = 0;
+  if (s[j] == '-') {
+    num->neg = true;
+    j++;
+  }
+  if (j >= n) return syn_err(c, n, "unexpected end of input");
+  if (s[j] == '0') {
+    j++;
+  } else if (is_digit(s[j])) {
+    uint64_t mag = 0;
+    for (; j < n && is_digit(s[j]); j++) {
+      unsigned d = (unsigned)(s[j] - '0');
+      if (mag > (UINT64_MAX - d) / 10)
+        num->over = true;
+      else
+        mag = mag * 10 + d;
+    }
+    num->mag = mag;
+  } else {
+    c->i = j;
+    return unexpected(c);
+  }
+  if (j < n && s[j] == '.') {
+    num->is_int = false;
+    j++;
+    if (j >= n || !is_digit(s[j])) {
+      c->i = j;
+      return unexpected(c);
+    }
+    while (j < n && is_digit(s[j]))
+      j++;
+  }
+  if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+    num->is_int = false;
+    j++;
+    if (j < n && (s[j] == '+' || s[j] == '-')) j++;
+    if (j >= n || !is_digit(s[j])) {
+      c->i = j;
+      return unexpected(c);
+    }
+    while (j < n && is_digit(s[j]))
+      j++;
+  }
+  num->len = j - at;
+  c->i = j;
+  return 0;
+}
+
+/* strtod of a number token (JSON's number syntax is a subset of strtod's) */
+static int num_double(jd *c, const jnum *num, double *out) {
+  char small[64];
+  char *buf = small;
+  if (num->len >= (int64_t)sizeof small) {
+    if (oa_bytes_reserve(&c->dec->str, num->len + 1)) return nomem(c);
+    buf = (char *)c->dec->str.data;
+  }
+  memcpy(buf, c->s + num->at, (size_t)num->len);
+  buf[num->len] = 0;
+  *out = strtod(buf, NULL);
+  return 0;
+}
+
+static int skip_value(jd *c);
+
+static int skip_container(jd *c, bool object) {
+  OA_RETURN_NOT_OK(enter(c));
+  const int close = object ? '}' : ']';
+  if (peek(c) == close) {
+    c->i++;
+    c->depth--;
+    return 0;
+  }
+  for (;;) {
+    if (object) {
+      if (peek(c) != '"') return unexpected(c);
+      const uint8_t *k;
+      int64_t kn;
+      OA_RETURN_NOT_OK(read_string(c, &k, &kn, true));
+      OA_RETURN_NOT_OK(expect(c, ':'));
+    }
+    OA_RETURN_NOT_OK(skip_value(c));
+    int ch = peek(c);
+    if (ch == ',') {
+      c->i++;
+      continue;
+    }
+    if (ch == close) break;
+    return unexpected(c);
+  }
+  c->i++;
+  c->depth--;
+  return 0;
+}
+
+/* Consumes any JSON value (an unknown field's), checking its syntax. */
+static int skip_value(jd *c) {
+  int ch = peek(c);
+  switch (ch) {
+  case '{':
+    return skip_container(c, true);
+  case '[':
+    return skip_container(c, false);
+  case '"': {
+    const uint8_t *s;
+    int64_t n;
+    return read_string(c, &s, &n, true);
+  }
+  case 't':
+  case 'f':
+  case 'n': {
+    bool b;
+    return read_literal(c, &b);
+  }
+  default:
+    if (ch == '-' || is_digit(ch)) {
+      jnum num;
+      return read_number(c, &num);
+    }
+    return unexpected(c);
+  }
+}
+
+/* The JSON type a value starting with ch has (for messages), NULL when
+ * no value can start with it. */
+static const char *jtype_of(int ch) {
+  switch (ch) {
+  case '{':
+    return "an object";
+  case '[':
+    return "an array";
+  case '"':
+    return "a string";
+  case 't':
+  case 'f':
+    return "a boolean";
+  case 'n':
+    return "null";
+  default:
+    return ch == '-' || is_digit(ch) ? "a number" : NULL;
+  }
+}
+
+/* A wrong JSON type: a syntax error when no value starts here at all. */
+static int type_err(jd *c, const jpath *p, const char *want, int ch) {
+  const char *got = jtype_of(ch);
+  if (!got) return unexpected(c);
+  return path_err(c, p, "%s, got %s", want, got);
 }
 
 /* ------------------------------------------------------------- writer */
@@ -186,7 +566,7 @@ static int add_rec(jd *c, const jrec *r) {
   if (dec->n_recs == dec->cap_recs) {
     int64_t cap = dec->cap_recs ? dec->cap_recs * 2 : 256;
     jrec *n = realloc(dec->recs, (size_t)cap * sizeof *n);
-    if (!n) return c->rc = ENOMEM;
+    if (!n) return nomem(c);
     dec->recs = n;
     dec->cap_recs = cap;
   }
@@ -194,14 +574,41 @@ static int add_rec(jd *c, const jrec *r) {
   return 0;
 }
 
-/* ------------------------------------------------------------- values */
+/* The wire bytes of one JSON key's value, and the records made inside. */
+typedef struct jrange {
+  int64_t start, end, rec0, rec1;
+  int field;
+} jrange;
 
-static inline int hexval(int ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  ch |= 0x20;
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  return -1;
+/* Puts the fields of a message written in JSON key order into field-number
+ * order (rare: serializers write fields in .proto order). */
+static int reorder(jd *c, jrange *rg, int n_rg, int64_t content0) {
+  for (int a = 1; a < n_rg; a++) { /* stable insertion sort, n <= 16 */
+    jrange x = rg[a];
+    int b = a;
+    for (; b > 0 && rg[b - 1].field > x.field; b--)
+      rg[b] = rg[b - 1];
+    rg[b] = x;
+  }
+  const int64_t len = c->w->size - content0;
+  oa_bytes *t = &c->dec->tmp;
+  t->size = 0;
+  if (oa_bytes_append(t, c->w->data + content0, len)) return nomem(c);
+  int64_t pos = content0;
+  for (int k = 0; k < n_rg; k++) {
+    const int64_t n = rg[k].end - rg[k].start;
+    memcpy(c->w->data + pos, t->data + (rg[k].start - content0), (size_t)n);
+    const int64_t delta = pos - rg[k].start;
+    for (int64_t r = rg[k].rec0; r < rg[k].rec1; r++) {
+      c->dec->recs[r].start += delta;
+      c->dec->recs[r].end += delta;
+    }
+    pos += n;
+  }
+  return 0;
 }
+
+/* ------------------------------------------------------------- values */
 
 static inline int b64val(int ch) {
   if (ch >= 'A' && ch <= 'Z') return ch - 'A';
@@ -213,7 +620,7 @@ static inline int b64val(int ch) {
 }
 
 /* base64 (standard or URL-safe alphabet, padding optional) -> wire */
-static int j_bytes(jd *c, const oa_jfield *f, const char *s, int64_t n,
+static int j_bytes(jd *c, const oa_jfield *f, const uint8_t *s, int64_t n,
                    const jpath *path) {
   int64_t m = n;
   while (m > 0 && n - m < 2 && s[m - 1] == '=')
@@ -222,15 +629,18 @@ static int j_bytes(jd *c, const oa_jfield *f, const char *s, int64_t n,
     return path_err(c, path, "invalid base64 (length %lld)", (long long)n);
   int64_t out_n = m / 4 * 3 + (m % 4 == 3 ? 2 : m % 4 == 2 ? 1 : 0);
   if (out_n == 0 && !(f->flags & OA_JF_ONEOF)) return 0;
+  const int64_t at = c->w->size;
   uint8_t *p = w_len_head(c, f->num, out_n);
   if (!p) return c->rc;
   uint32_t acc = 0;
   int bits = 0;
   for (int64_t i = 0; i < m; i++) {
-    int v = b64val((unsigned char)s[i]);
-    if (v < 0)
+    int v = b64val(s[i]);
+    if (v < 0) {
+      c->w->size = at;
       return path_err(c, path, "invalid base64 character at %lld",
                       (long long)i);
+    }
     acc = acc << 6 | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {
@@ -243,158 +653,174 @@ static int j_bytes(jd *c, const oa_jfield *f, const char *s, int64_t n,
 }
 
 /* hex id -> wire; not hex: a 1-byte id that gets its span rejected */
-static void j_hexid(jd *c, const oa_jfield *f, const char *s, int64_t n) {
+static void j_hexid(jd *c, const oa_jfield *f, const uint8_t *s, int64_t n) {
   if (n == 0) return; /* "" is absent */
   bool ok = n % 2 == 0;
-  for (int64_t i = 0; ok && i < n; i++)
-    ok = hexval((unsigned char)s[i]) >= 0;
-  if (!ok) {
-    if (!c->bad_id) {
-      c->bad_id = f->json;
-      c->bad_link = c->link;
-    }
-    uint8_t *p = w_len_head(c, f->num, 1);
-    if (p) {
-      *p = 0;
-      w_done(c, p + 1);
-    }
+  uint8_t *p = ok ? w_len_head(c, f->num, n / 2) : NULL;
+  if (ok && !p) return;
+  for (int64_t i = 0; ok && i < n; i += 2) {
+    int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+    ok = (hi | lo) >= 0;
+    if (ok) *p++ = (uint8_t)(hi << 4 | lo);
+  }
+  if (ok) {
+    w_done(c, p);
     return;
   }
-  uint8_t *p = w_len_head(c, f->num, n / 2);
-  if (!p) return;
-  for (int64_t i = 0; i < n; i += 2)
-    *p++ = (uint8_t)(hexval((unsigned char)s[i]) << 4 |
-                     hexval((unsigned char)s[i + 1]));
-  w_done(c, p);
+  if (!c->bad_id) {
+    c->bad_id = f->json;
+    c->bad_link = c->link;
+  }
+  p = w_len_head(c, f->num, 1);
+  if (p) {
+    *p = 0;
+    w_done(c, p + 1);
+  }
 }
 
-/* A JSON number or decimal string as a 64-bit integer: *neg set when it is
- * negative (then *u holds its two's complement). */
-static int j_int(jd *c, json_object *v, const jpath *path, bool *neg,
-                 uint64_t *u) {
+static int out_of_64(jd *c, const jpath *path) {
+  char p[256];
+  p[0] = 0;
+  path_put(path, p, sizeof p, 0);
+  return oa_error_set(c->err, EINVAL,
+                      "otlp json: offset %lld: integer out of the 64-bit "
+                      "range (%s)",
+                      (long long)c->vat, p[0] ? p : "request");
+}
+
+/* A number token as a 64-bit integer: *neg set when it is negative (then
+ * *u holds its two's complement). */
+static int j_int_num(jd *c, const jnum *num, const jpath *path, bool *neg,
+                     uint64_t *u) {
   *neg = false;
   *u = 0;
-  switch (json_object_get_type(v)) {
-  case json_type_int: {
-    int64_t i = json_object_get_int64(v);
-    if (i == INT64_MAX) {
-      *u = json_object_get_uint64(v); /* exact past INT64_MAX */
-      if (*u == UINT64_MAX) c->saturated = true;
-    } else {
-      if (i == INT64_MIN) c->saturated = true;
-      *neg = i < 0;
-      *u = (uint64_t)i;
-    }
+  if (num->is_int) {
+    if (num->over || (num->neg && num->mag > (uint64_t)INT64_MAX + 1))
+      return out_of_64(c, path);
+    *neg = num->neg && num->mag != 0;
+    *u = num->neg ? (uint64_t)0 - num->mag : num->mag;
     return 0;
   }
-  case json_type_double: {
-    double d = json_object_get_double(v);
-    if (!isfinite(d) || d != floor(d))
-      return path_err(c, path, "%.17g is not an integer", d);
-    if (d < 0) {
-      if (d < -9223372036854775808.0)
-        return path_err(c, path, "%.17g is out of range", d);
-      *neg = true;
-      *u = (uint64_t)(int64_t)d;
-    } else {
-      if (d >= 18446744073709551616.0)
-        return path_err(c, path, "%.17g is out of range", d);
-      *u = (uint64_t)d;
-    }
-    return 0;
+  double d;
+  OA_RETURN_NOT_OK(num_double(c, num, &d));
+  if (!isfinite(d) || d != floor(d))
+    return path_err(c, path, "%.17g is not an integer", d);
+  if (d < 0) {
+    if (d < -9223372036854775808.0)
+      return path_err(c, path, "%.17g is out of range", d);
+    *neg = true;
+    *u = (uint64_t)(int64_t)d;
+  } else {
+    if (d >= 18446744073709551616.0)
+      return path_err(c, path, "%.17g is out of range", d);
+    *u = (uint64_t)d;
   }
-  case json_type_string: {
-    const char *s = json_object_get_string(v);
-    int64_t n = json_object_get_string_len(v), i = 0;
-    if (n > 0 && s[0] == '-') {
-      *neg = true;
-      i = 1;
-    }
-    if (i == n) return path_err(c, path, "\"%.40s\" is not an integer", s);
-    uint64_t mag = 0;
-    for (; i < n; i++) {
-      unsigned d = (unsigned char)s[i] - '0';
-      if (d > 9) return path_err(c, path, "\"%.40s\" is not an integer", s);
-      if (mag > (UINT64_MAX - d) / 10)
-        return path_err(c, path, "\"%.40s\" is out of range", s);
-      mag = mag * 10 + d;
-    }
-    if (*neg) {
-      if (mag > (uint64_t)INT64_MAX + 1)
-        return path_err(c, path, "\"%.40s\" is out of range", s);
-      *u = (uint64_t)0 - mag;
-      if (mag == 0) *neg = false;
-    } else {
-      *u = mag;
-    }
-    return 0;
-  }
-  default:
-    return path_err(c, path,
-                    "expected an integer (a number or a decimal string), got "
-                    "%s",
-                    jtype_name(v));
-  }
+  return 0;
 }
 
-static int j_double(jd *c, json_object *v, const jpath *path, double *out) {
-  switch (json_object_get_type(v)) {
-  case json_type_int: {
-    int64_t i = json_object_get_int64(v);
-    uint64_t u = i == INT64_MAX ? json_object_get_uint64(v) : 0;
-    if (u == UINT64_MAX || i == INT64_MIN) c->saturated = true;
-    *out = i == INT64_MAX ? (double)u : (double)i;
-    return 0;
+/* A decimal string as a 64-bit integer (as j_int_num). */
+static int j_int_str(jd *c, const uint8_t *s, int64_t n, const jpath *path,
+                     bool *neg, uint64_t *u) {
+  const int shown = n > 40 ? 40 : (int)n;
+  int64_t i = 0;
+  *neg = false;
+  *u = 0;
+  if (n > 0 && s[0] == '-') {
+    *neg = true;
+    i = 1;
   }
-  case json_type_double:
-    *out = json_object_get_double(v);
+  if (i == n)
+    return path_err(c, path, "\"%.*s\" is not an integer", shown,
+                    (const char *)s);
+  uint64_t mag = 0;
+  for (; i < n; i++) {
+    unsigned d = (unsigned)s[i] - '0';
+    if (d > 9)
+      return path_err(c, path, "\"%.*s\" is not an integer", shown,
+                      (const char *)s);
+    if (mag > (UINT64_MAX - d) / 10)
+      return path_err(c, path, "\"%.*s\" is out of range", shown,
+                      (const char *)s);
+    mag = mag * 10 + d;
+  }
+  if (*neg) {
+    if (mag > (uint64_t)INT64_MAX + 1)
+      return path_err(c, path, "\"%.*s\" is out of range", shown,
+                      (const char *)s);
+    *u = (uint64_t)0 - mag;
+    if (mag == 0) *neg = false;
+  } else {
+    *u = mag;
+  }
+  return 0;
+}
+
+static int j_double(jd *c, const jpath *path, double *out) {
+  const int ch = peek(c);
+  c->vat = c->i;
+  if (ch == '-' || is_digit(ch)) {
+    jnum num;
+    OA_RETURN_NOT_OK(read_number(c, &num));
+    if (num.is_int) {
+      if (num.over || (num.neg && num.mag > (uint64_t)INT64_MAX + 1))
+        return out_of_64(c, path);
+      *out = num.neg ? -(double)num.mag : (double)num.mag;
+      return 0;
+    }
+    OA_RETURN_NOT_OK(num_double(c, &num, out));
     if (!isfinite(*out))
-      return path_err(c, path, "%.40s is out of range for a double",
-                      json_object_to_json_string(v));
-    return 0;
-  case json_type_string: {
-    const char *s = json_object_get_string(v);
-    int64_t n = json_object_get_string_len(v);
-    if (n == 3 && memcmp(s, "NaN", 3) == 0) {
-      *out = NAN;
-      return 0;
-    }
-    if (n == 8 && memcmp(s, "Infinity", 8) == 0) {
-      *out = INFINITY;
-      return 0;
-    }
-    if (n == 9 && memcmp(s, "-Infinity", 9) == 0) {
-      *out = -INFINITY;
-      return 0;
-    }
-    /* a number in a string: JSON number characters only (no hex, inf) */
-    bool ok = n > 0 && n < 64;
-    for (int64_t i = 0; ok && i < n; i++)
-      ok = (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '+' ||
-           s[i] == '.' || s[i] == 'e' || s[i] == 'E';
-    char *end = NULL;
-    if (ok) *out = strtod(s, &end);
-    if (!ok || end != s + n || !isfinite(*out))
-      return path_err(c, path, "\"%.40s\" is not a double", s);
+      return path_err(c, path, "%.*s is out of range for a double",
+                      num.len > 40 ? 40 : (int)num.len,
+                      (const char *)c->s + num.at);
     return 0;
   }
-  default:
-    return path_err(c, path,
+  if (ch != '"')
+    return type_err(c, path,
                     "expected a double (a number, \"NaN\", \"Infinity\" or "
-                    "\"-Infinity\"), got %s",
-                    jtype_name(v));
+                    "\"-Infinity\")",
+                    ch);
+  const uint8_t *s;
+  int64_t n;
+  OA_RETURN_NOT_OK(read_string(c, &s, &n, false));
+  if (n == 3 && memcmp(s, "NaN", 3) == 0) {
+    *out = NAN;
+    return 0;
   }
+  if (n == 8 && memcmp(s, "Infinity", 8) == 0) {
+    *out = INFINITY;
+    return 0;
+  }
+  if (n == 9 && memcmp(s, "-Infinity", 9) == 0) {
+    *out = -INFINITY;
+    return 0;
+  }
+  /* a number in a string: JSON number characters only (no hex, inf) */
+  char buf[64];
+  bool ok = n > 0 && n < 64;
+  for (int64_t i = 0; ok && i < n; i++)
+    ok = is_digit(s[i]) || s[i] == '-' || s[i] == '+' || s[i] == '.' ||
+         s[i] == 'e' || s[i] == 'E';
+  char *end = NULL;
+  if (ok) {
+    memcpy(buf, s, (size_t)n);
+    buf[n] = 0;
+    *out = strtod(buf, &end);
+  }
+  if (!ok || end != buf + n || !isfinite(*out))
+    return path_err(c, path, "\"%.*s\" is not a double", n > 40 ? 40 : (int)n,
+                    (const char *)s);
+  return 0;
 }
 
 /* --------------------------------------------------------------- walk */
 
-static int j_message(jd *c, json_object *o, const oa_jmsg *m,
-                     const jpath *path);
+static int j_message(jd *c, const oa_jmsg *m, const jpath *path);
 
-static int j_submessage(jd *c, const oa_jfield *f, json_object *v,
-                        const jpath *path, int64_t idx) {
-  if (!json_object_is_type(v, json_type_object))
-    return path_err(c, path, "expected an object, got %s", jtype_name(v));
+static int j_submessage(jd *c, const oa_jfield *f, const jpath *path,
+                        int64_t idx) {
+  const int ch = peek(c);
+  c->vat = c->i;
+  if (ch != '{') return type_err(c, path, "expected an object", ch);
   const int kind = f->msg->kind;
   int guess = 1;
   int32_t saved_link = c->link;
@@ -421,7 +847,7 @@ static int j_submessage(jd *c, const oa_jfield *f, json_object *v,
   }
   const int64_t first_rec = c->dec->n_recs;
   int64_t start = w_open(c, f->num, guess);
-  OA_RETURN_NOT_OK(j_message(c, v, f->msg, path));
+  OA_RETURN_NOT_OK(j_message(c, f->msg, path));
   int64_t delta = w_close(c, start, guess);
   if (kind == OA_JM_LINK) c->link = saved_link;
   if (kind == OA_JM_OTHER || kind == OA_JM_LINK || c->rc) return c->rc;
@@ -441,23 +867,59 @@ static int j_submessage(jd *c, const oa_jfield *f, json_object *v,
   return add_rec(c, &r);
 }
 
-static int j_single(jd *c, const oa_jfield *f, json_object *v,
-                    const jpath *path, int64_t idx) {
-  const bool oneof = f->flags & OA_JF_ONEOF;
+static int j_integer(jd *c, const oa_jfield *f, const jpath *path, bool oneof,
+                     bool neg, uint64_t u) {
+  bool range_ok = true;
   switch (f->type) {
-  case OA_JT_MESSAGE:
-    return j_submessage(c, f, v, path, idx);
+  case OA_JT_INT64:
+    range_ok = neg || u <= INT64_MAX;
+    break;
+  case OA_JT_UINT32:
+  case OA_JT_FIXED32:
+    range_ok = !neg && u <= UINT32_MAX;
+    break;
+  case OA_JT_FIXED64:
+    range_ok = !neg;
+    break;
+  case OA_JT_ENUM:
+    range_ok = neg ? (int64_t)u >= INT32_MIN : u <= INT32_MAX;
+    break;
+  }
+  if (!range_ok)
+    return path_err(c, path, "%s%llu is out of range for %s", neg ? "-" : "",
+                    neg ? (unsigned long long)(0 - u) : (unsigned long long)u,
+                    f->type == OA_JT_INT64     ? "int64"
+                    : f->type == OA_JT_FIXED64 ? "fixed64"
+                    : f->type == OA_JT_ENUM    ? "an enum (int32)"
+                                               : "uint32");
+  if (u == 0 && !oneof) return 0;
+  if (f->type == OA_JT_FIXED32)
+    w_fixed_field(c, f->num, u, 4);
+  else if (f->type == OA_JT_FIXED64)
+    w_fixed_field(c, f->num, u, 8);
+  else
+    w_varint_field(c, f->num, u);
+  return c->rc;
+}
+
+static int j_single(jd *c, const oa_jfield *f, const jpath *path, int64_t idx) {
+  const bool oneof = f->flags & OA_JF_ONEOF;
+  if (f->type == OA_JT_MESSAGE) return j_submessage(c, f, path, idx);
+  const int ch = peek(c);
+  c->vat = c->i;
+  const uint8_t *s;
+  int64_t n;
+  switch (f->type) {
   case OA_JT_STRING:
   case OA_JT_BYTES:
   case OA_JT_HEXID: {
-    if (!json_object_is_type(v, json_type_string))
-      return path_err(c, path, "expected a%s string, got %s",
-                      f->type == OA_JT_HEXID   ? " hex"
-                      : f->type == OA_JT_BYTES ? " base64"
-                                               : "",
-                      jtype_name(v));
-    const char *s = json_object_get_string(v);
-    int64_t n = json_object_get_string_len(v);
+    if (ch != '"')
+      return type_err(c, path,
+                      f->type == OA_JT_HEXID   ? "expected a hex string"
+                      : f->type == OA_JT_BYTES ? "expected a base64 string"
+                                               : "expected a string",
+                      ch);
+    OA_RETURN_NOT_OK(read_string(c, &s, &n, false));
     if (f->type == OA_JT_BYTES) return j_bytes(c, f, s, n, path);
     if (f->type == OA_JT_HEXID) {
       j_hexid(c, f, s, n);
@@ -472,131 +934,170 @@ static int j_single(jd *c, const oa_jfield *f, json_object *v,
     return c->rc;
   }
   case OA_JT_BOOL: {
-    if (!json_object_is_type(v, json_type_boolean))
-      return path_err(c, path, "expected true or false, got %s", jtype_name(v));
-    bool b = json_object_get_boolean(v);
+    if (ch != 't' && ch != 'f')
+      return type_err(c, path, "expected true or false", ch);
+    bool b;
+    OA_RETURN_NOT_OK(read_literal(c, &b));
     if (b || oneof) w_varint_field(c, f->num, b);
     return c->rc;
   }
   case OA_JT_DOUBLE: {
     double d = 0;
-    OA_RETURN_NOT_OK(j_double(c, v, path, &d));
+    OA_RETURN_NOT_OK(j_double(c, path, &d));
     uint64_t bits;
     memcpy(&bits, &d, 8);
     if (bits || oneof) w_fixed_field(c, f->num, bits, 8);
     return c->rc;
   }
-  case OA_JT_ENUM:
-    if (json_object_is_type(v, json_type_string)) {
-      const char *s = json_object_get_string(v);
+  default:
+    break;
+  }
+  bool neg;
+  uint64_t u;
+  if (ch == '"') {
+    OA_RETURN_NOT_OK(read_string(c, &s, &n, false));
+    if (f->type == OA_JT_ENUM) {
       for (int i = 0; i < f->n_enum; i++) {
-        if (strcmp(s, f->enum_names[i]) == 0) {
+        const char *name = f->enum_names[i];
+        if ((int64_t)strlen(name) == n && memcmp(s, name, (size_t)n) == 0) {
           if (i) w_varint_field(c, f->num, (uint64_t)i);
           return c->rc;
         }
       }
-      /* a number in a string is not an enum name; fall through for it */
-      if (!(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
-        return path_err(c, path, "unknown enum value \"%.60s\"", s);
+      /* a number in a string is not an enum name */
+      if (n == 0 || !(s[0] == '-' || is_digit(s[0])))
+        return path_err(c, path, "unknown enum value \"%.*s\"",
+                        n > 60 ? 60 : (int)n, (const char *)s);
     }
-    /* fall through */
-  default: {
-    bool neg;
-    uint64_t u;
-    OA_RETURN_NOT_OK(j_int(c, v, path, &neg, &u));
-    bool range_ok = true;
-    switch (f->type) {
-    case OA_JT_INT64:
-      range_ok = neg || u <= INT64_MAX;
-      break;
-    case OA_JT_UINT32:
-    case OA_JT_FIXED32:
-      range_ok = !neg && u <= UINT32_MAX;
-      break;
-    case OA_JT_FIXED64:
-      range_ok = !neg;
-      break;
-    case OA_JT_ENUM:
-      range_ok = neg ? (int64_t)u >= INT32_MIN : u <= INT32_MAX;
-      break;
-    }
-    if (!range_ok)
-      return path_err(c, path, "%s%llu is out of range for %s", neg ? "-" : "",
-                      neg ? (unsigned long long)(0 - u) : (unsigned long long)u,
-                      f->type == OA_JT_INT64     ? "int64"
-                      : f->type == OA_JT_FIXED64 ? "fixed64"
-                      : f->type == OA_JT_ENUM    ? "an enum (int32)"
-                                                 : "uint32");
-    if (u == 0 && !oneof) return 0;
-    if (f->type == OA_JT_FIXED32)
-      w_fixed_field(c, f->num, u, 4);
-    else if (f->type == OA_JT_FIXED64)
-      w_fixed_field(c, f->num, u, 8);
-    else
-      w_varint_field(c, f->num, u);
-    return c->rc;
+    OA_RETURN_NOT_OK(j_int_str(c, s, n, path, &neg, &u));
+  } else if (ch == '-' || is_digit(ch)) {
+    jnum num;
+    OA_RETURN_NOT_OK(read_number(c, &num));
+    OA_RETURN_NOT_OK(j_int_num(c, &num, path, &neg, &u));
+  } else {
+    return type_err(c, path,
+                    "expected an integer (a number or a decimal string)", ch);
   }
-  }
+  return j_integer(c, f, path, oneof, neg, u);
 }
 
-static int j_field(jd *c, const oa_jfield *f, json_object *v,
-                   const jpath *path) {
-  if (!(f->flags & OA_JF_REPEATED)) return j_single(c, f, v, path, 0);
-  if (!json_object_is_type(v, json_type_array))
-    return path_err(c, path, "expected an array, got %s", jtype_name(v));
-  size_t n = json_object_array_length(v);
-  for (size_t k = 0; k < n; k++) {
-    json_object *e = json_object_array_get_idx(v, k);
-    jpath ep = {path->up, path->key, (int64_t)k};
-    if (!e) return path_err(c, &ep, "null is not allowed in an array");
-    OA_RETURN_NOT_OK(j_single(c, f, e, &ep, (int64_t)k));
+static int j_field(jd *c, const oa_jfield *f, const jpath *path) {
+  if (!(f->flags & OA_JF_REPEATED)) return j_single(c, f, path, 0);
+  int ch = peek(c);
+  c->vat = c->i;
+  if (ch != '[') return type_err(c, path, "expected an array", ch);
+  OA_RETURN_NOT_OK(enter(c));
+  if (peek(c) == ']') {
+    c->i++;
+    c->depth--;
+    return 0;
   }
+  for (int64_t k = 0;; k++) {
+    jpath ep = {path->up, path->key, k};
+    c->path = &ep;
+    if (peek(c) == 'n') {
+      c->vat = c->i;
+      return path_err(c, &ep, "null is not allowed in an array");
+    }
+    OA_RETURN_NOT_OK(j_single(c, f, &ep, k));
+    c->path = path;
+    ch = peek(c);
+    if (ch == ',') {
+      c->i++;
+      continue;
+    }
+    if (ch == ']') break;
+    return unexpected(c);
+  }
+  c->i++;
+  c->depth--;
   return 0;
 }
 
-static inline int find_field(const oa_jmsg *m, const char *k) {
+static inline bool key_is(const char *name, const uint8_t *k, int64_t kn) {
+  int64_t i = 0;
+  for (; i < kn; i++)
+    if ((uint8_t)name[i] != k[i] || !name[i]) return false;
+  return name[i] == 0;
+}
+
+static inline int find_field(const oa_jmsg *m, const uint8_t *k, int64_t kn) {
   for (int i = 0; i < m->n_fields; i++) {
     const oa_jfield *f = &m->fields[i];
-    if (k[0] == f->json[0] && strcmp(k, f->json) == 0) return i;
-    if (f->proto != f->json && k[0] == f->proto[0] && strcmp(k, f->proto) == 0)
+    if (kn > 0 && k[0] == (uint8_t)f->json[0] && key_is(f->json, k, kn))
+      return i;
+    if (f->proto != f->json && kn > 0 && k[0] == (uint8_t)f->proto[0] &&
+        key_is(f->proto, k, kn))
       return i;
   }
   return -1;
 }
 
-/* Writes the known fields of object o in field-number order. */
-static int j_message(jd *c, json_object *o, const oa_jmsg *m,
-                     const jpath *path) {
-  json_object *slot[OA_JMSG_MAX_FIELDS] = {0};
-  const char *oneof_key = NULL;
-  for (struct lh_entry *e = lh_table_head(json_object_get_object(o)); e;
-       e = lh_entry_next(e)) {
-    const char *k = lh_entry_k(e);
-    json_object *v = lh_entry_v(e);
-    int i = find_field(m, k);
-    if (i < 0 || !v) continue; /* unknown field, or null (absent) */
-    const oa_jfield *f = &m->fields[i];
-    if (slot[i]) {
+/* Reads the object at the cursor as message m; known fields go to the wire
+ * (in field-number order), unknown ones are checked and skipped, null is
+ * absent. */
+static int j_message(jd *c, const oa_jmsg *m, const jpath *path) {
+  OA_RETURN_NOT_OK(enter(c));
+  uint32_t seen = 0;
+  int oneof = -1;
+  jrange rg[OA_JMSG_MAX_FIELDS];
+  int n_rg = 0;
+  bool sorted = true;
+  const int64_t content0 = c->w->size;
+  if (peek(c) == '}') {
+    c->i++;
+    c->depth--;
+    return 0;
+  }
+  for (;;) {
+    if (peek(c) != '"') return unexpected(c);
+    const uint8_t *k;
+    int64_t kn;
+    OA_RETURN_NOT_OK(read_string(c, &k, &kn, true));
+    OA_RETURN_NOT_OK(expect(c, ':'));
+    const int fi = find_field(m, k, kn);
+    int ch = peek(c);
+    if (fi < 0) {
+      OA_RETURN_NOT_OK(skip_value(c));
+    } else if (ch == 'n') {
+      bool b;
+      OA_RETURN_NOT_OK(read_literal(c, &b)); /* null: absent */
+    } else {
+      const oa_jfield *f = &m->fields[fi];
       jpath fp = {path, f->json, -1};
-      return path_err(c, &fp, "given twice (as \"%s\" and \"%s\")", f->json,
-                      f->proto);
-    }
-    if (f->flags & OA_JF_ONEOF) {
-      if (oneof_key) {
-        jpath fp = {path, k, -1};
-        return path_err(c, &fp, "%s has more than one value (also \"%s\")",
-                        m->name, oneof_key);
+      c->vat = c->i;
+      if (seen & (1u << fi))
+        return path_err(c, &fp, "given twice (as \"%s\" or \"%s\")", f->json,
+                        f->proto);
+      if (f->flags & OA_JF_ONEOF) {
+        if (oneof >= 0)
+          return path_err(c, &fp, "%s has more than one value (also \"%s\")",
+                          m->name, m->fields[oneof].json);
+        oneof = fi;
       }
-      oneof_key = k;
+      seen |= 1u << fi;
+      const int64_t st = c->w->size, r0 = c->dec->n_recs;
+      c->path = &fp;
+      OA_RETURN_NOT_OK(j_field(c, f, &fp));
+      c->path = path;
+      if (c->rc) return c->rc;
+      if (c->w->size > st) {
+        if (n_rg && rg[n_rg - 1].field > fi) sorted = false;
+        rg[n_rg++] = (jrange){st, c->w->size, r0, c->dec->n_recs, fi};
+      }
     }
-    slot[i] = v;
+    ch = peek(c);
+    if (ch == ',') {
+      c->i++;
+      continue;
+    }
+    if (ch == '}') break;
+    return unexpected(c);
   }
-  for (int i = 0; i < m->n_fields; i++) {
-    if (!slot[i]) continue;
-    jpath fp = {path, m->fields[i].json, -1};
-    OA_RETURN_NOT_OK(j_field(c, &m->fields[i], slot[i], &fp));
-  }
-  return c->rc;
+  c->i++;
+  c->depth--;
+  if (!sorted) return reorder(c, rg, n_rg, content0);
+  return 0;
 }
 
 /* ------------------------------------------------------------- decoder */
@@ -604,11 +1105,10 @@ static int j_message(jd *c, json_object *o, const oa_jmsg *m,
 void oa_otlp_json_decoder_free(oa_otlp_json_decoder *dec) {
   if (!dec) return;
   oa_otlp_decoder_free(dec->pb);
-  if (dec->tok) json_tokener_free(dec->tok);
   oa_bytes_reset(&dec->wire);
-  oa_bytes_reset(&dec->text);
+  oa_bytes_reset(&dec->str);
+  oa_bytes_reset(&dec->tmp);
   free(dec->recs);
-  free(dec->fix);
   free(dec);
 }
 
@@ -623,143 +1123,23 @@ int oa_otlp_json_decoder_new(oa_otlp_json_decoder **out,
   else
     oa_otlp_options_default(&dec->opts);
   oa_bytes_init(&dec->wire);
-  oa_bytes_init(&dec->text);
+  oa_bytes_init(&dec->str);
+  oa_bytes_init(&dec->tmp);
   int rc = oa_otlp_decoder_new(&dec->pb, &dec->opts, err);
   if (rc) {
     oa_otlp_json_decoder_free(dec);
     return rc;
   }
-  /* Room for AnyValues nested past max_depth (4 JSON levels per kvlist
-   * level, 12 above the outermost value), so that such a span is rejected
-   * and counted by the protobuf decoder rather than failing the request;
-   * capped to bound the recursion of the tree walk. */
+  /* Room for AnyValues nested past max_depth (3 JSON levels per array or
+   * kvlist level, about 10 above the outermost value), so that such a span
+   * is rejected and counted by the protobuf decoder rather than failing the
+   * request; capped to bound the parser's recursion. */
   int64_t depth = 4 * (int64_t)dec->opts.max_depth + 32;
   if (depth < 64) depth = 64;
   if (depth > 1024) depth = 1024;
-  dec->tok = json_tokener_new_ex((int)depth);
-  if (!dec->tok) {
-    oa_otlp_json_decoder_free(dec);
-    return oa_error_set(err, ENOMEM, "otlp json decoder: out of memory");
-  }
-  json_tokener_set_flags(dec->tok, JSON_TOKENER_STRICT);
+  dec->max_nesting = (int)depth;
   *out = dec;
   return 0;
-}
-
-static inline bool hex4(const char *s, uint32_t *cp) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) {
-    int h = hexval((unsigned char)s[i]);
-    if (h < 0) return false;
-    v = v << 4 | (uint32_t)h;
-  }
-  *cp = v;
-  return true;
-}
-
-/* json-c turns a lone surrogate escape into U+FFFD, which would hide it.
- * Each one is replaced by the 3-byte encoding of the surrogate itself:
- * invalid UTF-8, so the span holding it is rejected like any other invalid
- * UTF-8. Returns the text to parse (json itself when nothing changed). */
-static int fix_surrogates(oa_otlp_json_decoder *dec, const char *s, int64_t n,
-                          const char **text, int64_t *text_n) {
-  dec->n_fix = 0;
-  dec->text.size = 0;
-  *text = s;
-  *text_n = n;
-  int64_t i = 0, copied = 0;
-  for (;;) {
-    const char *bs = memchr(s + i, '\\', (size_t)(n - i));
-    if (!bs) break;
-    i = bs - s;
-    if (i + 1 >= n) break;
-    if (s[i + 1] != 'u') {
-      i += 2;
-      continue;
-    }
-    uint32_t cp, lo;
-    if (i + 6 > n || !hex4(s + i + 2, &cp)) {
-      i += 2;
-      continue;
-    }
-    if (cp < 0xd800 || cp > 0xdfff) {
-      i += 6;
-      continue;
-    }
-    if (cp <= 0xdbff && i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u' &&
-        hex4(s + i + 8, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
-      i += 12;
-      continue;
-    }
-    const uint8_t wtf8[3] = {0xed, (uint8_t)(0x80 | ((cp >> 6) & 0x3f)),
-                             (uint8_t)(0x80 | (cp & 0x3f))};
-    if (dec->n_fix == dec->cap_fix) {
-      int64_t cap = dec->cap_fix ? dec->cap_fix * 2 : 16;
-      int64_t *nf = realloc(dec->fix, (size_t)cap * sizeof *nf);
-      if (!nf) return ENOMEM;
-      dec->fix = nf;
-      dec->cap_fix = cap;
-    }
-    OA_RETURN_NOT_OK(oa_bytes_append(&dec->text, s + copied, i - copied));
-    dec->fix[dec->n_fix++] = dec->text.size;
-    OA_RETURN_NOT_OK(oa_bytes_append(&dec->text, wtf8, 3));
-    i += 6;
-    copied = i;
-  }
-  if (dec->n_fix) {
-    OA_RETURN_NOT_OK(oa_bytes_append(&dec->text, s + copied, n - copied));
-    *text = (const char *)dec->text.data;
-    *text_n = dec->text.size;
-  }
-  return 0;
-}
-
-/* Offset of the first integer literal (outside strings) that does not fit
- * in 64 bits, -1 when there is none. */
-static int64_t find_int_overflow(const char *s, int64_t n) {
-  int64_t i = 0;
-  while (i < n) {
-    char ch = s[i];
-    if (ch == '"') {
-      for (i++; i < n && s[i] != '"'; i++)
-        if (s[i] == '\\') i++;
-      i++;
-      continue;
-    }
-    if (ch != '-' && (ch < '0' || ch > '9')) {
-      i++;
-      continue;
-    }
-    const int64_t at = i;
-    const bool neg = ch == '-';
-    if (neg) i++;
-    uint64_t mag = 0;
-    bool over = false;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-      unsigned d = (unsigned)(s[i] - '0');
-      if (mag > (UINT64_MAX - d) / 10)
-        over = true;
-      else
-        mag = mag * 10 + d;
-    }
-    if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) {
-      while (i < n &&
-             ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' ||
-              s[i] == 'E' || s[i] == '+' || s[i] == '-'))
-        i++;
-      continue;
-    }
-    if (over || (neg && mag > (uint64_t)INT64_MAX + 1)) return at;
-  }
-  return -1;
-}
-
-/* An offset in the parsed text -> the offset in the caller's input. */
-static int64_t input_offset(const oa_otlp_json_decoder *dec, int64_t off) {
-  int64_t k = 0;
-  while (k < dec->n_fix && dec->fix[k] < off)
-    k++;
-  return off + 3 * k;
 }
 
 /* "offset N: why" from the protobuf decoder -> "<JSON path>: why" */
@@ -818,56 +1198,19 @@ int oa_otlp_json_decoder_decode(oa_otlp_json_decoder *dec, const char *json,
   oa_batch_reset(out);
   if (len < 0 || (!json && len > 0))
     return oa_error_set(err, EINVAL, "otlp json: invalid input buffer");
+  if (len > OA_JSON_MAX_INPUT)
+    return oa_error_set(err, E2BIG,
+                        "otlp json: request of %lld bytes is over the %lld "
+                        "byte limit",
+                        (long long)len, (long long)OA_JSON_MAX_INPUT);
   if (!json) json = "";
-  const char *text;
-  int64_t n;
-  if (fix_surrogates(dec, json, len, &text, &n))
-    return oa_error_set(err, ENOMEM, "otlp json: out of memory");
-
-  json_tokener_reset(dec->tok);
-  json_object *root = NULL;
-  enum json_tokener_error jerr = json_tokener_continue;
-  int64_t off = 0;
-  do {
-    int chunk = (int)(n - off < (1 << 30) ? n - off : (1 << 30));
-    root = json_tokener_parse_ex(dec->tok, text + off, chunk);
-    jerr = json_tokener_get_error(dec->tok);
-    if (jerr != json_tokener_continue) {
-      off += (int64_t)json_tokener_get_parse_end(dec->tok);
-      break;
-    }
-    off += chunk;
-  } while (off < n);
-  if (jerr == json_tokener_continue)
-    return oa_error_set(err, EINVAL,
-                        "otlp json: offset %lld: unexpected end of input",
-                        (long long)len);
-  if (jerr != json_tokener_success) {
-    json_object_put(root);
-    return oa_error_set(err, EINVAL, "otlp json: offset %lld: %s",
-                        (long long)input_offset(dec, off),
-                        json_tokener_error_desc(jerr));
-  }
-  for (; off < n; off++) {
-    char ch = text[off];
-    if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
-      json_object_put(root);
-      return oa_error_set(err, EINVAL,
-                          "otlp json: offset %lld: data after the request",
-                          (long long)input_offset(dec, off));
-    }
-  }
-  if (!json_object_is_type(root, json_type_object)) {
-    int rc = oa_error_set(err, EINVAL,
-                          "otlp json: the request must be an object, got %s",
-                          jtype_name(root));
-    json_object_put(root);
-    return rc;
-  }
 
   jd c = {.dec = dec,
           .w = &dec->wire,
           .err = err,
+          .s = (const uint8_t *)json,
+          .n = len,
+          .max_depth = dec->max_nesting,
           .rs = -1,
           .ss = -1,
           .sp = -1,
@@ -875,19 +1218,27 @@ int oa_otlp_json_decoder_decode(oa_otlp_json_decoder *dec, const char *json,
           .bad_link = -1};
   dec->wire.size = 0;
   dec->n_recs = 0;
-  int rc = j_message(&c, root, &oa_jmsg_request, NULL);
-  json_object_put(root);
-  if (rc == ENOMEM || c.rc)
+  /* the wire bytes are about half the JSON: one reservation up front */
+  if (oa_bytes_reserve(&dec->wire, len / 2 + 64))
     return oa_error_set(err, ENOMEM, "otlp json: out of memory");
-  if (rc) return rc;
-  if (c.saturated) {
-    int64_t at = find_int_overflow(text, n);
-    if (at >= 0)
-      return oa_error_set(err, EINVAL,
-                          "otlp json: offset %lld: integer out of the 64-bit "
-                          "range",
-                          (long long)input_offset(dec, at));
+  const int ch = peek(&c);
+  int rc;
+  if (ch != '{') {
+    const char *got = jtype_of(ch);
+    rc = got ? oa_error_set(err, EINVAL,
+                            "otlp json: offset %lld: the request must be an "
+                            "object, got %s",
+                            (long long)c.i, got)
+             : unexpected(&c);
+  } else {
+    rc = j_message(&c, &oa_jmsg_request, NULL);
   }
+  if (c.rc) return oa_error_set(err, ENOMEM, "otlp json: out of memory");
+  if (rc) return rc;
+  if (peek(&c) >= 0)
+    return oa_error_set(err, EINVAL,
+                        "otlp json: offset %lld: data after the request",
+                        (long long)c.i);
 
   rc = oa_otlp_decoder_decode(dec->pb, dec->wire.data, dec->wire.size, out,
                               result, err);

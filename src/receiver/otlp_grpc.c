@@ -107,8 +107,9 @@ static void trace_export(void *ctx, oa_grpc_call *call, oa_grpc_message *msg) {
     return;
   }
   if (b->length > 0) {
-    rc = oa_datasets_append(r->d, r->dataset, b, &err);
-    oa_batch_reset(b); /* the dataset holds its own references */
+    rc = r->opts.sink ? r->opts.sink(r->opts.sink_ctx, b, &err)
+                      : oa_datasets_append(r->d, r->dataset, b, &err);
+    oa_batch_reset(b); /* the dataset or sink holds its own references */
     if (rc == EAGAIN) {
       atomic_fetch_add(&r->failed, 1);
       fail_retryable(r, call, err.message);
@@ -179,11 +180,17 @@ int oa_otlp_grpc_register(oa_otlp_grpc **out, oa_grpc_server *srv,
     OA_GOTO_NOT_OK(
         rc, oa_otlp_decoder_new(&r->decoders[i], &r->opts.decode, err), fail);
   }
-  oa_schema *schema;
-  OA_GOTO_NOT_OK(rc, oa_span_schema(&schema, err), fail);
-  rc = oa_datasets_create(d, r->dataset, schema, err);
-  oa_schema_release(schema);
-  if (rc) goto fail;
+  if (!r->opts.sink) {
+    if (!d) {
+      rc = oa_error_set(err, EINVAL, "otlp/grpc: no datasets and no sink");
+      goto fail;
+    }
+    oa_schema *schema;
+    OA_GOTO_NOT_OK(rc, oa_span_schema(&schema, err), fail);
+    rc = oa_datasets_create(d, r->dataset, schema, err);
+    oa_schema_release(schema);
+    if (rc) goto fail;
+  }
   oa_grpc_method_options mo = {r->opts.max_recv_size, false};
   OA_GOTO_NOT_OK(rc,
                  oa_grpc_server_register_unary(srv, TRACE_EXPORT, trace_export,

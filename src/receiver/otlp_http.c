@@ -58,6 +58,8 @@ struct oa_otlp_http {
   int listen_fd;
   int port;
   oa_datasets *ds;
+  int (*sink)(void *ctx, const oa_batch *spans, oa_error *err);
+  void *sink_ctx;
   int64_t max_body;
   char *dataset;
   char *token;
@@ -72,15 +74,55 @@ struct oa_otlp_http {
   dec_slot *pool;
   atomic_int in_flight;
   char log[OA_ERROR_SIZE]; /* last libmicrohttpd message (start errors) */
+  /* Slow clients: libmicrohttpd's timeout only counts idle time, so a
+   * client sending a byte now and then would hold its connection forever.
+   * The reaper thread shuts down connections whose request did not arrive
+   * whole within request_timeout_ms. */
+  int64_t request_timeout_ms;
+  pthread_mutex_t conn_mu; /* guards conns, stopping */
+  pthread_cond_t conn_cv;
+  struct peer_check *conns;
+  bool stopping, reaper_started;
+  pthread_t reaper;
+  atomic_llong cut_connections;
 };
 
-/* The client certificate check of one TLS connection, made at its first
- * request and kept for the requests that follow on it. */
+/* The state of one connection: its request deadline and, with a client CA,
+ * the client certificate check, made at its first request and kept for the
+ * requests that follow on it. */
 typedef struct peer_check {
   bool done;
   int rc;          /* gnutls_certificate_verify_peers result */
   unsigned status; /* gnutls_certificate_status_t bits when rc == 0 */
+  struct peer_check *prev, *next;
+  int fd;
+  int64_t deadline_ms; /* monotonic; 0 while the server is answering */
+  bool cut;
 } peer_check;
+
+static int64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static peer_check *conn_of(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+/* deadline: a new request may start now (true) or the answer is being
+ * sent (false: libmicrohttpd's idle timeout covers a client that does not
+ * read it). */
+static void conn_deadline(oa_otlp_http *h, struct MHD_Connection *c,
+                          bool start) {
+  peer_check *pc = conn_of(c);
+  if (!pc) return;
+  pthread_mutex_lock(&h->conn_mu);
+  pc->deadline_ms = start ? now_ms() + h->request_timeout_ms : 0;
+  pthread_mutex_unlock(&h->conn_mu);
+}
 
 typedef enum body_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD } body_enc;
 
@@ -108,6 +150,7 @@ void oa_otlp_http_options_init(oa_otlp_http_options *o) {
   o->threads = 2;
   o->connection_timeout_s = 30;
   o->connection_limit = 1000;
+  o->request_timeout_s = 60;
   o->retry_after_s = 1;
   o->drain_timeout_ms = 5000;
   o->dataset = "spans";
@@ -289,24 +332,24 @@ static int body_grow(req *r, size_t want, size_t limit) {
   return 0;
 }
 
-static void fail_too_large(oa_otlp_http *h, req *r) {
+static void fail_too_large(int64_t max_body, req *r) {
   fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
-       "request body exceeds the limit of %lld bytes%s", (long long)h->max_body,
+       "request body exceeds the limit of %lld bytes%s", (long long)max_body,
        r->enc == ENC_IDENTITY ? "" : " after decompression");
 }
 
-static bool make_room(oa_otlp_http *h, req *r) {
+static bool make_room(int64_t max_body, req *r) {
   if (r->len < r->cap) return true;
-  int rc = body_grow(r, 0, (size_t)h->max_body + 1);
+  int rc = body_grow(r, 0, (size_t)max_body + 1);
   if (rc == E2BIG)
-    fail_too_large(h, r);
+    fail_too_large(max_body, r);
   else if (rc)
     fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, RPC_INTERNAL,
          "out of memory buffering the request body");
   return rc == 0;
 }
 
-static void feed_gzip(oa_otlp_http *h, req *r, const uint8_t *in, size_t n) {
+static void feed_gzip(int64_t max_body, req *r, const uint8_t *in, size_t n) {
   z_stream *z = &r->z;
   z->next_in = (Bytef *)in;
   z->avail_in = (uInt)n;
@@ -316,13 +359,13 @@ static void feed_gzip(oa_otlp_http *h, req *r, const uint8_t *in, size_t n) {
       inflateReset(z); /* another gzip member follows */
       r->z_end = false;
     }
-    if (!make_room(h, r)) return;
+    if (!make_room(max_body, r)) return;
     z->next_out = r->body + r->len;
     z->avail_out = (uInt)(r->cap - r->len);
     int zr = inflate(z, Z_NO_FLUSH);
     r->len = r->cap - z->avail_out;
-    if (r->len > (size_t)h->max_body) {
-      fail_too_large(h, r);
+    if (r->len > (size_t)max_body) {
+      fail_too_large(max_body, r);
       return;
     }
     if (zr == Z_STREAM_END) {
@@ -341,10 +384,10 @@ static void feed_gzip(oa_otlp_http *h, req *r, const uint8_t *in, size_t n) {
   }
 }
 
-static void feed_zstd(oa_otlp_http *h, req *r, const uint8_t *in, size_t n) {
+static void feed_zstd(int64_t max_body, req *r, const uint8_t *in, size_t n) {
   ZSTD_inBuffer ib = {in, n, 0};
   for (;;) {
-    if (!make_room(h, r)) return;
+    if (!make_room(max_body, r)) return;
     ZSTD_outBuffer ob = {r->body, r->cap, r->len};
     size_t ret = ZSTD_decompressStream(r->zd, &ob, &ib);
     r->len = ob.pos;
@@ -353,37 +396,36 @@ static void feed_zstd(oa_otlp_http *h, req *r, const uint8_t *in, size_t n) {
         fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
              "zstd body: the frame's window is larger than the limit of "
              "%lld bytes",
-             (long long)h->max_body);
+             (long long)max_body);
       else
         fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT, "zstd body: %s",
              ZSTD_getErrorName(ret));
       return;
     }
     r->zret = ret;
-    if (r->len > (size_t)h->max_body) {
-      fail_too_large(h, r);
+    if (r->len > (size_t)max_body) {
+      fail_too_large(max_body, r);
       return;
     }
     if (ib.pos == ib.size && ob.pos < ob.size) return;
   }
 }
 
-static void consume(oa_otlp_http *h, req *r, const uint8_t *data, size_t n) {
+static void consume(int64_t max_body, req *r, const uint8_t *data, size_t n) {
   if (r->status) {
     r->discarded += n;
     return;
   }
   r->raw_len += n;
-  if (r->raw_len > (uint64_t)h->max_body) {
+  if (r->raw_len > (uint64_t)max_body) {
     fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
-         "request body exceeds the limit of %lld bytes",
-         (long long)h->max_body);
+         "request body exceeds the limit of %lld bytes", (long long)max_body);
     return;
   }
   switch (r->enc) {
   case ENC_IDENTITY:
     if (r->len + n > r->cap) {
-      int rc = body_grow(r, r->len + n, (size_t)h->max_body);
+      int rc = body_grow(r, r->len + n, (size_t)max_body);
       if (rc) {
         fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, RPC_INTERNAL,
              "out of memory buffering the request body");
@@ -394,10 +436,10 @@ static void consume(oa_otlp_http *h, req *r, const uint8_t *data, size_t n) {
     r->len += n;
     break;
   case ENC_GZIP:
-    feed_gzip(h, r, data, n);
+    feed_gzip(max_body, r, data, n);
     break;
   case ENC_ZSTD:
-    feed_zstd(h, r, data, n);
+    feed_zstd(max_body, r, data, n);
     break;
   }
 }
@@ -464,7 +506,8 @@ static unsigned check_client_cert(struct MHD_Connection *c, int *code,
                                   char *msg, size_t cap) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  peer_check local = {false, 0, 0};
+  peer_check local;
+  memset(&local, 0, sizeof local);
   peer_check *pc = ci && ci->socket_context ? ci->socket_context : &local;
   if (!pc->done) {
     ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -515,6 +558,67 @@ static unsigned check_client_cert(struct MHD_Connection *c, int *code,
   return MHD_HTTP_FORBIDDEN;
 }
 
+/* Content type, encoding and announced length of a request: sets up its
+ * decompression, or fails r (415, 413, 500). */
+static bool req_prepare(req *r, const char *ct, const char *ce,
+                        unsigned long long clen, int64_t max_body) {
+  media m = media_of(ct);
+  r->json = m == MEDIA_JSON;
+  if (m == MEDIA_NONE) {
+    fail(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, RPC_INVALID_ARGUMENT,
+         "unsupported Content-Type '%.100s': use application/x-protobuf "
+         "or application/json",
+         ct ? ct : "");
+    return false;
+  }
+  if (ce) {
+    const char *s;
+    size_t n;
+    media_span(ce, &s, &n);
+    if (s[n] == ',') n = (size_t)-1; /* stacked codings: not supported */
+    if (n == 0 || token_is(s, n, "identity"))
+      r->enc = ENC_IDENTITY;
+    else if (token_is(s, n, "gzip") || token_is(s, n, "x-gzip"))
+      r->enc = ENC_GZIP;
+    else if (token_is(s, n, "zstd"))
+      r->enc = ENC_ZSTD;
+    else {
+      fail(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, RPC_INVALID_ARGUMENT,
+           "unsupported Content-Encoding '%.100s': use gzip, zstd or "
+           "identity",
+           ce);
+      return false;
+    }
+  }
+  if (clen > (unsigned long long)max_body) {
+    fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
+         "request body of %llu bytes exceeds the limit of %lld bytes", clen,
+         (long long)max_body);
+    return false;
+  }
+  bool ok = true;
+  if (r->enc == ENC_GZIP) {
+    ok = inflateInit2(&r->z, 16 + MAX_WBITS) == Z_OK;
+    r->z_init = ok;
+  } else if (r->enc == ENC_ZSTD) {
+    r->zd = ZSTD_createDCtx();
+    ok = r->zd != NULL;
+    /* the window a frame may ask for: enough for the body limit, and at
+     * least 8 MiB (what zstd's streaming levels up to 19 declare) */
+    int wlog = 23;
+    while (wlog < 27 && ((int64_t)1 << wlog) < max_body)
+      wlog++;
+    if (ok) ZSTD_DCtx_setParameter(r->zd, ZSTD_d_windowLogMax, wlog);
+    r->zret = 1;
+  } else if (clen > 0) {
+    ok = body_grow(r, clen, clen) == 0;
+  }
+  if (!ok)
+    fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, RPC_INTERNAL,
+         "out of memory setting up the request body");
+  return ok;
+}
+
 /* First call for a request (headers read, no body yet): checks everything
  * that can be checked before the body and sets up decompression. */
 static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
@@ -559,36 +663,8 @@ static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
     return answer_now(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, RPC_UNIMPLEMENTED, msg,
                       MHD_HTTP_HEADER_ALLOW, "POST");
   }
-  if (m == MEDIA_NONE) {
-    snprintf(msg, sizeof msg,
-             "unsupported Content-Type '%.100s': use application/x-protobuf "
-             "or application/json",
-             ct ? ct : "");
-    return answer_now(c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                      RPC_INVALID_ARGUMENT, msg, NULL, NULL);
-  }
   const char *ce =
       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
-  if (ce) {
-    const char *s;
-    size_t n;
-    media_span(ce, &s, &n);
-    if (s[n] == ',') n = (size_t)-1; /* stacked codings: not supported */
-    if (n == 0 || token_is(s, n, "identity"))
-      r->enc = ENC_IDENTITY;
-    else if (token_is(s, n, "gzip") || token_is(s, n, "x-gzip"))
-      r->enc = ENC_GZIP;
-    else if (token_is(s, n, "zstd"))
-      r->enc = ENC_ZSTD;
-    else {
-      snprintf(msg, sizeof msg,
-               "unsupported Content-Encoding '%.100s': use gzip, zstd or "
-               "identity",
-               ce);
-      return answer_now(c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                        RPC_INVALID_ARGUMENT, msg, NULL, NULL);
-    }
-  }
   const char *cl =
       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
   unsigned long long clen = 0;
@@ -598,29 +674,11 @@ static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
     clen = strtoull(cl, &end, 10);
     if (errno || end == cl) clen = 0; /* MHD already rejects bad lengths */
   }
-  if (clen > (unsigned long long)h->max_body) {
-    snprintf(msg, sizeof msg,
-             "request body of %llu bytes exceeds the limit of %lld bytes", clen,
-             (long long)h->max_body);
-    return answer_now(c, r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED,
-                      msg, NULL, NULL);
+  if (!req_prepare(r, ct, ce, clen, h->max_body)) {
+    r->answered = true;
+    return reply_status(c, r->status, r->json, r->rpc_code, r->msg, NULL, NULL,
+                        0);
   }
-  if (r->enc == ENC_GZIP) {
-    if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK) return MHD_NO;
-    r->z_init = true;
-  } else if (r->enc == ENC_ZSTD) {
-    r->zd = ZSTD_createDCtx();
-    if (!r->zd) return MHD_NO;
-    /* the window a frame may ask for: enough for the body limit, and at
-     * least 8 MiB (what zstd's streaming levels up to 19 declare) */
-    int wlog = 23;
-    while (wlog < 27 && ((int64_t)1 << wlog) < h->max_body)
-      wlog++;
-    ZSTD_DCtx_setParameter(r->zd, ZSTD_d_windowLogMax, wlog);
-    r->zret = 1;
-  }
-  if (r->enc == ENC_IDENTITY && clen > 0 && body_grow(r, clen, clen) != 0)
-    return MHD_NO;
   return MHD_YES;
 }
 
@@ -654,8 +712,8 @@ static void pool_put(oa_otlp_http *h, dec_slot *s) {
 }
 
 /* Last call for a request: the whole body is in. */
-static enum MHD_Result finish(oa_otlp_http *h, req *r,
-                              struct MHD_Connection *c) {
+/* The whole body is in: a compressed body must have ended. */
+static void req_check_end(req *r) {
   if (!r->status && r->enc == ENC_GZIP && !r->z_end)
     fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
          "gzip body is truncated (%llu compressed bytes, no end of stream)",
@@ -664,6 +722,38 @@ static enum MHD_Result finish(oa_otlp_http *h, req *r,
     fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
          "zstd body is truncated (%llu compressed bytes, no complete frame)",
          (unsigned long long)r->raw_len);
+}
+
+/* Decodes the complete body into b and frees it; false with r failed (400,
+ * 413, 500) when the decoder refused it. */
+static bool req_decode(req *r, oa_otlp_decoder *pb, oa_otlp_json_decoder *js,
+                       oa_batch *b, oa_otlp_result *res) {
+  oa_error e;
+  oa_error_clear(&e);
+  memset(res, 0, sizeof *res);
+  const uint8_t *data = r->body ? r->body : (const uint8_t *)"";
+  int rc = r->json
+               ? oa_otlp_json_decoder_decode(js, (const char *)data,
+                                             (int64_t)r->len, b, res, &e)
+               : oa_otlp_decoder_decode(pb, data, (int64_t)r->len, b, res, &e);
+  free(r->body);
+  r->body = NULL;
+  r->len = r->cap = 0;
+  if (rc == 0) return true;
+  oa_batch_reset(b);
+  if (rc == EINVAL)
+    fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT, "%s", e.message);
+  else if (rc == E2BIG)
+    fail(r, MHD_HTTP_CONTENT_TOO_LARGE, RPC_RESOURCE_EXHAUSTED, "%s",
+         e.message);
+  else
+    fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, RPC_INTERNAL, "%s", e.message);
+  return false;
+}
+
+static enum MHD_Result finish(oa_otlp_http *h, req *r,
+                              struct MHD_Connection *c) {
+  req_check_end(r);
   if (r->status)
     return reply_status(c, r->status, r->json, r->rpc_code, r->msg, NULL, NULL,
                         0);
@@ -677,28 +767,15 @@ static enum MHD_Result finish(oa_otlp_http *h, req *r,
   oa_batch b;
   oa_batch_init(&b);
   oa_otlp_result res;
-  memset(&res, 0, sizeof res);
-  const uint8_t *data = r->body ? r->body : (const uint8_t *)"";
-  int rc = r->json ? oa_otlp_json_decoder_decode(s->js, (const char *)data,
-                                                 (int64_t)r->len, &b, &res, &e)
-                   : oa_otlp_decoder_decode(s->pb, data, (int64_t)r->len, &b,
-                                            &res, &e);
+  bool ok = req_decode(r, s->pb, s->js, &b, &res);
   pool_put(h, s);
-  free(r->body);
-  r->body = NULL;
-  r->len = r->cap = 0;
-  if (rc != 0) {
-    oa_batch_reset(&b);
-    if (rc == EINVAL)
-      return reply_status(c, MHD_HTTP_BAD_REQUEST, r->json,
-                          RPC_INVALID_ARGUMENT, e.message, NULL, NULL, 0);
-    if (rc == E2BIG)
-      return reply_status(c, MHD_HTTP_CONTENT_TOO_LARGE, r->json,
-                          RPC_RESOURCE_EXHAUSTED, e.message, NULL, NULL, 0);
-    return reply_status(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r->json,
-                        RPC_INTERNAL, e.message, NULL, NULL, 0);
-  }
-  if (b.length > 0) rc = oa_datasets_append(h->ds, h->dataset, &b, &e);
+  if (!ok)
+    return reply_status(c, r->status, r->json, r->rpc_code, r->msg, NULL, NULL,
+                        0);
+  int rc = 0;
+  if (b.length > 0)
+    rc = h->sink ? h->sink(h->sink_ctx, &b, &e)
+                 : oa_datasets_append(h->ds, h->dataset, &b, &e);
   oa_batch_reset(&b);
   if (rc == EAGAIN)
     return reply_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, r->json,
@@ -708,6 +785,33 @@ static enum MHD_Result finish(oa_otlp_http *h, req *r,
     return reply_status(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r->json,
                         RPC_INTERNAL, e.message, NULL, NULL, 0);
   return reply_success(c, r->json, &res);
+}
+
+int oa_otlp_http_decode_request(const char *content_type,
+                                const char *content_encoding,
+                                const uint8_t *body, size_t len, size_t chunk,
+                                int64_t max_body, oa_otlp_decoder *pb,
+                                oa_otlp_json_decoder *js, oa_batch *out,
+                                oa_otlp_result *res,
+                                oa_otlp_http_outcome *outcome) {
+  memset(outcome, 0, sizeof *outcome);
+  memset(res, 0, sizeof *res);
+  req *r = calloc(1, sizeof *r);
+  if (!r) return ENOMEM;
+  if (chunk == 0) chunk = len ? len : 1;
+  if (req_prepare(r, content_type, content_encoding, len, max_body)) {
+    /* libmicrohttpd hands the body over in pieces of any size */
+    for (size_t off = 0; off < len && !r->status; off += chunk)
+      consume(max_body, r, body + off, len - off < chunk ? len - off : chunk);
+    req_check_end(r);
+    if (!r->status) req_decode(r, pb, js, out, res);
+  }
+  outcome->status = r->status ? r->status : MHD_HTTP_OK;
+  outcome->rpc_code = r->rpc_code;
+  outcome->json = r->json;
+  sanitize(outcome->message, sizeof outcome->message, r->msg);
+  req_free(r);
+  return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -721,20 +825,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (!r) return MHD_NO;
     *con_cls = r;
     atomic_fetch_add(&h->in_flight, 1);
-    return begin(h, r, c, url, method);
+    enum MHD_Result mr = begin(h, r, c, url, method);
+    if (r->answered) conn_deadline(h, c, false);
+    return mr;
   }
   if (r->answered) {
     *upload_size = 0;
     return MHD_YES;
   }
   if (*upload_size) {
-    consume(h, r, (const uint8_t *)upload, *upload_size);
+    consume(h->max_body, r, (const uint8_t *)upload, *upload_size);
     *upload_size = 0;
     /* libmicrohttpd can only answer once the body is read: read and drop
      * what follows a failure, but not without end */
     if (r->status && r->discarded > (uint64_t)h->max_body) return MHD_NO;
     return MHD_YES;
   }
+  conn_deadline(h, c, false);
   return finish(h, r, c);
 }
 
@@ -746,20 +853,78 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   req_free(r);
   *con_cls = NULL;
   atomic_fetch_sub(&h->in_flight, 1);
+  conn_deadline(h, c, true); /* keep-alive: the next request's clock */
 }
 
-/* With a client CA: one peer_check per connection, so that its certificate
- * is verified once however many requests it sends. */
+/* One peer_check per connection: its request deadline, and with a client
+ * CA its certificate, verified once however many requests it sends.
+ * libmicrohttpd notifies CLOSED before it closes the socket, so the reaper
+ * only ever shuts down a descriptor that is still this connection's. */
 static void on_connection(void *cls, struct MHD_Connection *c,
                           void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
+  oa_otlp_http *h = cls;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-    /* out of memory leaves NULL: then each request is checked */
-    *socket_context = calloc(1, sizeof(peer_check));
+    /* out of memory leaves NULL: then each request is checked, and only
+     * the idle timeout applies */
+    peer_check *pc = calloc(1, sizeof *pc);
+    *socket_context = pc;
+    if (!pc) return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pc->fd = ci ? ci->connect_fd : -1;
+    pthread_mutex_lock(&h->conn_mu);
+    pc->deadline_ms = now_ms() + h->request_timeout_ms;
+    pc->next = h->conns;
+    if (h->conns) h->conns->prev = pc;
+    h->conns = pc;
+    pthread_mutex_unlock(&h->conn_mu);
   } else {
-    free(*socket_context);
+    peer_check *pc = *socket_context;
+    if (pc) {
+      pthread_mutex_lock(&h->conn_mu);
+      if (pc->prev)
+        pc->prev->next = pc->next;
+      else
+        h->conns = pc->next;
+      if (pc->next) pc->next->prev = pc->prev;
+      pthread_mutex_unlock(&h->conn_mu);
+    }
+    free(pc);
     *socket_context = NULL;
   }
+}
+
+/* Cuts the connections whose request is late (see request_timeout_ms):
+ * shutdown() makes libmicrohttpd see the end of the connection and close
+ * it in its own thread. */
+static void *reaper_main(void *arg) {
+  oa_otlp_http *h = arg;
+  pthread_mutex_lock(&h->conn_mu);
+  while (!h->stopping) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 200 * 1000 * 1000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&h->conn_cv, &h->conn_mu, &until);
+    int64_t now = now_ms();
+    for (peer_check *pc = h->conns; pc; pc = pc->next)
+      if (!pc->cut && pc->fd >= 0 && pc->deadline_ms &&
+          now >= pc->deadline_ms) {
+        shutdown(pc->fd, SHUT_RDWR);
+        pc->cut = true;
+        atomic_fetch_add(&h->cut_connections, 1);
+      }
+  }
+  pthread_mutex_unlock(&h->conn_mu);
+  return NULL;
+}
+
+int64_t oa_otlp_http_cut_connections(const oa_otlp_http *h) {
+  return h ? (int64_t)atomic_load(&h->cut_connections) : 0;
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap) {
@@ -923,6 +1088,8 @@ static void free_handle(oa_otlp_http *h) {
   free(h->key_pem);
   free(h->ca_pem);
   pthread_mutex_destroy(&h->mu);
+  pthread_mutex_destroy(&h->conn_mu);
+  pthread_cond_destroy(&h->conn_cv);
   free(h);
 }
 
@@ -934,7 +1101,8 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
     oa_otlp_http_options_init(&def);
     o = &def;
   }
-  if (!d) return oa_error_set(err, EINVAL, "OTLP/HTTP: datasets is NULL");
+  if (!d && !o->sink)
+    return oa_error_set(err, EINVAL, "OTLP/HTTP: datasets is NULL");
   if (o->max_body_size <= 0 || o->max_body_size > ((int64_t)1 << 40))
     return oa_error_set(err, EINVAL,
                         "OTLP/HTTP: max_body_size %lld out of "
@@ -962,9 +1130,16 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
   oa_otlp_http *h = calloc(1, sizeof *h);
   if (!h) return oa_error_set(err, ENOMEM, "OTLP/HTTP: out of memory");
   pthread_mutex_init(&h->mu, NULL);
+  pthread_mutex_init(&h->conn_mu, NULL);
+  pthread_cond_init(&h->conn_cv, NULL);
+  atomic_init(&h->cut_connections, 0);
+  h->request_timeout_ms =
+      (int64_t)(o->request_timeout_s ? o->request_timeout_s : 60) * 1000;
   atomic_init(&h->in_flight, 0);
   h->listen_fd = -1;
   h->ds = d;
+  h->sink = o->sink;
+  h->sink_ctx = o->sink_ctx;
   h->max_body = o->max_body_size;
   h->retry_after_s = o->retry_after_s ? o->retry_after_s : 1;
   h->drain_timeout_ms = o->drain_timeout_ms;
@@ -1009,21 +1184,24 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
         flags | MHD_USE_TLS, 0, NULL, NULL, on_request, h,
         MHD_OPTION_HTTPS_MEM_KEY, h->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
         h->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, h->ca_pem,
-        MHD_OPTION_NOTIFY_CONNECTION, h->ca_pem ? on_connection : NULL, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_EXTERNAL_LOGGER,
         on_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT,
         limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connection_limit,
         MHD_OPTION_END);
   else
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
         h->listen_fd, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT,
         limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connection_limit,
         MHD_OPTION_END);
   if (!h->daemon) {
     pthread_mutex_lock(&h->mu);
@@ -1034,10 +1212,17 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
     pthread_mutex_unlock(&h->mu);
     goto fail;
   }
+  if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+    MHD_stop_daemon(h->daemon);
+    rc = oa_error_set(err, EIO, "OTLP/HTTP: cannot start the timeout thread");
+    goto fail_started;
+  }
+  h->reaper_started = true;
   *out = h;
   return 0;
 fail:
   if (h->listen_fd >= 0) close(h->listen_fd);
+fail_started:
   free_handle(h);
   return rc;
 }
@@ -1057,6 +1242,11 @@ void oa_otlp_http_stop(oa_otlp_http *h) {
     struct timespec nap = {0, 2 * 1000 * 1000};
     nanosleep(&nap, NULL);
   }
+  pthread_mutex_lock(&h->conn_mu);
+  h->stopping = true;
+  pthread_cond_signal(&h->conn_cv);
+  pthread_mutex_unlock(&h->conn_mu);
+  if (h->reaper_started) pthread_join(h->reaper, NULL);
   MHD_stop_daemon(h->daemon);
   free_handle(h);
 }

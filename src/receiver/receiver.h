@@ -30,6 +30,12 @@ typedef struct oa_otlp_grpc_options {
   int64_t max_recv_size;  /* bytes, default 4 MiB; -1: unlimited */
   int64_t retry_delay_ms; /* RetryInfo when memory is full, default 1000 */
   oa_otlp_options decode; /* decoder limits */
+  /* When set, every decoded span batch goes to sink instead of a dataset
+   * (the datasets may then be NULL). EAGAIN from the sink is backpressure:
+   * answered UNAVAILABLE with RetryInfo, like a full memory limit. Called
+   * from the event-loop threads; the batch is only borrowed. */
+  int (*sink)(void *ctx, const oa_batch *spans, oa_error *err);
+  void *sink_ctx;
 } oa_otlp_grpc_options;
 
 void oa_otlp_grpc_options_init(oa_otlp_grpc_options *o);
@@ -46,8 +52,8 @@ typedef struct oa_otlp_grpc_stats {
 
 /* Registers the trace, logs and metrics services on srv (before its first
  * listener is added; the server's thread count must be final). Creates the
- * dataset with the span schema if it does not exist. o may be NULL. Free
- * the receiver after the server was shut down. */
+ * dataset with the span schema if it does not exist (not with a sink). o may
+ * be NULL. Free the receiver after the server was shut down. */
 int oa_otlp_grpc_register(oa_otlp_grpc **out, oa_grpc_server *srv,
                           const oa_otlp_grpc_options *o, oa_datasets *d,
                           oa_error *err);
