@@ -24,12 +24,19 @@
  * count as failed. Nothing is dropped silently: every span accepted ends as
  * exported, failed or dropped (DROP_OLDEST) in the metrics.
  *
- * Durability: with queue_dir set, a persister thread writes each sealed
- * batch to a file in that directory (the batch as an OTLP protobuf request,
- * with length and CRC-32C framing; written to a temporary name, fsync'ed,
- * renamed) before any sender may take it, and the file is removed only after
- * the server acknowledged the DoPut. Spans still in the open (unsealed)
- * batch are in memory only: oa_exporter_flush makes them durable.
+ * Durability: with queue_dir set, every sealed batch is written to a file
+ * in that directory (the batch as an OTLP protobuf request, with length and
+ * CRC-32C framing; written to a temporary name, fsync'ed, renamed) before
+ * any sender may take it, and the file is removed only after the server
+ * acknowledged the DoPut. oa_exporter_add_batch writes its batch before it
+ * returns (a receiver may acknowledge its client then); batches sealed from
+ * oa_exporter_add are written by the exporter's keeper thread. Spans still
+ * in the open (unsealed) batch are in memory only: oa_exporter_flush seals
+ * them and returns only after every sealed batch is on disk (even when it
+ * then times out waiting for the server).
+ *
+ * Interval: the keeper thread (not a sender, which may be busy retrying)
+ * seals the open batch flush_interval_ms after its first span.
  * oa_exporter_new replays the files left by a previous process (at-least-once;
  * the batch id makes it exactly-once on a deduplicating server). A torn or
  * corrupt file is reported through the log callback and the queue_corrupt
@@ -303,12 +310,15 @@ int oa_exporter_add(oa_exporter *e, const oa_span *spans, size_t n,
  * kept. The batch is referenced, not copied (the caller keeps its own).
  * When the buffer is full: EAGAIN at once (DROP_NEWEST, and BLOCK when
  * block_timeout_ms is 0) or after block_timeout_ms (BLOCK: ETIMEDOUT), so a
- * receiver can answer retryable; the spans are not counted as dropped. */
+ * receiver can answer retryable; the spans are not counted as dropped.
+ * With queue_dir, 0 means the batch is on disk (fsync'ed if queue_fsync);
+ * EIO if it could not be written (the batch is not taken). */
 int oa_exporter_add_batch(oa_exporter *e, const oa_batch *b, oa_error *err);
 
 /* Seals the open batch and waits until every span accepted before the call
  * is exported, failed or dropped. timeout_ms < 0: no limit. ETIMEDOUT if
- * spans remain; err says how many. */
+ * spans remain; err says how many. With queue_dir, sealed batches are
+ * written to disk first, whatever the timeout. */
 int oa_exporter_flush(oa_exporter *e, int64_t timeout_ms, oa_error *err);
 
 /* Flushes (as above), then stops the senders. Batches still unsent after the

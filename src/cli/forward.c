@@ -443,8 +443,9 @@ static void print_metrics(const char *what, oa_exporter *e, otlp_pipe *p,
 
 static int exporter_sink(void *ctx, const oa_batch *b, oa_error *err) {
   int rc = oa_exporter_add_batch(ctx, b, err);
-  /* full, or shutting down: the sender should come back later */
-  if (rc == ETIMEDOUT || rc == EPIPE) rc = EAGAIN;
+  /* full, shutting down, or the queue file could not be written (disk
+   * full): not acknowledged, the sender should come back later */
+  if (rc == ETIMEDOUT || rc == EPIPE || rc == EIO) rc = EAGAIN;
   return rc;
 }
 

@@ -496,21 +496,22 @@ static void *keeper_main(void *arg) {
     if (it) {
       it->busy = true;
       pthread_mutex_unlock(&e->mu);
+      /* The staged spans are written as they are (the request the sender
+       * will decode): the decode runs on the senders, in parallel, and this
+       * thread, which every batch passes, only copies and writes. */
       oa_error err;
-      bool req_ready = false;
-      int64_t rejected = 0;
+      int rc = 0;
       if (it->has_stage) {
-        rejected = build_batch(s, it, &err);
-        req_ready = rejected >= 0;
-        if (rejected < 0)
-          logf_(e, 2, "exporter: building a batch of %lld spans: %s",
-                (long long)it->spans, err.message);
+        rc = oa_exp_stage_request(&it->stage, &s->req, &err);
+        if (!rc) persist(s, it, true);
+      } else if (it->batch.length > 0) {
+        persist(s, it, false);
       }
-      if (rejected >= 0 && it->batch.length > 0) persist(s, it, req_ready);
+      if (rc)
+        logf_(e, 2, "exporter: queue: batch of %lld spans: %s",
+              (long long)it->spans, err.message);
       pthread_mutex_lock(&e->mu);
       it->busy = false;
-      /* on failure the stage is kept: the sender tries and reports it */
-      if (rejected > 0) e->m.spans_failed += rejected;
       it->ready = true;
       pthread_cond_broadcast(&e->work_cv);
       pthread_cond_broadcast(&e->space_cv); /* flush waits for this */
@@ -651,9 +652,17 @@ static int replay(oa_exporter *e, oa_error *err) {
       oa_otlp_result res;
       q = oa_otlp_decoder_decode(dec, buf.data, buf.size, &it->batch, &res,
                                  &qe);
-      if (!q && res.rejected_spans)
-        q = oa_error_set(&qe, EIO, "%s", res.error_message);
       if (q) oa_error_prefix(&qe, q, "queue: %s: ", v[i].name);
+      /* entries hold the staged request as added: spans the decoder
+       * refuses (invalid UTF-8) were never sendable; the rest is intact */
+      if (!q && res.rejected_spans) {
+        e->m.spans_accepted += res.rejected_spans;
+        e->accepted_total += res.rejected_spans;
+        e->settled_total += res.rejected_spans;
+        e->m.spans_failed += res.rejected_spans;
+        logf_(e, 1, "exporter: queue: %s: %lld spans rejected: %s", v[i].name,
+              (long long)res.rejected_spans, res.error_message);
+      }
     }
     if (q == ENOMEM) {
       item_free(it);

@@ -376,7 +376,60 @@ OA_TEST(test_flush_persists_before_timeout) {
   CHECK(system(cmd) == 0);
 }
 
+/* A queued batch with a span the decoder refuses (invalid UTF-8) is not a
+ * corrupt entry: on replay the other spans are delivered, that one counts
+ * as failed. Also covers a live exporter with the queue on. */
+OA_TEST(test_queue_invalid_utf8) {
+  oa_error err_, *err = &err_;
+  char dir[] = "/tmp/oa-exp-queue-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  oa_exporter_config c;
+  oa_exporter_config_init(&c);
+  c.endpoint = "grpc://127.0.0.1:1";
+  c.queue_dir = dir;
+  c.queue_fsync = false;
+  c.retry.initial_ms = 20;
+  oa_exporter *e = NULL;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  oa_span sp[3];
+  for (int i = 0; i < 3; i++)
+    xs_span(&sp[i], i, NULL, 0);
+  sp[1].name = "bad\xff";
+  CHECK_OK(oa_exporter_add(e, sp, 3, err), err);
+  CHECK_FAILS(oa_exporter_flush(e, 0, err), ETIMEDOUT, err, "unsent");
+  oa_exporter_free(e);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 1);
+  xserver t;
+  xs_start(&t, NULL, 0, NULL);
+  c.endpoint = t.uri;
+  CHECK_OK(oa_exporter_new(&e, &c, err), err);
+  CHECK_OK(oa_exporter_flush(e, 10000, err), err);
+  oa_exporter_metrics m;
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.queue_corrupt, 0);
+  CHECK_EQ_INT(m.queue_replayed, 1);
+  CHECK_EQ_INT(m.spans_accepted, 3);
+  CHECK_EQ_INT(m.spans_exported, 2);
+  CHECK_EQ_INT(m.spans_failed, 1);
+  /* and live, queue on: the same accounting */
+  CHECK_OK(oa_exporter_add(e, sp, 3, err), err);
+  CHECK_OK(oa_exporter_flush(e, 10000, err), err);
+  oa_exporter_get_metrics(e, &m);
+  CHECK_EQ_INT(m.spans_exported, 4);
+  CHECK_EQ_INT(m.spans_failed, 2);
+  CHECK_EQ_INT(m.queue_depth_spans, 0);
+  oa_exporter_free(e);
+  CHECK_EQ_INT(xs_rows(&t, "spans", NULL), 4);
+  CHECK_EQ_INT(count_files(dir, ".oaq"), 0);
+  CHECK_EQ_INT(count_files(dir, ".corrupt"), 0);
+  xs_stop(&t);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
 OA_TEST_MAIN(OA_T(test_kill_and_replay), OA_T(test_shutdown_keeps_queue),
              OA_T(test_replay_same_id_deduplicated),
              OA_T(test_add_batch_durable_on_return),
-             OA_T(test_flush_persists_before_timeout))
+             OA_T(test_flush_persists_before_timeout),
+             OA_T(test_queue_invalid_utf8))
