@@ -360,14 +360,19 @@ typedef struct qagg {
   int64_t qn, qcap;
 } qagg;
 
+struct qslot {
+  uint64_t a, b;
+  uint32_t id1; /* group id + 1; 0 empty */
+  uint32_t pad;
+};
+
 typedef struct qgroups {
   oa_qhash h;
   int64_t n_groups;
   /* fast path for one fixed-width key (16-byte ids, 8-byte ints): keys
    * inline in the table, no encoding */
-  int fast;        /* 0 generic, 16 or 8: key bytes */
-  uint64_t *fkeys; /* 2 words per slot */
-  uint32_t *fids;  /* group id + 1; 0 empty */
+  int fast;             /* 0 generic, 16 or 8: key bytes */
+  struct qslot *fslots; /* key and id together: one cache miss a probe */
   int64_t fmask, fcount;
   int64_t null_gid; /* -1: no NULL key yet */
   int64_t cap;
@@ -383,13 +388,17 @@ static int groups_reserve(qgroups *G, int64_t n) {
     cap *= 2;
   for (int32_t a = 0; a < G->n_aggs; a++) {
     qagg *A = &G->aggs[a];
-    if (grow((void **)&A->cnt, cap, 8) || grow((void **)&A->isum, cap, 16) ||
-        grow((void **)&A->dsum, cap, 8))
-      return ENOMEM;
-    memset(A->cnt + G->cap, 0, (size_t)(cap - G->cap) * 8);
-    memset(A->isum + G->cap, 0, (size_t)(cap - G->cap) * 16);
-    memset(A->dsum + G->cap, 0, (size_t)(cap - G->cap) * 8);
     int f = A->node->fn;
+    if (grow((void **)&A->cnt, cap, 8)) return ENOMEM;
+    memset(A->cnt + G->cap, 0, (size_t)(cap - G->cap) * 8);
+    /* only sums need the sum arrays: at 100K+ groups the others would
+     * cost megabytes of page faults per query */
+    if (f == OA_AGG_SUM || f == OA_AGG_AVG) {
+      if (grow((void **)&A->isum, cap, 16) || grow((void **)&A->dsum, cap, 8))
+        return ENOMEM;
+      memset(A->isum + G->cap, 0, (size_t)(cap - G->cap) * 16);
+      memset(A->dsum + G->cap, 0, (size_t)(cap - G->cap) * 8);
+    }
     if (f == OA_AGG_MIN || f == OA_AGG_MAX) {
       if (oa_qacc_reserve(&A->ext, cap - A->ext.n)) return ENOMEM;
     }
@@ -400,8 +409,7 @@ static int groups_reserve(qgroups *G, int64_t n) {
 
 static void groups_free(qgroups *G) {
   oa_qhash_reset(&G->h);
-  free(G->fkeys);
-  free(G->fids);
+  free(G->fslots);
   for (int32_t i = 0; i < G->n_keys; i++)
     oa_qacc_reset(&G->keys[i]);
   for (int32_t a = 0; a < G->n_aggs; a++) {
@@ -439,6 +447,24 @@ typedef struct qrun {
   int64_t keybuf_cap;
   int64_t rows_out;
 } qrun;
+
+/* Where the bytes of e's values must be copied to outlive the chunk: a
+ * string or binary column's bytes live as long as the query (NULL: no copy);
+ * computed values and nested columns (formatted as JSON text into the
+ * per-chunk scratch arena) are copied into R->keep. */
+static oa_qarena *keep_arena(qrun *R, const oa_qnode *e) {
+  if (e->kind != OA_N_COL) return &R->keep;
+  switch (R->p->schema->fields[e->column].type.id) {
+  case OA_TYPE_STRING:
+  case OA_TYPE_LARGE_STRING:
+  case OA_TYPE_BINARY:
+  case OA_TYPE_LARGE_BINARY:
+  case OA_TYPE_FIXED_SIZE_BINARY:
+    return NULL;
+  default:
+    return e->type == OA_Q_STR || e->type == OA_Q_BIN ? &R->keep : NULL;
+  }
+}
 
 static int update_aggs(qrun *R, oa_qeval *ev, const uint32_t *gid) {
   qgroups *G = &R->G;
@@ -701,8 +727,7 @@ static int new_group(qrun *R, oa_qvec *keys, int32_t n_keys, int64_t k,
   *id = (uint32_t)G->n_groups++;
   OA_RETURN_NOT_OK(groups_reserve(G, G->n_groups));
   for (int32_t j = 0; j < n_keys; j++) {
-    /* a column's bytes live as long as the query; computed ones are copied */
-    oa_qarena *keep = R->p->group[j]->kind == OA_N_COL ? NULL : &R->keep;
+    oa_qarena *keep = keep_arena(R, R->p->group[j]);
     if (oa_qacc_append(&G->keys[j], &keys[j], k, keep))
       return oa_error_set(R->err, ENOMEM, "out of memory");
   }
@@ -722,29 +747,20 @@ static int new_group(qrun *R, oa_qvec *keys, int32_t n_keys, int64_t k,
 }
 
 static int fast_rehash(qgroups *G, int64_t cap) {
-  uint64_t *fk = malloc(sizeof(uint64_t) * 2 * (size_t)cap);
-  uint32_t *fi = calloc((size_t)cap, sizeof(uint32_t));
-  if (!fk || !fi) {
-    free(fk);
-    free(fi);
-    return ENOMEM;
-  }
+  struct qslot *fs = calloc((size_t)cap, sizeof *fs);
+  if (!fs) return ENOMEM;
   int64_t mask = cap - 1;
-  for (int64_t i = 0; G->fids && i <= G->fmask; i++) {
-    if (!G->fids[i]) continue;
-    uint64_t a = G->fkeys[2 * i], b = G->fkeys[2 * i + 1];
-    int64_t j =
-        (int64_t)(mix64(a ^ (b * 0x9E3779B97F4A7C15ULL)) & (uint64_t)mask);
-    while (fi[j])
+  for (int64_t i = 0; G->fslots && i <= G->fmask; i++) {
+    const struct qslot *o = &G->fslots[i];
+    if (!o->id1) continue;
+    int64_t j = (int64_t)(mix64(o->a ^ (o->b * 0x9E3779B97F4A7C15ULL)) &
+                          (uint64_t)mask);
+    while (fs[j].id1)
       j = (j + 1) & mask;
-    fi[j] = G->fids[i];
-    fk[2 * j] = a;
-    fk[2 * j + 1] = b;
+    fs[j] = *o;
   }
-  free(G->fkeys);
-  free(G->fids);
-  G->fkeys = fk;
-  G->fids = fi;
+  free(G->fslots);
+  G->fslots = fs;
   G->fmask = mask;
   return 0;
 }
@@ -776,8 +792,8 @@ static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
   for (int64_t b0 = 0; b0 < n; b0 += PROBE_BLOCK) {
     int64_t b1 = b0 + PROBE_BLOCK < n ? b0 + PROBE_BLOCK : n;
     /* room for the whole block first, so slots stay put while probing */
-    while (!G->fids || (G->fcount + (b1 - b0)) * 2 > G->fmask + 1)
-      if (fast_rehash(G, G->fids ? (G->fmask + 1) * 2 : 4096))
+    while (!G->fslots || (G->fcount + (b1 - b0)) * 2 > G->fmask + 1)
+      if (fast_rehash(G, G->fslots ? (G->fmask + 1) * 2 : 4096))
         return oa_error_set(R->err, ENOMEM, "out of memory");
     /* hash the block and prefetch its slots: the probes below then mostly
      * hit cache instead of waiting on one miss after another */
@@ -791,8 +807,7 @@ static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
       uint64_t h = fast_hash(a, b);
       hs[k - b0] = h;
       int64_t j = (int64_t)(h & (uint64_t)G->fmask);
-      __builtin_prefetch(&G->fids[j]);
-      __builtin_prefetch(&G->fkeys[2 * j]);
+      __builtin_prefetch(&G->fslots[j]);
     }
     for (int64_t k = b0; k < b1; k++) {
       if (key->null && key->null[k]) {
@@ -808,18 +823,19 @@ static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
       fast_key(key, wide, k, &a, &b);
       int64_t j = (int64_t)(hs[k - b0] & (uint64_t)G->fmask);
       for (;;) {
-        uint32_t s = G->fids[j];
+        struct qslot *sl = &G->fslots[j];
+        uint32_t s = sl->id1;
         if (!s) {
           uint32_t id;
           OA_RETURN_NOT_OK(new_group(R, key, 1, k, &id));
-          G->fids[j] = id + 1;
-          G->fkeys[2 * j] = a;
-          G->fkeys[2 * j + 1] = b;
+          sl->id1 = id + 1;
+          sl->a = a;
+          sl->b = b;
           G->fcount++;
           gid[k] = id;
           break;
         }
-        if (G->fkeys[2 * j] == a && G->fkeys[2 * j + 1] == b) {
+        if (sl->a == a && sl->b == b) {
           gid[k] = s - 1;
           break;
         }
@@ -984,7 +1000,7 @@ static int scan(qrun *R, const oa_query_table *t, const oa_batch *one,
           oa_qvec v;
           OA_GOTO_NOT_OK(rc, oa_qeval_expr(&ev, e, &v), done);
           if (acc_append_all(&R->cols[c], &v,
-                             e->kind == OA_N_COL ? NULL : &R->keep)) {
+                             keep_arena(R, e))) {
             rc = oa_error_set(R->err, ENOMEM, "out of memory");
             goto done;
           }
@@ -1120,8 +1136,10 @@ static int merge_groups(qrun *R, qrun *S) {
     for (int64_t g = 0; g < n; g++) {
       uint32_t m = map[g];
       A->cnt[m] += B->cnt[g];
-      A->isum[m] += B->isum[g];
-      A->dsum[m] += B->dsum[g];
+      if (A->isum) {
+        A->isum[m] += B->isum[g];
+        A->dsum[m] += B->dsum[g];
+      }
     }
     if (f == OA_AGG_QUANTILE_DISC || f == OA_AGG_QUANTILE_CONT) {
       for (int64_t i = 0; i < B->qn && !rc; i++) {
@@ -1508,7 +1526,7 @@ static int sort_rows(qrun *R, const oa_qvec *keys, int64_t n, int64_t need,
   int64_t off = rec;
   rec += 4; /* row index, big-endian: ties keep input order */
   int64_t rs = (rec + 7) & ~(int64_t)7;
-  uint8_t *recs = malloc((size_t)(n ? n : 1) * (size_t)rs);
+  uint8_t *recs = oa_qbig_alloc((size_t)(n ? n : 1) * (size_t)rs);
   if (!recs) return oa_error_set(R->err, ENOMEM, "out of memory (sort keys)");
   keys_ctx kc = {keys, p->order, p->n_order, widths, nullable,
                  recs, rs,       n,          off};
@@ -1962,6 +1980,12 @@ int oa_query_run(const char *sql, const oa_query_options *o,
   }
   if (plan.tid_col >= 0) out->stats.filter_kernel = oa_simd_name(simd);
   R.p = &plan;
+  if (have_table) {
+    bool handled = false;
+    rc = oa_qlate_sort(&plan, &table, R.threads, o->max_result_rows, out,
+                       &handled, err);
+    if (rc || handled) goto done;
+  }
   /* columns collected by the scan (projection) */
   int32_t n_extra = 0;
   int32_t *order_src = NULL; /* per ORDER BY key: column index */
