@@ -1,7 +1,10 @@
 /* libFuzzer target: the OTLP/JSON decoder, and the encoder on what it
  * accepted. Every accepted request must survive json -> batch -> json ->
  * batch unchanged (abort otherwise). The same bytes are also handed to the
- * protobuf -> JSON printer as if they were wire data. */
+ * protobuf -> JSON printer as if they were wire data. Differential check
+ * of the streaming parser's syntax: whatever it accepts, json-c's strict
+ * parser must accept as well. */
+#include <json-c/json.h>
 #include <stdlib.h>
 
 #include "otlparrow/otlp.h"
@@ -38,6 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (oa_otlp_decode_traces_json((const char *)data, (int64_t)size, &opts, &b1,
                                  &res, &err) == 0) {
     walk(&b1);
+    json_tokener *tok = json_tokener_new_ex(1024);
+    if (!tok) abort();
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
+    if (!o || json_tokener_get_error(tok) != json_tokener_success) abort();
+    json_object_put(o);
+    json_tokener_free(tok);
     if (oa_otlp_encode_traces_json(&b1, &json, &err) != 0) abort();
     if (oa_otlp_decode_traces_json((const char *)json.data, json.size, &opts,
                                    &b2, &res, &err) != 0)
