@@ -12,10 +12,20 @@
  * - lookup: a store of N spans (default 5M, first argument), then for 50
  *   trace ids taken from the data: oa_datasets_snapshot_filtered (bloom and
  *   time pruning) plus a scan of the trace_id column, against a full
- *   snapshot plus the same scan.
+ *   snapshot plus the same scan (up to 5M spans: a full snapshot holds
+ *   every segment decoded in memory).
+ *
+ * - CPU per span of each side (thread and process CPU time, which the
+ *   other processes of a shared machine do not inflate): appends with no
+ *   flush thread, then one flush, at zstd levels 1, -1 and 3.
+ * Ingest runs bound the unflushed data at 1 GiB (appends wait on EAGAIN)
+ * and report its high-water and the CPU of all threads per span.
  *
  * Usage: bench_store [N] [INGEST] [DIR] (DIR: where the stores go, default
- * a temp dir under /tmp; removed at the end). */
+ * a temp dir under /tmp, removed at the end; a given DIR is kept).
+ * Environment: BENCH_STORE_LOOKUP_ONLY=1 skips the ingest sections,
+ * BENCH_STORE_CPU_ONLY=1 runs only the CPU section, BENCH_STORE_REUSE=1
+ * looks up in DIR/ingest as an earlier run with the same N left it. */
 #include <fcntl.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -85,10 +95,16 @@ static void with_copy_ids(oa_batch *out, const oa_batch *b, uint32_t copy) {
 }
 
 static void rmrf(const char *dir) {
-  char cmd[600];
+  char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "bench_store: cannot remove %s\n", dir);
 }
+
+/* Unflushed bytes (memtable) high-water of the last ingest, and the CPU
+ * seconds all threads spent in it (appends, log, flush thread and its
+ * helper; the copies' new trace ids excluded). */
+static int64_t high_water;
+static double ingest_cpu;
 
 /* Appends `rows` spans (copies of base) and returns the seconds until the
  * last append returned; *flush_s: until everything was in segments. */
@@ -99,25 +115,74 @@ static double ingest(const char *dir, oa_fsync_policy policy, const spans *base,
   oa_store_options_init(&o);
   o.fsync = policy;
   oa_datasets *d;
-  CHECK(oa_datasets_open(&d, dir, &o, 0, &err));
-  double t0 = bench_wall_s();
+  /* bounded as a server would be: appends wait when the flush lags */
+  CHECK(oa_datasets_open(&d, dir, &o, (int64_t)1 << 30, &err));
+  double t0 = bench_wall_s(), c0 = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
+  double copy_cpu = 0;
   int64_t done = 0;
+  high_water = 0;
   for (uint32_t copy = 0; done < rows; copy++)
     for (int64_t i = 0; i < base->n && done < rows; i++) {
       oa_batch c;
+      double cc = bench_cpu_s();
       with_copy_ids(&c, &base->b[i], copy);
+      copy_cpu += bench_cpu_s() - cc;
       int rc;
       while ((rc = oa_datasets_append(d, "spans", &c, &err)) == EAGAIN)
         usleep(1000); /* memory limit: wait for the flush */
       CHECK(rc);
       done += c.length;
       oa_batch_reset(&c);
+      oa_store_stats st;
+      oa_datasets_store_stats(d, &st);
+      if (st.unflushed_bytes > high_water) high_water = st.unflushed_bytes;
     }
   double t1 = bench_wall_s();
   CHECK(oa_datasets_flush(d, &err));
   *flush_s = bench_wall_s() - t0;
   oa_datasets_free(d);
+  ingest_cpu = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0 - copy_cpu;
   return t1 - t0;
+}
+
+/* CPU cost per span of each side on one core: appends (the log) with no
+ * flush thread, then one oa_datasets_flush of everything (segments). Thread
+ * CPU time, so other processes on the machine do not count. */
+static void cpu_cost(const char *dir, const spans *base, int64_t rows,
+                     int level) {
+  rmrf(dir);
+  oa_store_options o;
+  oa_store_options_init(&o);
+  o.fsync = OA_FSYNC_NEVER;
+  o.background = false;
+  if (level) o.compression_level = level;
+  oa_datasets *d;
+  CHECK(oa_datasets_open(&d, dir, &o, 0, &err));
+  oa_batch *c = calloc((size_t)base->n, sizeof *c);
+  int64_t done = 0;
+  double app = 0;
+  for (uint32_t copy = 0; done < rows; copy++)
+    for (int64_t i = 0; i < base->n && done < rows; i++) {
+      with_copy_ids(&c[i], &base->b[i], copy);
+      double t0 = bench_cpu_s();
+      CHECK(oa_datasets_append(d, "spans", &c[i], &err));
+      app += bench_cpu_s() - t0;
+      done += c[i].length;
+      oa_batch_reset(&c[i]);
+    }
+  free(c);
+  /* process CPU: the flush may use a helper thread (nothing else runs) */
+  double t0 = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = bench_wall_s();
+  CHECK(oa_datasets_flush(d, &err));
+  double fl = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID) - t0,
+         flw = bench_wall_s() - w0;
+  oa_store_stats st;
+  oa_datasets_store_stats(d, &st);
+  printf("zstd level %3d: append %.2f us/span CPU; flush %.2f us/span CPU "
+         "(%.2f wall, fsync included); %.1f bytes/span on disk\n",
+         o.compression_level, app / rows * 1e6, fl / rows * 1e6,
+         flw / rows * 1e6, (double)st.segment_bytes / (double)rows);
+  oa_datasets_free(d);
 }
 
 /* write() of each batch's IPC stream bytes (encoded beforehand). */
@@ -173,6 +238,7 @@ int main(int argc, char **argv) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   mallopt(M_TOP_PAD, 16 << 20);
 #endif
+  setvbuf(stdout, NULL, _IOLBF, 0); /* progress when redirected */
   int64_t n = argc > 1 ? atoll(argv[1]) : 5000000;
   int64_t n_ingest = argc > 2 ? atoll(argv[2]) : 1000000;
   char base_dir[512];
@@ -191,19 +257,33 @@ int main(int argc, char **argv) {
   char dir[600];
   snprintf(dir, sizeof dir, "%s/ingest", base_dir);
 
-  printf("\n== ingest of %lld spans (batches of ~1000)\n", (long long)n_ingest);
+  if (n_ingest)
+    printf("\n== CPU per span, one core each side (%lld spans)\n",
+           (long long)(n_ingest < 500000 ? n_ingest : 500000));
+  const int levels[] = {1, -1, 3};
+  for (int i = 0; n_ingest && i < (int)(sizeof levels / sizeof *levels); i++)
+    cpu_cost(dir, &base, n_ingest < 500000 ? n_ingest : 500000, levels[i]);
+  if (getenv("BENCH_STORE_CPU_ONLY")) return 0;
+
+  if (getenv("BENCH_STORE_LOOKUP_ONLY")) n_ingest = 0;
+  if (n_ingest)
+    printf("\n== ingest of %lld spans (batches of ~1000)\n",
+           (long long)n_ingest);
   const struct {
     const char *name;
     oa_fsync_policy p;
   } pol[] = {{"fsync batch", OA_FSYNC_BATCH}, {"fsync never", OA_FSYNC_NEVER}};
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; n_ingest && i < 2; i++) {
     double fl;
     double t = ingest(dir, pol[i].p, &base, n_ingest, &fl);
     printf("store, %-12s %8.3f s  %6.2f M spans/s acknowledged;  %6.2f M "
-           "spans/s into segments\n",
-           pol[i].name, t, n_ingest / t / 1e6, n_ingest / fl / 1e6);
+           "spans/s into segments; unflushed high-water %.0f MB; CPU %.2f "
+           "us/span, all threads (2 idle cores: %.2f M spans/s)\n",
+           pol[i].name, t, n_ingest / t / 1e6, n_ingest / fl / 1e6,
+           high_water / 1e6, ingest_cpu / n_ingest * 1e6,
+           2.0 / (ingest_cpu / n_ingest * 1e6));
   }
-  for (int sync = 0; sync < 2; sync++) {
+  for (int sync = 0; n_ingest && sync < 2; sync++) {
     double t = raw_write(dir, &base, n_ingest, sync);
     printf("raw write()%-13s %8.3f s  %6.2f M spans/s (baseline: the same "
            "IPC bytes)\n",
@@ -211,9 +291,15 @@ int main(int argc, char **argv) {
   }
 
   printf("\n== trace lookup in a store of %lld spans\n", (long long)n);
-  double fl;
-  double t = ingest(dir, OA_FSYNC_NEVER, &base, n, &fl);
-  printf("loaded in %.1f s (%.2f M spans/s into segments)\n", fl, n / fl / 1e6);
+  /* BENCH_STORE_REUSE=1: look up in the store DIR/ingest left by an earlier
+   * run with the same N (the load of 50M spans takes minutes) */
+  if (!(getenv("BENCH_STORE_REUSE") && argc > 3)) {
+    double fl;
+    double t = ingest(dir, OA_FSYNC_NEVER, &base, n, &fl);
+    printf("loaded in %.1f s (%.2f M spans/s acknowledged, %.2f M spans/s "
+           "into segments; unflushed high-water %.0f MB)\n",
+           fl, n / t / 1e6, n / fl / 1e6, high_water / 1e6);
+  }
   oa_store_options o;
   oa_store_options_init(&o);
   o.read_only = true;
@@ -227,7 +313,7 @@ int main(int argc, char **argv) {
          "%.1f ms\n",
          (long long)st.segments, st.segment_bytes / 1e6,
          (double)st.segment_bytes / (double)n, to * 1e3);
-  enum { Q = 50 };
+  enum { Q = 200 };
   double lat[Q];
   uint64_t rng = 12345;
   int64_t copies = (n + base.rows - 1) / base.rows;
@@ -260,13 +346,15 @@ int main(int argc, char **argv) {
   }
   oa_datasets_store_stats(d, &st);
   double med = bench_median(lat, Q);
-  printf("lookup by trace id: median %.1f ms, max %.1f ms, %.1f segments "
-         "opened per lookup (of %lld), %lld/%d found\n",
-         med * 1e3, lat[Q - 1] * 1e3,
+  printf("lookup by trace id: median %.1f ms, p99 %.1f ms, max %.1f ms, "
+         "%.2f segments opened per lookup (of %lld), %lld/%d found\n",
+         med * 1e3, lat[Q * 99 / 100 - 1] * 1e3, lat[Q - 1] * 1e3,
          (double)(st.segments_opened - opened0) / Q, (long long)st.segments,
          (long long)found, Q);
+  /* a full snapshot holds every decoded segment in memory: about 400 bytes
+   * a span, too much past a few million spans */
   double full[3];
-  for (int r = 0; r < 3; r++) {
+  for (int r = 0; n <= 5000000 && r < 3; r++) {
     double t0 = bench_wall_s();
     oa_schema *s;
     oa_batch *bs;
@@ -277,10 +365,10 @@ int main(int argc, char **argv) {
     oa_datasets_snapshot_free(s, bs, nb);
     full[r] = bench_wall_s() - t0;
   }
-  printf("full scan (every segment decoded + the same filter): median %.1f "
-         "ms (%.1fx the lookup)\n",
-         bench_median(full, 3) * 1e3, bench_median(full, 3) / med);
-  (void)t;
+  if (n <= 5000000)
+    printf("full scan (every segment decoded + the same filter): median %.1f "
+           "ms (%.1fx the lookup)\n",
+           bench_median(full, 3) * 1e3, bench_median(full, 3) / med);
   oa_datasets_free(d);
   if (argc <= 3) rmrf(base_dir);
   for (int64_t i = 0; i < base.n; i++)

@@ -634,6 +634,12 @@ static int decode_stream(const uint8_t *p, int64_t n, oa_schema **schema,
 
 /* ------------------------------------------------------------ the log */
 
+/* A full disk is retryable (EAGAIN: the receivers answer UNAVAILABLE / 503
+ * with a retry delay): space may come back, and the client sends again. */
+static int log_errno(int e) {
+  return e == ENOSPC || e == EDQUOT ? EAGAIN : EIO;
+}
+
 /* Writes a record at the end of the current log (d->mu held). A failed
  * write is cut off again so that the log never holds a partial record in
  * front of later ones. */
@@ -643,8 +649,9 @@ static int wal_write(oa_datasets *d, const oa_bytes *rec, uint64_t *seq,
   int e = write_all(d->wal_fd, rec->data, rec->size);
   if (e) {
     if (ftruncate(d->wal_fd, at) == 0) lseek(d->wal_fd, at, SEEK_SET);
-    return oa_error_set(err, EIO,
-                        "store: writing the log %s/wal-%016llx.log: %s", d->dir,
+    return oa_error_set(err, log_errno(e),
+                        "store: %swriting the log %s/wal-%016llx.log: %s",
+                        log_errno(e) == EAGAIN ? "disk full: " : "", d->dir,
                         (unsigned long long)d->wal_seq, strerror(e));
   }
   atomic_store(&d->wal_size, at + rec->size);
@@ -662,7 +669,10 @@ static int wal_sync(oa_datasets *d, uint64_t seq, int64_t end, oa_error *err) {
     goto done;
   int64_t target = atomic_load(&d->wal_size);
   if (fdatasync(d->wal_fd) != 0) {
-    rc = oa_error_set(err, EIO, "store: fsync of the log: %s", strerror(errno));
+    int e = errno;
+    rc = oa_error_set(err, log_errno(e), "store: %sfsync of the log in %s: %s",
+                      log_errno(e) == EAGAIN ? "disk full: " : "", d->dir,
+                      strerror(e));
     goto done;
   }
   d->synced_seq = d->wal_seq;
@@ -1334,6 +1344,35 @@ static int unify_build(unifier *u, oa_error *err) {
   return 0;
 }
 
+/* out[i] = in[i] + off for i in [lo, hi), indices of w bytes; unsigned
+ * arithmetic, the result fits (checked when collected). One loop per width
+ * so that the compiler vectorizes it: this runs over every row. */
+#define OA_SHIFT_LOOP(T)                                                       \
+  for (int64_t i = lo; i < hi; i++) {                                          \
+    T v;                                                                       \
+    memcpy(&v, in + i * (int64_t)sizeof(T), sizeof(T));                        \
+    v = (T)(v + (T)off);                                                       \
+    memcpy(out + i * (int64_t)sizeof(T), &v, sizeof(T));                       \
+  }
+static void shift_indices(const uint8_t *in, uint8_t *out, int64_t lo,
+                          int64_t hi, int w, int64_t off) {
+  switch (w) {
+  case 1:
+    OA_SHIFT_LOOP(uint8_t)
+    break;
+  case 2:
+    OA_SHIFT_LOOP(uint16_t)
+    break;
+  case 4:
+    OA_SHIFT_LOOP(uint32_t)
+    break;
+  default:
+    OA_SHIFT_LOOP(uint64_t)
+    break;
+  }
+}
+#undef OA_SHIFT_LOOP
+
 /* Pass 2: shifts a (copy's) indices and points it at the merged
  * dictionary. */
 static int unify_apply(unifier *u, const oa_field *f, oa_array *a, int depth,
@@ -1358,14 +1397,7 @@ static int unify_apply(unifier *u, const oa_field *f, oa_array *a, int depth,
                           f->name);
     oa_region *r = oa_region_alloc(n * w);
     if (!r) return oom(err);
-    const uint8_t *in = a->buffers[1].data;
-    for (int64_t i = a->offset; i < n; i++) {
-      /* unsigned arithmetic: the result fits (checked when collected) */
-      uint64_t v = 0;
-      memcpy(&v, in + i * w, (size_t)w);
-      v += (uint64_t)off;
-      memcpy(r->data + i * w, &v, (size_t)w);
-    }
+    shift_indices(a->buffers[1].data, r->data, a->offset, n, w, off);
     if (a->buffers[1].region) oa_region_release(a->buffers[1].region);
     a->buffers[1] = (oa_buffer){r->data, n * w, r};
   }
@@ -1417,6 +1449,16 @@ static int bloom_of(const oa_batch *b, span_info si, oa_store_bloom *bl,
   OA_RETURN_NOT_OK(oa_store_bloom_init_(bl, b->length, err));
   const oa_field *f = &b->schema->fields[si.tid_col];
   const oa_array *a = &b->columns[si.tid_col];
+  if (!f->dict.encoded && f->type.id == OA_TYPE_FIXED_SIZE_BINARY &&
+      f->type.byte_width == 16 && a->null_count == 0 &&
+      a->buffers[1].size >= (a->offset + a->length) * 16) {
+    /* spans of a trace mostly sit together: hash each run once */
+    const uint8_t *p = a->buffers[1].data + a->offset * 16;
+    for (int64_t r = 0; r < a->length; r++)
+      if (r == 0 || memcmp(p + r * 16, p + (r - 1) * 16, 16) != 0)
+        oa_store_bloom_add_(bl, p + r * 16);
+    return 0;
+  }
   for (int64_t r = 0; r < a->length; r++) {
     if (oa_array_is_null(f, a, r)) continue;
     int64_t len;
@@ -1611,41 +1653,135 @@ static int cmp_part(const void *x, const void *y, void *ctx) {
   return a < b ? -1 : a > b;
 }
 
-/* Writes batches as segments: grouped by time partition, at most
- * segment_rows rows each (whole batches). A schema whose dictionaries
- * cannot be merged gets one segment per batch. Sorts b. */
-static int write_segments(oa_datasets *d, const char *name, oa_schema *schema,
-                          span_info si, mem_batch *b, int64_t n, seg_list *out,
-                          oa_error *err) {
-  qsort_r(b, (size_t)n, sizeof *b, cmp_part, d);
-  int64_t i = 0;
-  while (i < n) {
-    int64_t part = part_of(d, b[i].min_time);
-    int64_t j = i, rows = 0;
-    while (j < n && part_of(d, b[j].min_time) == part &&
-           (j == i || rows + b[j].batch.length <= d->opt.segment_rows)) {
-      rows += b[j].batch.length;
-      j++;
-    }
-    seg *s = NULL;
-    int rc = write_segment(d, name, schema, si, b + i, j - i, NULL, 0, &s, err);
-    if (rc == ENOTSUP) {
-      for (int64_t k = i; !rc && k < j; k++) {
-        rc = write_segment(d, name, schema, si, b + k, 1, NULL, 0, &s, err);
-        if (!rc) rc = seg_list_add(out, s, err);
-        if (rc && s) seg_release(s);
-      }
-    } else if (!rc) {
-      rc = seg_list_add(out, s, err);
-      if (rc) {
+/* One segment to write: batches [lo, hi) of the sorted list. */
+typedef struct seg_task {
+  int64_t lo, hi;
+  seg_list out; /* one segment, or one per batch (ENOTSUP fallback) */
+  int rc;
+  oa_error err;
+} seg_task;
+
+typedef struct seg_pool {
+  oa_datasets *d;
+  const char *name;
+  oa_schema *schema;
+  span_info si;
+  mem_batch *b;
+  seg_task *t;
+  int64_t n;
+  atomic_long next;
+} seg_pool;
+
+static int run_task(seg_pool *p, seg_task *t) {
+  seg *s = NULL;
+  oa_datasets *d = p->d;
+  int rc = write_segment(d, p->name, p->schema, p->si, p->b + t->lo,
+                         t->hi - t->lo, NULL, 0, &s, &t->err);
+  if (rc == ENOTSUP) {
+    rc = 0;
+    for (int64_t k = t->lo; !rc && k < t->hi; k++) {
+      rc = write_segment(d, p->name, p->schema, p->si, p->b + k, 1, NULL, 0, &s,
+                         &t->err);
+      if (!rc) rc = seg_list_add(&t->out, s, &t->err);
+      if (rc && s) {
         s->doomed = true;
         seg_release(s);
       }
     }
-    if (rc) return rc;
+  } else if (!rc) {
+    rc = seg_list_add(&t->out, s, &t->err);
+    if (rc) {
+      s->doomed = true;
+      seg_release(s);
+    }
+  }
+  return rc;
+}
+
+/* Takes tasks until none is left or one failed. */
+static void *pool_main(void *arg) {
+  seg_pool *p = arg;
+  for (;;) {
+    long i = atomic_fetch_add(&p->next, 1);
+    if (i >= p->n) break;
+    p->t[i].rc = run_task(p, &p->t[i]);
+    if (p->t[i].rc) atomic_store(&p->next, (long)p->n); /* stop the others */
+  }
+  return NULL;
+}
+
+/* Writes batches as segments: grouped by time partition, each partition
+ * split into about equal segments of at most segment_rows rows (whole
+ * batches; equal so that no small remainder segment is left for compaction
+ * to rewrite). A partition of more than 1.125 segment_rows gets two
+ * segments or more, which two threads encode and compress at once: the
+ * flush is CPU-bound (zstd, dictionary merge, concatenation), and a flush
+ * that lags behind the appends finds enough rows to split. A schema whose
+ * dictionaries cannot be merged gets one segment per batch. Sorts b. */
+static int write_segments(oa_datasets *d, const char *name, oa_schema *schema,
+                          span_info si, mem_batch *b, int64_t n, seg_list *out,
+                          oa_error *err) {
+  qsort_r(b, (size_t)n, sizeof *b, cmp_part, d);
+  int64_t max_rows = d->opt.segment_rows > 0 ? d->opt.segment_rows : 1;
+  seg_task *t = NULL;
+  int64_t n_t = 0, cap_t = 0;
+  int rc = 0;
+  for (int64_t i = 0; !rc && i < n;) {
+    int64_t part = part_of(d, b[i].min_time), j = i, rows = 0;
+    while (j < n && part_of(d, b[j].min_time) == part)
+      rows += b[j++].batch.length;
+    /* up to 1/8 over the target stays one segment: split, both halves
+     * would be near the compaction threshold (half the target) */
+    int64_t k =
+        rows < max_rows + max_rows / 8 ? 1 : (rows + max_rows - 1) / max_rows;
+    int64_t target = (rows + k - 1) / k;
+    for (int64_t q = i, gi = 0; !rc && q < j; gi++) {
+      int64_t r = q, g = 0;
+      /* batches go where the total gets nearest the target; the last
+       * group takes the rest: no sliver left by batch granularity */
+      while (r < j &&
+             (r == q || gi == k - 1 || g + b[r].batch.length / 2 <= target))
+        g += b[r++].batch.length;
+      if (n_t == cap_t) {
+        int64_t c = cap_t ? cap_t * 2 : 8;
+        seg_task *nt = realloc(t, (size_t)c * sizeof *nt);
+        if (!nt) {
+          rc = oom(err);
+          break;
+        }
+        t = nt;
+        cap_t = c;
+      }
+      memset(&t[n_t], 0, sizeof t[n_t]);
+      t[n_t].lo = q;
+      t[n_t].hi = r;
+      n_t++;
+      q = r;
+    }
     i = j;
   }
-  return 0;
+  if (rc) {
+    free(t);
+    return rc;
+  }
+  seg_pool p = {d, name, schema, si, b, t, n_t, 0};
+  pthread_t helper;
+  bool two = n_t > 1 && pthread_create(&helper, NULL, pool_main, &p) == 0;
+  (void)pool_main(&p);
+  if (two) pthread_join(helper, NULL);
+  for (int64_t i = 0; i < n_t; i++) {
+    if (!rc && t[i].rc) {
+      rc = t[i].rc;
+      if (err) *err = t[i].err;
+    }
+    for (int64_t k = 0; !rc && k < t[i].out.n; k++) {
+      rc = seg_list_add(out, t[i].out.s[k], err);
+      if (!rc) t[i].out.s[k] = NULL;
+    }
+    seg_list_release(&t[i].out, true); /* what did not move to out */
+  }
+  free(t);
+  return rc;
 }
 
 /* ------------------------------------------------------------ flush */
