@@ -22,6 +22,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "otlparrow/otlp.h"
 
@@ -437,6 +442,79 @@ static void run(const char *label, const uint8_t *pb, size_t size,
   oa_otlp_decoder_free(dec);
 }
 
+/* OTLP/JSON of the same request (oa_otlp_traces_pb_to_json): our decoder
+ * into a finished batch, against json-c's parse alone (json_tokener_parse_ex
+ * + json_object_put, no OTLP work at all) of the same bytes as the
+ * baseline. */
+static void run_json(const char *label, const uint8_t *pb, size_t size,
+                     int repeats) {
+  const char *filter = getenv("OA_BENCH_FILTER");
+  if (filter && !strstr(label, filter)) return;
+  oa_bytes js;
+  oa_bytes_init(&js);
+  CHECK(oa_otlp_traces_pb_to_json(pb, (int64_t)size, &js, &err));
+  oa_otlp_json_decoder *dec;
+  CHECK(oa_otlp_json_decoder_new(&dec, NULL, &err));
+  oa_batch batch;
+  oa_batch_init(&batch);
+  oa_otlp_result res;
+  CHECK(oa_otlp_json_decoder_decode(dec, (const char *)js.data, js.size, &batch,
+                                    &res, &err));
+  const int64_t spans = batch.length;
+  json_tokener *tok = json_tokener_new();
+  double *td = calloc((size_t)repeats, sizeof *td);
+  double *tj = calloc((size_t)repeats, sizeof *tj);
+  if (!tok || !td || !tj) abort();
+  for (int r = 0; r < repeats; r++) {
+    TIME_PER_CALL(td[r], {
+      CHECK(oa_otlp_json_decoder_decode(dec, (const char *)js.data, js.size,
+                                        &batch, &res, &err));
+    });
+    TIME_PER_CALL(tj[r], {
+      json_tokener_reset(tok);
+      json_object *o =
+          json_tokener_parse_ex(tok, (const char *)js.data, (int)js.size);
+      if (!o) abort();
+      json_object_put(o);
+    });
+#if defined(__GLIBC__)
+    /* json-c leaves the heap full of small free chunks: without this, every
+     * large free in the next decode loop makes glibc consolidate them */
+    malloc_trim(0);
+#endif
+  }
+  double d = bench_median(td, repeats), j = bench_median(tj, repeats);
+  double mb = (double)js.size / 1e6;
+  printf("%-18s %7lld %9.1f | %8.0f %7.3f | %8.0f %7.3f | %6.2fx\n", label,
+         (long long)spans, (double)js.size / (double)spans, mb / d,
+         (double)spans / d / 1e6, mb / j, (double)spans / j / 1e6, j / d);
+  free(td);
+  free(tj);
+  json_tokener_free(tok);
+  oa_batch_reset(&batch);
+  oa_otlp_json_decoder_free(dec);
+  oa_bytes_reset(&js);
+}
+
+/* The inputs, kept for the OTLP/JSON table that follows the protobuf one. */
+typedef struct input {
+  char label[64];
+  uint8_t *pb;
+  size_t size;
+} input;
+static input g_inputs[64];
+static int g_n_inputs;
+
+static void keep(const char *label, const uint8_t *pb, size_t size) {
+  if (g_n_inputs == (int)(sizeof g_inputs / sizeof g_inputs[0])) return;
+  input *in = &g_inputs[g_n_inputs++];
+  snprintf(in->label, sizeof in->label, "%s", label);
+  in->pb = malloc(size ? size : 1);
+  if (!in->pb) abort();
+  memcpy(in->pb, pb, size);
+  in->size = size;
+}
+
 /* OA_BENCH_DUMP=DIR writes every generated request to DIR/<label>.pb */
 static void dump(const char *label, const uint8_t *pb, size_t size) {
   const char *dir = getenv("OA_BENCH_DUMP");
@@ -500,6 +578,7 @@ int main(int argc, char **argv) {
     snprintf(label, sizeof label, "protobuf-c %d", kSizes[i]);
     dump(label, pb, size);
     run(label, pb, size, repeats);
+    keep(label, pb, size);
     free(pb);
   }
   /* the project's trace generator (otlparrow gen): call trees, exceptions,
@@ -519,6 +598,7 @@ int main(int argc, char **argv) {
     snprintf(label, sizeof label, "gen %d", kSizes[i]);
     dump(label, req.data, (size_t)req.size);
     run(label, req.data, (size_t)req.size, repeats);
+    keep(label, req.data, (size_t)req.size);
     oa_bytes_reset(&req);
     oa_trace_gen_reset(&g);
   }
@@ -527,7 +607,20 @@ int main(int argc, char **argv) {
     uint8_t *pb = read_file(argv[i], &size);
     const char *base = strrchr(argv[i], '/');
     run(base ? base + 1 : argv[i], pb, size, repeats);
+    keep(base ? base + 1 : argv[i], pb, size);
     free(pb);
+  }
+  if (getenv("OA_BENCH_ONLY") || getenv("OA_BENCH_DUMP")) return 0;
+  printf("\nOTLP/JSON of the same requests -> span batch; median of %d\n"
+         "decode = oa_otlp_json_decoder_decode into a finished batch; json-c "
+         "= json_tokener_parse_ex + json_object_put of the same bytes "
+         "(parse only)\n\n",
+         repeats);
+  printf("%-18s %7s %9s | %8s %7s | %8s %7s | %7s\n", "input", "spans",
+         "B/span", "dec MB/s", "Mspan/s", "jsonc MB/s", "Mspan/s", "speedup");
+  for (int i = 0; i < g_n_inputs; i++) {
+    run_json(g_inputs[i].label, g_inputs[i].pb, g_inputs[i].size, repeats);
+    free(g_inputs[i].pb);
   }
   return 0;
 }

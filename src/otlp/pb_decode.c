@@ -100,6 +100,8 @@ struct oa_otlp_decoder {
   /* buffer sizes of the previous batch, to reserve the next one up front */
   int64_t *hints;
   int64_t n_hints;
+  int64_t hint_input; /* input bytes of the batch the hints come from */
+  double hint_scale;  /* this input's size / hint_input */
 };
 
 /* ------------------------------------------------------------- context */
@@ -553,9 +555,10 @@ static inline int32_t dict_lookup(oa_otlp_decoder *dec, int which,
  * holding exactly one scalar member (1-byte lengths). Returns false, having
  * changed nothing that matters, for anything else: the generic path then
  * decodes (and reports errors) as usual. */
-static inline bool fast_kv(dctx *c, const uint8_t *p, const uint8_t *end,
-                           const char *where, kv_rec *r, int which, int64_t pos,
-                           int32_t prev) {
+static ALWAYS_INLINE_ bool fast_kv(dctx *c, const uint8_t *p,
+                                   const uint8_t *end, const char *where,
+                                   kv_rec *r, int which, int64_t pos,
+                                   int32_t prev) {
   if (end - p < 4 || p[0] != 0x0a || p[1] >= 0x80) return false;
   const uint8_t *key = p + 2;
   int64_t key_len = p[1];
@@ -603,8 +606,9 @@ static inline bool fast_kv(dctx *c, const uint8_t *p, const uint8_t *end,
 
 /* One element of a repeated KeyValue field; counts it against the limit and
  * records it in rec (NULL: resource and scope, appended from the wire). */
-static inline int v_attr(dctx *c, const uint8_t *d, int64_t n, int64_t *count,
-                         const char *where, kv_list *rec, int which) {
+static ALWAYS_INLINE_ int v_attr(dctx *c, const uint8_t *d, int64_t n,
+                                 int64_t *count, const char *where,
+                                 kv_list *rec, int which) {
   if (++*count == c->dec->opts.max_attributes + 1)
     sem_err(c, d, "%s: more than %lld attributes", where,
             (long long)c->dec->opts.max_attributes);
@@ -824,11 +828,17 @@ static int v_span(dctx *c, const uint8_t *p, const uint8_t *end, span_info *s) {
   /* runs of attributes of 1-byte length (tag 0x4a) skip the generic tag
    * and length decoding: they are most of a span's fields */
   TAG_LOOP_BEGIN_PRE(
-      c, p, end, "Span",
-      while (end - p >= 2 && p[0] == 0x4a && p[1] < 0x80 &&
-             p[1] <= end - p - 2) {
-        d = p + 2;
-        n = p[1];
+      c, p, end, "Span", while (end - p >= 3 && p[0] == 0x4a) {
+        if (p[1] < 0x80) {
+          n = p[1];
+          d = p + 2;
+        } else if (p[2] < 0x80) { /* long values (URLs, statements) */
+          n = (p[1] & 0x7f) | (int64_t)p[2] << 7;
+          d = p + 3;
+        } else {
+          break;
+        }
+        if (n > end - d) break;
         p = d + n;
         OA_RETURN_NOT_OK(v_attr(c, d, n, &n_attrs, "span attributes",
                                 &c->dec->span_kvs, DC_ATTR_KEY));
@@ -1426,8 +1436,11 @@ static void find_service_name(const uint8_t *p, const uint8_t *end,
       val_len = f.n;
     }
   }
-  if (!key || key_len != 12 || memcmp(key, "service.name", 12) != 0 || !val)
+  if (!key || key_len != 12 || memcmp(key, "service.name", 12) != 0) return;
+  if (!val) { /* an absent value is the empty value (what re-encoding makes) */
+    g->svc = NULL;
     return;
+  }
   const uint8_t *q = val, *qend = val + val_len;
   const uint8_t *s = NULL;
   int64_t sn = 0;
@@ -1893,12 +1906,25 @@ static void zero_tail(oa_bytes *b) {
   if (pad > 0) memset(b->data + b->size, 0, (size_t)pad);
 }
 
+/* A hint scaled to this request's size (+ slack for the rounding), bounded
+ * by what 32-bit offsets can address. Flat buffers (dictionary values,
+ * per-resource and per-scope values) do not grow with the request: they are
+ * scaled down, never up. */
+static int64_t hint_scaled(const oa_otlp_decoder *dec, int64_t h, bool flat) {
+  if (h <= 0) return 0;
+  double scale = dec->hint_scale;
+  if (flat && scale > 1) scale = 1;
+  double w = (double)h * scale;
+  if (w > (double)INT32_MAX) w = (double)INT32_MAX;
+  return (int64_t)w + 64;
+}
+
 /* Visits every builder of the decoder (dictionary values included) in a
  * fixed order: mode 0 counts, 1 stores the buffer sizes in hints, 2 reserves
- * them (the sizes of the previous batch are the best guess for the next), 3
- * zeroes the padding after the used bytes. */
+ * them scaled by hint_scale (the sizes of the previous batch are the best
+ * guess for the next), 3 zeroes the padding after the used bytes. */
 static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
-                         int mode) {
+                         int mode, bool flat) {
   if (mode == 1) {
     dec->hints[k] = b->values.size;
     dec->hints[k + 1] = b->data.size;
@@ -1906,11 +1932,13 @@ static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
     /* a failed reservation only costs speed: appends grow as usual. Bool
      * bitmaps are set bit by bit and keep the zero-filling growth. */
     if (b->type.id == OA_TYPE_BOOL && !b->dict.encoded) {
-      (void)oa_bytes_reserve(&b->values, dec->hints[k] - b->values.size);
-      (void)oa_bytes_reserve(&b->data, dec->hints[k + 1] - b->data.size);
+      (void)oa_bytes_reserve(&b->values, hint_scaled(dec, dec->hints[k], flat) -
+                                             b->values.size);
+      (void)oa_bytes_reserve(
+          &b->data, hint_scaled(dec, dec->hints[k + 1], flat) - b->data.size);
     } else {
-      reserve_raw(&b->values, dec->hints[k]);
-      reserve_raw(&b->data, dec->hints[k + 1]);
+      reserve_raw(&b->values, hint_scaled(dec, dec->hints[k], flat));
+      reserve_raw(&b->data, hint_scaled(dec, dec->hints[k + 1], flat));
     }
   } else if (mode == 3) {
     zero_tail(&b->values);
@@ -1918,20 +1946,20 @@ static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
   }
   k += 2;
   for (int64_t i = 0; i < b->n_children; i++)
-    k = hint_walk(dec, &b->children[i], k, mode);
-  if (b->dict_values) k = hint_walk(dec, b->dict_values, k, mode);
+    k = hint_walk(dec, &b->children[i], k, mode, flat);
+  if (b->dict_values) k = hint_walk(dec, b->dict_values, k, mode, true);
   return k;
 }
 
 static void hint_all(oa_otlp_decoder *dec, int mode) {
   int64_t k = 0;
   for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
-    if (dec->direct[c]) k = hint_walk(dec, &dec->b[c], k, mode);
+    if (dec->direct[c]) k = hint_walk(dec, &dec->b[c], k, mode, false);
   oa_builder *vb[] = {&dec->res_attrs, &dec->res_url,    &dec->res_refs,
                       &dec->sc_name,   &dec->sc_version, &dec->sc_attrs,
                       &dec->sc_url};
   for (size_t i = 0; i < sizeof vb / sizeof vb[0]; i++)
-    k = hint_walk(dec, vb[i], k, mode);
+    k = hint_walk(dec, vb[i], k, mode, true);
   dec->n_hints = k;
 }
 
@@ -2004,13 +2032,29 @@ fail:
   return rc;
 }
 
+/* Reserves the buffers of a request of size input bytes from the previous
+ * batch's sizes, scaled by the ratio of the input sizes: a small request
+ * after a large one does not hold the large one's memory, and a large one
+ * after a small one does not regrow every buffer (a copy and a zero-fill per
+ * doubling, and the page faults of memory that is then thrown away). */
+static void reserve_for(oa_otlp_decoder *dec, int64_t input) {
+  if (dec->hint_input <= 0 || input <= 0) return;
+  dec->hint_scale = (double)input / (double)dec->hint_input;
+  hint_all(dec, 2);
+}
+
 /* Finishes every builder into cols (and the dictionaries); with cols NULL the
- * content is thrown away (a rejected request). */
-static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err) {
+ * content is thrown away (a rejected request). input: the request's size,
+ * kept with the sizes of the batch for reserve_for. */
+static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err,
+                      int64_t input) {
   int rc = 0;
   oa_array tmp; /* a discarded column (cols NULL) */
   oa_array_init(&tmp);
-  if (cols) hint_all(dec, 1);
+  if (cols) {
+    hint_all(dec, 1);
+    dec->hint_input = input;
+  }
   hint_all(dec, 3);
   /* the dictionaries start over: every cache entry becomes stale */
   if (++dec->gen == 0) {
@@ -2073,7 +2117,6 @@ static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err) {
     dst->dictionary = values;
   }
   dec->n_resources = dec->n_scopes = 0;
-  if (cols && rc == 0) hint_all(dec, 2);
   return rc;
 }
 
@@ -2113,9 +2156,11 @@ int oa_otlp_decoder_decode(oa_otlp_decoder *dec, const uint8_t *data,
   if (!data) data = kEmpty;
   dctx c = {.dec = dec, .base = data, .err = err};
   req_state st = {.res = result};
+  reserve_for(dec, size);
   int rc = decode_request(&c, &st, data, data + size);
   if (rc == RESTART_CAREFUL) {
-    finish_all(dec, NULL, NULL);
+    finish_all(dec, NULL, NULL, 0);
+    reserve_for(dec, size);
     memset(result, 0, sizeof *result);
     st.n_spans = 0;
     c.careful = true;
@@ -2124,7 +2169,7 @@ int oa_otlp_decoder_decode(oa_otlp_decoder *dec, const uint8_t *data,
   if (rc) goto fail;
   oa_array cols[OA_SPAN_N_COLUMNS];
   int64_t rows = dec->b[OA_SPAN_TRACE_ID].length;
-  rc = finish_all(dec, cols, err);
+  rc = finish_all(dec, cols, err, size);
   if (rc == 0) rc = oa_batch_set(out, dec->schema, rows, cols, err);
   if (rc) {
     for (int i = 0; i < OA_SPAN_N_COLUMNS; i++)
@@ -2133,7 +2178,7 @@ int oa_otlp_decoder_decode(oa_otlp_decoder *dec, const uint8_t *data,
   }
   return 0;
 fail:
-  finish_all(dec, NULL, NULL);
+  finish_all(dec, NULL, NULL, 0);
   result->accepted_spans = 0;
   return rc;
 }
