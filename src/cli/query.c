@@ -1,6 +1,7 @@
 /* otlparrow query / otlparrow trace: SQL over span files, a data directory
  * or a Flight server, printed for people (table) or tools (CSV, JSON lines,
  * Arrow IPC). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,8 +485,7 @@ static int table_cell(const oa_field *f, const oa_array *a, int64_t i,
     /* 15 digits: exact enough for people, without 0.30000000000000004 */
     double v = oa_array_get_double(f, a, i);
     if (v != v) return putf(o, "NaN");
-    if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
-      return putf(o, v > 0 ? "inf" : "-inf");
+    if (isinf(v)) return putf(o, v > 0 ? "inf" : "-inf");
     return putf(o, "%.15g", v);
   }
   OA_RETURN_NOT_OK(oa_format_value(f, a, i, OA_FORMAT_TEXT, o, err));

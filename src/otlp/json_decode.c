@@ -1029,13 +1029,14 @@ static int j_field(jd *c, const oa_jfield *f, const jpath *path) {
   }
   for (int64_t k = 0;; k++) {
     jpath ep = {path->up, path->key, k};
-    c->path = &ep;
-    if (peek(c) == 'n') {
-      c->vat = c->i;
-      return path_err(c, &ep, "null is not allowed in an array");
-    }
-    OA_RETURN_NOT_OK(j_single(c, f, &ep, k));
+    /* c->path is set back to path before any return */
+    c->path = &ep; // cppcheck-suppress autoVariables
+    int rc = peek(c) == 'n'
+                 ? (c->vat = c->i,
+                    path_err(c, &ep, "null is not allowed in an array"))
+                 : j_single(c, f, &ep, k);
     c->path = path;
+    if (rc) return rc;
     ch = peek(c);
     if (ch == ',') {
       c->i++;
@@ -1119,9 +1120,10 @@ static int j_message(jd *c, const oa_jmsg *m, const jpath *path) {
       }
       seen |= 1u << fi;
       const int64_t st = c->w->size, r0 = c->dec->n_recs;
-      c->path = &fp;
-      OA_RETURN_NOT_OK(j_field(c, f, &fp));
-      c->path = path;
+      c->path = &fp; // cppcheck-suppress autoVariables
+      int rc = j_field(c, f, &fp);
+      c->path = path; /* never left pointing at this frame */
+      if (rc) return rc;
       if (c->rc) return c->rc;
       if (c->w->size > st) {
         if (n_rg && rg[n_rg - 1].field > fi) sorted = false;

@@ -59,4 +59,15 @@ int oa_qsort_records_mt(uint8_t *recs, int64_t n, int64_t rs, int64_t klen,
 int oa_qtopk_records(uint8_t *recs, int64_t n, int64_t rec_size,
                      int64_t key_size, int64_t k);
 
+/* malloc for large, short-lived buffers (huge pages when the kernel
+ * offers them); release with free(). */
+void *oa_qbig_alloc(size_t size);
+
+/* ORDER BY over plain columns of the table with late materialization.
+ * Sets *handled and fills out when the plan has the shape the path takes
+ * (see latesort.c); otherwise leaves both alone for the general path. */
+int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
+                  int64_t max_rows, oa_query_result *out, bool *handled,
+                  oa_error *err);
+
 #endif
