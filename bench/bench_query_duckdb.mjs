@@ -44,7 +44,7 @@ const median = (xs) => {
 const arrow = join(dir, 'spans.arrow');
 const csv = join(dir, 'spans.csv');
 let t = performance.now();
-oa(['gen', '--spans', String(SPANS), '--seed', '1', '--batch', '65536', '-q', '-o', arrow]);
+oa(['gen', '--spans', String(SPANS), '--seed', '1', '--max-trace-spans', '14', '--batch', '65536', '-q', '-o', arrow]);
 oa(['query', '--input', arrow, 'SELECT trace_id, span_id, parent_span_id, name, service_name, '
   + 'start_time, duration, status_code FROM spans', '--format', 'csv', '--output', csv]);
 const genMs = performance.now() - t;

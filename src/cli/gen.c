@@ -20,6 +20,8 @@ static const char kGenHelp[] =
     "  --spans N        spans to generate, exactly (default 1000)\n"
     "  --seed S         seed of the traffic, ids and outcomes (default 1)\n"
     "  --services K     services taking part, 1 to 20 (default 10)\n"
+    "  --max-trace-spans N  cap of one trace's spans, 1 to 100000 (default\n"
+    "                   400; 14 gives about 100K traces per 1M spans)\n"
     "  --batch N        spans per request / record batch, at most (default: "
     "all\n"
     "                   in one). Traces are kept whole unless larger than N.\n"
@@ -65,7 +67,8 @@ int oa_cli_gen(int argc, char **argv) {
       fputs(kGenHelp, stdout);
       return 0;
     } else if (strcmp(a, "--spans") == 0 || strcmp(a, "--seed") == 0 ||
-               strcmp(a, "--services") == 0 || strcmp(a, "--batch") == 0) {
+               strcmp(a, "--services") == 0 || strcmp(a, "--batch") == 0 ||
+               strcmp(a, "--max-trace-spans") == 0) {
       int64_t v;
       if (i + 1 >= argc || !oa_cli_parse_i64(argv[i + 1], &v))
         return oa_cli_fail(
@@ -80,6 +83,11 @@ int oa_cli_gen(int argc, char **argv) {
           return oa_cli_fail("--services must be 1 to %d, not %lld",
                              OA_TRACE_GEN_MAX_SERVICES, (long long)v);
         o.services = (int32_t)v;
+      } else if (strcmp(a, "--max-trace-spans") == 0) {
+        if (v < 1 || v > 100000)
+          return oa_cli_fail("--max-trace-spans must be 1 to 100000, not %lld",
+                             (long long)v);
+        o.max_trace_spans = (int32_t)v;
       } else {
         if (v < 1) return oa_cli_fail("--batch must be at least 1");
         batch = v;

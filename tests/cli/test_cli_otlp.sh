@@ -25,6 +25,10 @@ expect 1 "gen bad number" "--spans needs" -- "$bin" gen --spans many
 expect 1 "gen services 0" "--services must be 1 to 20" -- "$bin" gen --spans 5 --services 0 -o "$tmp/x.pb"
 expect 1 "gen services 21" "--services must be 1 to 20" -- "$bin" gen --services 21 -o "$tmp/x.pb"
 expect 1 "gen batch 0" "--batch must be at least 1" -- "$bin" gen --batch 0 -o "$tmp/x.pb"
+expect 1 "gen max-trace-spans 0" "--max-trace-spans must be 1 to 100000" -- "$bin" gen --max-trace-spans 0 -o "$tmp/x.pb"
+expect 0 "gen max-trace-spans 1: one span per trace" "500 spans in 500 traces" -- "$bin" gen --spans 500 --max-trace-spans 1 -o "$tmp/one.pb"
+n14=$("$bin" gen --spans 1400 --max-trace-spans 14 -o "$tmp/c14.pb" 2>&1 | sed -nE 's/.* in ([0-9]+) traces.*/\1/p')
+[ -n "$n14" ] && [ "$n14" -ge 100 ] && ok "gen max-trace-spans caps traces ($n14 traces for 1400 spans)" || bad "gen max-trace-spans cap: '$n14' traces for 1400 spans"
 expect 1 "gen unknown option" "unknown argument --frob" -- "$bin" gen --frob
 expect 1 "gen bad format" "--format must be" -- "$bin" gen --format xml
 expect 1 "convert bad format" "--format must be" -- "$bin" convert a b --format xml
