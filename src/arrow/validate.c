@@ -49,6 +49,80 @@ static int check_buffer(vctx *c, const oa_array *a, int k, const char *what,
   return 0;
 }
 
+/* Per-row checks run over blocks of OA_VBLOCK rows in branch-free loops of
+ * a constant trip count (vectorizable at -O2); only a block that fails is
+ * walked again row by row to skip nulls and name the offending row. */
+#define OA_VBLOCK 256
+
+/* Whether any of offsets [base, base + m] decreases. */
+static inline bool offsets_unsorted32(const uint8_t *p, int64_t base,
+                                      int64_t m) {
+  const uint8_t *q = p + base * 4;
+  uint32_t acc = 0;
+  if (m == OA_VBLOCK) {
+    for (int64_t j = 0; j < OA_VBLOCK; j++)
+      acc |= (int32_t)oa_load32_(q, j + 1) < (int32_t)oa_load32_(q, j);
+  } else {
+    for (int64_t j = 0; j < m; j++)
+      acc |= (int32_t)oa_load32_(q, j + 1) < (int32_t)oa_load32_(q, j);
+  }
+  return acc != 0;
+}
+
+static inline bool offsets_unsorted64(const uint8_t *p, int64_t base,
+                                      int64_t m) {
+  const uint8_t *q = p + base * 8;
+  uint64_t acc = 0;
+  if (m == OA_VBLOCK) {
+    for (int64_t j = 0; j < OA_VBLOCK; j++)
+      acc |= (int64_t)oa_load64_(q, j + 1) < (int64_t)oa_load64_(q, j);
+  } else {
+    for (int64_t j = 0; j < m; j++)
+      acc |= (int64_t)oa_load64_(q, j + 1) < (int64_t)oa_load64_(q, j);
+  }
+  return acc != 0;
+}
+
+/* Whether any of m unsigned w-byte values at p is >= lim. Signed indices
+ * are passed as unsigned: a negative one is >= 2^(8w-1) >= lim. */
+#define OA_ANY_GE(NAME, UT, LOAD)                                              \
+  static inline bool NAME(const uint8_t *p, int64_t m, UT lim) {               \
+    UT acc = 0;                                                                \
+    if (m == OA_VBLOCK) {                                                      \
+      for (int64_t j = 0; j < OA_VBLOCK; j++)                                  \
+        acc |= (UT)(LOAD(p, j) >= lim);                                        \
+    } else {                                                                   \
+      for (int64_t j = 0; j < m; j++)                                          \
+        acc |= (UT)(LOAD(p, j) >= lim);                                        \
+    }                                                                          \
+    return acc != 0;                                                           \
+  }
+#define OA_LOAD8_(p, j) ((p)[j])
+OA_ANY_GE(any_ge8, uint8_t, OA_LOAD8_)
+OA_ANY_GE(any_ge16, uint16_t, oa_load16_)
+OA_ANY_GE(any_ge32, uint32_t, oa_load32_)
+OA_ANY_GE(any_ge64, uint64_t, oa_load64_)
+
+/* Whether n bytes are all ASCII (then also valid UTF-8). */
+static bool all_ascii(const uint8_t *s, int64_t n) {
+  uint64_t acc = 0;
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    uint64_t w[4];
+    memcpy(w, s + k, 32);
+    acc |= w[0] | w[1] | w[2] | w[3];
+  }
+  for (; k + 8 <= n; k += 8) {
+    uint64_t w;
+    memcpy(&w, s + k, 8);
+    acc |= w;
+  }
+  uint8_t tail = 0;
+  for (; k < n; k++)
+    tail |= s[k];
+  return ((acc & 0x8080808080808080ull) | (tail & 0x80)) == 0;
+}
+
 /* Offsets of a variable-size layout: monotonic, first >= 0, last <= limit.
  * Returns the first and last offsets. */
 static int check_offsets(vctx *c, const oa_array *a, bool large, int64_t limit,
@@ -65,17 +139,28 @@ static int check_offsets(vctx *c, const oa_array *a, bool large, int64_t limit,
     return VFAIL(c, "offset %lld (%lld) is negative", (long long)a->offset,
                  (long long)prev);
   *first = prev;
-  for (int64_t i = 1; i <= a->length; i++) {
-    int64_t j = a->offset + i;
-    int64_t o = oa_offset_at_(a, large, j);
-    if (o < prev)
-      return VFAIL(c,
-                   "offset %lld (%lld) is less than the previous (%lld) "
-                   "at row %lld",
-                   (long long)j, (long long)o, (long long)prev,
-                   (long long)(i - 1));
-    prev = o;
+  const uint8_t *ob = a->buffers[1].data;
+  for (int64_t i0 = 0; i0 < a->length; i0 += OA_VBLOCK) {
+    int64_t m = a->length - i0 < OA_VBLOCK ? a->length - i0 : OA_VBLOCK;
+    int64_t base = a->offset + i0;
+    bool bad = large ? offsets_unsorted64(ob, base, m)
+                     : offsets_unsorted32(ob, base, m);
+    if (!bad) continue;
+    /* locate the first decrease in this block for the message */
+    prev = oa_offset_at_(a, large, base);
+    for (int64_t i = i0 + 1; i <= i0 + m; i++) {
+      int64_t j = a->offset + i;
+      int64_t o = oa_offset_at_(a, large, j);
+      if (o < prev)
+        return VFAIL(c,
+                     "offset %lld (%lld) is less than the previous (%lld) "
+                     "at row %lld",
+                     (long long)j, (long long)o, (long long)prev,
+                     (long long)(i - 1));
+      prev = o;
+    }
   }
+  prev = oa_offset_at_(a, large, a->offset + a->length);
   if (prev > limit)
     return VFAIL(c, "offset %lld (%lld) exceeds %s %lld",
                  (long long)(a->offset + a->length), (long long)prev,
@@ -147,29 +232,74 @@ static int validate_dictionary(vctx *c, const oa_field *f, const oa_array *a) {
   c->path[len] = 0;
   if (rc) return rc;
   int64_t n = a->dictionary->length;
-  for (int64_t i = 0; i < a->length; i++) {
-    if (!valid_at(a, i)) continue;
-    int64_t k = oa_array_get_dict_index(f, a, i);
-    if (k < 0 || k >= n ||
-        (f->dict.index_type == OA_TYPE_UINT64 &&
-         oa_array_get_uint(f, a, i) > (uint64_t)INT64_MAX))
-      return VFAIL(c,
-                   "row %lld: dictionary index %lld out of bounds of "
-                   "dictionary length %lld",
-                   (long long)i, (long long)k, (long long)n);
+  oa_type_id it = f->dict.index_type;
+  int w = oa_int_width_(it);
+  bool is_signed = it == OA_TYPE_INT8 || it == OA_TYPE_INT16 ||
+                   it == OA_TYPE_INT32 || it == OA_TYPE_INT64;
+  /* Compared as unsigned w-byte values, an index is out of range iff it is
+   * >= lim: negative ones read as >= 2^(8w-1), and uint64 ones above
+   * INT64_MAX are >= n. */
+  int bits = 8 * w - (is_signed ? 1 : 0);
+  uint64_t lim = (uint64_t)n;
+  if (bits < 63 && n >= ((int64_t)1 << bits)) {
+    if (!is_signed) return 0; /* every value of the type is in range */
+    lim = (uint64_t)1 << bits;
+  }
+  const uint8_t *p = a->buffers[1].data;
+  for (int64_t i0 = 0; i0 < a->length; i0 += OA_VBLOCK) {
+    int64_t m = a->length - i0 < OA_VBLOCK ? a->length - i0 : OA_VBLOCK;
+    const uint8_t *q = p + (a->offset + i0) * w;
+    bool bad;
+    switch (w) {
+    case 1:
+      bad = any_ge8(q, m, (uint8_t)lim);
+      break;
+    case 2:
+      bad = any_ge16(q, m, (uint16_t)lim);
+      break;
+    case 4:
+      bad = any_ge32(q, m, (uint32_t)lim);
+      break;
+    default:
+      bad = any_ge64(q, m, lim);
+      break;
+    }
+    if (!bad) continue;
+    /* null slots may hold anything: find the first bad non-null row */
+    for (int64_t i = i0; i < i0 + m; i++) {
+      if (!valid_at(a, i)) continue;
+      int64_t k = oa_array_get_dict_index(f, a, i);
+      if (k < 0 || k >= n ||
+          (it == OA_TYPE_UINT64 &&
+           oa_array_get_uint(f, a, i) > (uint64_t)INT64_MAX))
+        return VFAIL(c,
+                     "row %lld: dictionary index %lld out of bounds of "
+                     "dictionary length %lld",
+                     (long long)i, (long long)k, (long long)n);
+    }
   }
   return 0;
 }
 
+/* Offsets were checked (monotonic, within the data): an all-ASCII byte range
+ * of a block of rows is valid whatever the nulls, so only blocks with other
+ * bytes are decoded value by value. */
 static int validate_utf8(vctx *c, const oa_array *a, bool large) {
-  for (int64_t i = 0; i < a->length; i++) {
-    if (!valid_at(a, i)) continue;
-    int64_t s = oa_offset_at_(a, large, a->offset + i);
-    int64_t e = oa_offset_at_(a, large, a->offset + i + 1);
-    int64_t bad;
-    if (e > s && !oa_utf8_validate(a->buffers[2].data + s, e - s, &bad))
-      return VFAIL(c, "row %lld: invalid UTF-8 at byte %lld of the value",
-                   (long long)i, (long long)bad);
+  const uint8_t *data = a->buffers[2].data;
+  for (int64_t i0 = 0; i0 < a->length; i0 += OA_VBLOCK) {
+    int64_t i1 = a->length - i0 < OA_VBLOCK ? a->length : i0 + OA_VBLOCK;
+    int64_t bs = oa_offset_at_(a, large, a->offset + i0);
+    int64_t be = oa_offset_at_(a, large, a->offset + i1);
+    if (be <= bs || all_ascii(data + bs, be - bs)) continue;
+    for (int64_t i = i0; i < i1; i++) {
+      if (!valid_at(a, i)) continue;
+      int64_t s = oa_offset_at_(a, large, a->offset + i);
+      int64_t e = oa_offset_at_(a, large, a->offset + i + 1);
+      int64_t bad;
+      if (e > s && !oa_utf8_validate(data + s, e - s, &bad))
+        return VFAIL(c, "row %lld: invalid UTF-8 at byte %lld of the value",
+                     (long long)i, (long long)bad);
+    }
   }
   return 0;
 }
@@ -278,6 +408,15 @@ static int validate(vctx *c, const oa_field *f, const oa_array *a) {
       const oa_array *ea = &a->children[0];
       const oa_field *kf = &entries->children[0];
       const oa_array *ka = &ea->children[0];
+      if (last > first && (kf->dict.encoded || oa_has_validity_(kf->type.id))) {
+        /* keys were validated: their bitmap covers the entries in use */
+        if (ka->null_count == 0 || ka->n_buffers < 1 || !ka->buffers[0].data)
+          return 0;
+        if (oa_bitmap_count_set(ka->buffers[0].data,
+                                ka->offset + ea->offset + first,
+                                last - first) == last - first)
+          return 0;
+      }
       for (int64_t k = first; k < last; k++)
         if (oa_array_is_null(kf, ka, ea->offset + k))
           return VFAIL(c, "map entry %lld has a null key", (long long)k);

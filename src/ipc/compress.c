@@ -1,6 +1,7 @@
 /* Body buffer compression (Arrow IPC BodyCompression, method BUFFER): each
  * buffer is an int64 LE uncompressed length followed by an LZ4 frame or a
  * ZSTD frame; -1 means the bytes follow uncompressed. */
+#define LZ4F_STATIC_LINKING_ONLY /* LZ4F_compressFrame_usingCDict */
 #include <lz4frame.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,26 @@ static int append_raw(const uint8_t *data, int64_t len, oa_bytes *out,
   return 0;
 }
 
-int oa_ipc_compress_buffer(oa_compression codec, int level,
-                           bool skip_incompressible, const uint8_t *data,
-                           int64_t len, oa_bytes *out, oa_error *err) {
+void oa_ipc_codec_ctx_init(oa_ipc_codec_ctx *ctx) {
+  memset(ctx, 0, sizeof *ctx);
+}
+
+void oa_ipc_codec_ctx_reset(oa_ipc_codec_ctx *ctx) {
+  ZSTD_freeCCtx(ctx->zstd_c);
+  ZSTD_freeDCtx(ctx->zstd_d);
+  if (ctx->lz4_c) LZ4F_freeCompressionContext(ctx->lz4_c);
+  if (ctx->lz4_d) LZ4F_freeDecompressionContext(ctx->lz4_d);
+  memset(ctx, 0, sizeof *ctx);
+}
+
+static int ctx_oom(const char *what, oa_error *err) {
+  return oa_error_set(err, ENOMEM, "%s: cannot create a context", what);
+}
+
+int oa_ipc_compress_buffer_ctx(oa_ipc_codec_ctx *ctx, oa_compression codec,
+                               int level, bool skip_incompressible,
+                               const uint8_t *data, int64_t len, oa_bytes *out,
+                               oa_error *err) {
   if (len == 0) return 0;
   size_t bound;
   LZ4F_preferences_t prefs;
@@ -41,13 +59,25 @@ int oa_ipc_compress_buffer(oa_compression codec, int level,
   uint8_t *dst = out->data + out->size + 8;
   size_t n;
   if (codec == OA_COMPRESSION_ZSTD) {
-    n = ZSTD_compress(dst, bound, data, (size_t)len,
-                      level ? level : ZSTD_CLEVEL_DEFAULT);
+    int lvl = level ? level : ZSTD_CLEVEL_DEFAULT;
+    if (ctx && !ctx->zstd_c && !(ctx->zstd_c = ZSTD_createCCtx()))
+      return ctx_oom("zstd", err);
+    /* same frame as ZSTD_compress, minus a context allocation per buffer */
+    n = ctx ? ZSTD_compressCCtx(ctx->zstd_c, dst, bound, data, (size_t)len, lvl)
+            : ZSTD_compress(dst, bound, data, (size_t)len, lvl);
     if (ZSTD_isError(n))
       return oa_error_set(err, EIO, "zstd compression failed: %s",
                           ZSTD_getErrorName(n));
   } else {
-    n = LZ4F_compressFrame(dst, bound, data, (size_t)len, &prefs);
+    if (ctx && !ctx->lz4_c) {
+      LZ4F_cctx *c = NULL;
+      if (LZ4F_isError(LZ4F_createCompressionContext(&c, LZ4F_VERSION)))
+        return ctx_oom("lz4", err);
+      ctx->lz4_c = c;
+    }
+    n = ctx ? LZ4F_compressFrame_usingCDict(ctx->lz4_c, dst, bound, data,
+                                            (size_t)len, NULL, &prefs)
+            : LZ4F_compressFrame(dst, bound, data, (size_t)len, &prefs);
     if (LZ4F_isError(n))
       return oa_error_set(err, EIO, "lz4 compression failed: %s",
                           LZ4F_getErrorName(n));
@@ -59,11 +89,18 @@ int oa_ipc_compress_buffer(oa_compression codec, int level,
   return 0;
 }
 
-static int lz4_decompress(const uint8_t *src, size_t n, uint8_t *dst,
-                          size_t cap, size_t *produced, oa_error *err) {
-  LZ4F_dctx *ctx = NULL;
-  if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION)))
-    return oa_error_set(err, ENOMEM, "lz4: cannot create a context");
+int oa_ipc_compress_buffer(oa_compression codec, int level,
+                           bool skip_incompressible, const uint8_t *data,
+                           int64_t len, oa_bytes *out, oa_error *err) {
+  return oa_ipc_compress_buffer_ctx(NULL, codec, level, skip_incompressible,
+                                    data, len, out, err);
+}
+
+static int lz4_decompress(LZ4F_dctx *ctx, const uint8_t *src, size_t n,
+                          uint8_t *dst, size_t cap, size_t *produced,
+                          oa_error *err) {
+  /* a reused context may hold the state of a failed frame */
+  LZ4F_resetDecompressionContext(ctx);
   size_t spos = 0, dpos = 0, ret = 1;
   int rc = 0;
   /* A buffer may hold several frames: the context restarts after each. */
@@ -86,7 +123,6 @@ static int lz4_decompress(const uint8_t *src, size_t n, uint8_t *dst,
     }
   }
   if (!rc && ret != 0) rc = oa_error_set(err, EINVAL, "lz4 frame is truncated");
-  LZ4F_freeDecompressionContext(ctx);
   *produced = dpos;
   return rc;
 }
@@ -94,6 +130,19 @@ static int lz4_decompress(const uint8_t *src, size_t n, uint8_t *dst,
 int oa_ipc_decompress_buffer(oa_compression codec, const oa_buffer *src,
                              int64_t *budget, int64_t limit, oa_buffer *out,
                              oa_error *err) {
+  oa_ipc_codec_ctx tmp;
+  oa_ipc_codec_ctx_init(&tmp);
+  int rc =
+      oa_ipc_decompress_buffer_ctx(&tmp, codec, src, budget, limit, out, err);
+  oa_ipc_codec_ctx_reset(&tmp);
+  return rc;
+}
+
+int oa_ipc_decompress_buffer_ctx(oa_ipc_codec_ctx *ctx, oa_compression codec,
+                                 const oa_buffer *src, int64_t *budget,
+                                 int64_t limit, oa_buffer *out, oa_error *err) {
+  if (!ctx)
+    return oa_ipc_decompress_buffer(codec, src, budget, limit, out, err);
   memset(out, 0, sizeof *out);
   if (src->size == 0) return 0;
   if (src->size < 8)
@@ -127,12 +176,22 @@ int oa_ipc_decompress_buffer(oa_compression codec, const oa_buffer *src,
   size_t n = (size_t)(src->size - 8), got = 0;
   int rc = 0;
   if (codec == OA_COMPRESSION_ZSTD) {
-    got = ZSTD_decompress(r->data, (size_t)want, in, n);
-    if (ZSTD_isError(got))
-      rc = oa_error_set(err, EINVAL, "zstd decompression failed: %s",
-                        ZSTD_getErrorName(got));
+    if (!ctx->zstd_d && !(ctx->zstd_d = ZSTD_createDCtx())) {
+      rc = ctx_oom("zstd", err);
+    } else {
+      got = ZSTD_decompressDCtx(ctx->zstd_d, r->data, (size_t)want, in, n);
+      if (ZSTD_isError(got))
+        rc = oa_error_set(err, EINVAL, "zstd decompression failed: %s",
+                          ZSTD_getErrorName(got));
+    }
   } else if (codec == OA_COMPRESSION_LZ4_FRAME) {
-    rc = lz4_decompress(in, n, r->data, (size_t)want, &got, err);
+    LZ4F_dctx *d = ctx->lz4_d;
+    if (!d && LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)))
+      rc = ctx_oom("lz4", err);
+    else {
+      ctx->lz4_d = d;
+      rc = lz4_decompress(d, in, n, r->data, (size_t)want, &got, err);
+    }
   } else {
     rc = oa_error_set(err, EINVAL, "unknown compression codec %d", (int)codec);
   }

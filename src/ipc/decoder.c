@@ -25,9 +25,11 @@ struct oa_ipc_decoder {
   int64_t n_batches;
   int64_t n_dict_batches;
   bool forbid_replacement;
+  oa_ipc_codec_ctx codec;
 };
 
 typedef struct load_ctx {
+  oa_ipc_codec_ctx *codec;
   const oa_ipc_batch_meta *meta;
   const oa_buffer *body;
   int64_t body_len;
@@ -117,6 +119,7 @@ int oa_ipc_decoder_new(oa_ipc_decoder **out, const oa_ipc_read_options *opt,
 void oa_ipc_decoder_free(oa_ipc_decoder *dec) {
   if (!dec) return;
   free_dicts(dec);
+  oa_ipc_codec_ctx_reset(&dec->codec);
   oa_schema_release(dec->schema);
   free(dec);
 }
@@ -195,8 +198,8 @@ static int next_buffer(load_ctx *c, const oa_field *f, int which,
   if (spec.length == 0) return 0;
   oa_buffer raw = {c->body->data + spec.offset, spec.length, c->body->region};
   if (c->meta->compression != OA_COMPRESSION_NONE) {
-    int rc = oa_ipc_decompress_buffer(c->meta->compression, &raw, &c->budget,
-                                      c->limit, out, err);
+    int rc = oa_ipc_decompress_buffer_ctx(c->codec, c->meta->compression, &raw,
+                                          &c->budget, c->limit, out, err);
     if (rc)
       return oa_error_prefix(err, rc, "%s, field '%s' buffer %d: ", c->what,
                              f->name, which);
@@ -443,9 +446,10 @@ static int load_columns(oa_ipc_decoder *dec, load_ctx *c,
   return 0;
 }
 
-static void ctx_init(load_ctx *c, const oa_ipc_decoder *dec,
+static void ctx_init(load_ctx *c, oa_ipc_decoder *dec,
                      const oa_ipc_message_meta *m, const oa_buffer *body) {
   memset(c, 0, sizeof *c);
+  c->codec = &dec->codec;
   c->meta = &m->batch;
   c->body = body;
   c->body_len = m->body_length;

@@ -23,6 +23,7 @@ struct oa_ipc_encoder {
   int64_t n_dicts;
   enc_dict *dicts;
   int64_t n_batches;
+  oa_ipc_codec_ctx codec;
 };
 
 /* Body assembly for one message. */
@@ -31,6 +32,7 @@ typedef struct body_ctx {
   oa_ipc_batch_meta meta;
   int64_t cap_nodes, cap_buffers;
   const oa_ipc_write_options *opt;
+  oa_ipc_codec_ctx *codec;
   oa_bytes cbody; /* compressed body */
 } body_ctx;
 
@@ -94,8 +96,8 @@ static int add_buffer(body_ctx *c, const uint8_t *data, int64_t size,
     return 0;
   }
   int64_t start = c->cbody.size;
-  OA_RETURN_NOT_OK(oa_ipc_compress_buffer(
-      c->opt->compression, c->opt->compression_level,
+  OA_RETURN_NOT_OK(oa_ipc_compress_buffer_ctx(
+      c->codec, c->opt->compression, c->opt->compression_level,
       c->opt->skip_incompressible, data, size, &c->cbody, err));
   spec->offset = start;
   spec->length = c->cbody.size - start;
@@ -427,10 +429,12 @@ static int encode_array(body_ctx *c, const oa_field *f, const oa_array *a,
 }
 
 static void body_init(body_ctx *c, oa_ipc_message *msg,
-                      const oa_ipc_write_options *opt) {
+                      const oa_ipc_write_options *opt,
+                      oa_ipc_codec_ctx *codec) {
   memset(c, 0, sizeof *c);
   c->msg = msg;
   c->opt = opt;
+  c->codec = codec;
   c->meta.compression = opt->compression;
   oa_bytes_init(&c->cbody);
 }
@@ -442,12 +446,13 @@ static void body_reset(body_ctx *c) {
 }
 
 /* Encodes columns into msg (initialized, empty). */
-static int encode_message(const oa_ipc_write_options *opt, int64_t length,
+static int encode_message(const oa_ipc_write_options *opt,
+                          oa_ipc_codec_ctx *codec, int64_t length,
                           const oa_field *fields, const oa_array *cols,
                           int64_t n_cols, bool is_dict, int64_t dict_id,
                           bool is_delta, oa_ipc_message *msg, oa_error *err) {
   body_ctx c;
-  body_init(&c, msg, opt);
+  body_init(&c, msg, opt, codec);
   int rc = 0;
   c.meta.length = length;
   for (int64_t i = 0; i < n_cols; i++) {
@@ -523,8 +528,9 @@ static int emit_dict(oa_ipc_encoder *enc, enc_dict *d, const oa_array *values,
                      oa_error *err) {
   oa_ipc_message msg;
   oa_ipc_message_init(&msg);
-  int rc = encode_message(&enc->opt, values->length, &d->value_field, values, 1,
-                          true, d->id, delta, &msg, err);
+  int rc =
+      encode_message(&enc->opt, &enc->codec, values->length, &d->value_field,
+                     values, 1, true, d->id, delta, &msg, err);
   if (rc) oa_error_prefix(err, rc, "dictionary %lld: ", (long long)d->id);
   if (!rc) rc = emit(ctx, &msg, err);
   oa_ipc_message_reset(&msg);
@@ -654,6 +660,7 @@ void oa_ipc_encoder_free(oa_ipc_encoder *enc) {
     oa_array_reset(&enc->dicts[i].sent);
   }
   free(enc->dicts);
+  oa_ipc_codec_ctx_reset(&enc->codec);
   oa_schema_release(enc->schema);
   free(enc);
 }
@@ -683,8 +690,9 @@ int oa_ipc_encoder_batch(oa_ipc_encoder *enc, const oa_batch *batch,
         walk_dicts(enc, &s->fields[i], &batch->columns[i], emit, ctx, 0, err));
   oa_ipc_message msg;
   oa_ipc_message_init(&msg);
-  int rc = encode_message(&enc->opt, batch->length, s->fields, batch->columns,
-                          s->n_fields, false, 0, false, &msg, err);
+  int rc =
+      encode_message(&enc->opt, &enc->codec, batch->length, s->fields,
+                     batch->columns, s->n_fields, false, 0, false, &msg, err);
   if (!rc) rc = emit(ctx, &msg, err);
   oa_ipc_message_reset(&msg);
   enc->n_batches++;

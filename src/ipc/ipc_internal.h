@@ -34,6 +34,27 @@ static inline void oa_ipc_store_i64(uint8_t *p, int64_t x) {
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Codec contexts (zstd and LZ4 frame, created on first use) kept by one
+ * encoder or decoder so that each buffer does not pay for context setup.
+ * Not shared between threads: one per object. */
+typedef struct oa_ipc_codec_ctx {
+  void *zstd_c, *zstd_d; /* ZSTD_CCtx, ZSTD_DCtx */
+  void *lz4_c, *lz4_d;   /* LZ4F_cctx, LZ4F_dctx */
+} oa_ipc_codec_ctx;
+
+void oa_ipc_codec_ctx_init(oa_ipc_codec_ctx *ctx);
+void oa_ipc_codec_ctx_reset(oa_ipc_codec_ctx *ctx);
+
+/* As oa_ipc_compress_buffer / oa_ipc_decompress_buffer, reusing the contexts
+ * in ctx (NULL: temporary contexts for this call). */
+int oa_ipc_compress_buffer_ctx(oa_ipc_codec_ctx *ctx, oa_compression codec,
+                               int level, bool skip_incompressible,
+                               const uint8_t *data, int64_t len, oa_bytes *out,
+                               oa_error *err);
+int oa_ipc_decompress_buffer_ctx(oa_ipc_codec_ctx *ctx, oa_compression codec,
+                                 const oa_buffer *src, int64_t *budget,
+                                 int64_t limit, oa_buffer *out, oa_error *err);
+
 /* Appends one compressed buffer (int64 LE uncompressed length + codec frame,
  * or -1 + raw bytes when skip_incompressible and it does not shrink) to out.
  * An empty input appends nothing. */
