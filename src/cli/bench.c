@@ -109,9 +109,12 @@ static row *add_row(bench *b, const char *id, int64_t spans,
   if (b->n_rows == b->cap_rows) return NULL;
   row *r = &b->rows[b->n_rows++];
   memset(r, 0, sizeof *r);
-  snprintf(r->id, sizeof r->id, "%s", id);
-  snprintf(r->scenario, sizeof r->scenario, "%s", scenario);
-  snprintf(r->unit, sizeof r->unit, "%s", unit);
+  /* labels are ours and short; a longer one is cut, not an error */
+  if (snprintf(r->id, sizeof r->id, "%s", id) >= (int)sizeof r->id ||
+      snprintf(r->scenario, sizeof r->scenario, "%s", scenario) >=
+          (int)sizeof r->scenario ||
+      snprintf(r->unit, sizeof r->unit, "%s", unit) >= (int)sizeof r->unit)
+    r->id[sizeof r->id - 1] = 0;
   r->spans = spans;
   r->higher_better = higher_better;
   return r;

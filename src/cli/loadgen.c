@@ -121,9 +121,12 @@ static void add_lat(lg_worker *w, double s) {
 static void count_code(lg_worker *w, int code, const char *msg) {
   if (code < 0 || code >= N_CODES) code = N_CODES;
   w->codes[code]++;
-  if (code != 0 && !w->first_error[0])
-    snprintf(w->first_error, sizeof w->first_error, "%s: %s",
-             code == N_CODES ? "LOCAL" : oa_grpc_status_name(code), msg);
+  /* the first error is kept for the report; a long one is cut */
+  if (code != 0 && !w->first_error[0] &&
+      snprintf(w->first_error, sizeof w->first_error, "%s: %s",
+               code == N_CODES ? "LOCAL" : oa_grpc_status_name(code),
+               msg) >= (int)sizeof w->first_error)
+    w->first_error[sizeof w->first_error - 1] = 0;
 }
 
 /* May another request start? Claims it when yes. */

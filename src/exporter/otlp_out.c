@@ -133,7 +133,7 @@ static int64_t status_retry_delay(const uint8_t *data, size_t len) {
  * its error_message copied to msg. */
 static int64_t response_rejected(const uint8_t *data, size_t len, char *msg,
                                  size_t cap) {
-  pb_rd r = {data, data + len}, ps, s2;
+  pb_rd r = {data, data + len}, ps = {NULL, NULL}, s2 = {NULL, NULL};
   uint32_t num, wire;
   uint64_t v;
   int64_t rejected = 0;

@@ -971,7 +971,7 @@ static int j_single(jd *c, const oa_jfield *f, const jpath *path, int64_t idx) {
   case OA_JT_BOOL: {
     if (ch != 't' && ch != 'f')
       return type_err(c, path, "expected true or false", ch);
-    bool b;
+    bool b = false;
     OA_RETURN_NOT_OK(read_literal(c, &b));
     if (b || oneof) w_varint_field(c, f->num, b);
     return c->rc;
