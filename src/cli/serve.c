@@ -248,12 +248,19 @@ static int write_dump(oa_datasets *d, const char *path) {
  * fresh pages: a page fault and a zeroed page per 4 KiB. Serving them from
  * the heap, never trimmed and grown in large steps, lets freed memory be
  * reused as it is (glibc's own dynamic threshold gets there only after the
- * first free of each size, and trims the heap top back to the kernel). */
-static void tune_malloc(void) {
+ * first free of each size, and trims the heap top back to the kernel).
+ * What each arena keeps is scaled down with a small --max-memory: a heap
+ * that keeps 256 MiB free per arena would hold RSS far above the limit. */
+static void tune_malloc(int64_t max_memory) {
 #ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's maximum */
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  mallopt(M_TOP_PAD, 16 << 20);
+  int64_t keep = 256 << 20, mmap_at = 32 << 20; /* glibc's maximum */
+  if (max_memory > 0 && max_memory < (1LL << 30)) {
+    keep = max_memory / 8 > (1 << 20) ? max_memory / 8 : 1 << 20;
+    if (keep / 2 < mmap_at) mmap_at = keep / 2;
+  }
+  mallopt(M_MMAP_THRESHOLD, (int)mmap_at);
+  mallopt(M_TRIM_THRESHOLD, (int)keep);
+  mallopt(M_TOP_PAD, (int)(keep < (16 << 20) ? keep / 4 : 16 << 20));
 #endif
 }
 
@@ -355,7 +362,7 @@ static int serve_run(serve_cfg *c) {
       goto done;
     }
   }
-  tune_malloc();
+  tune_malloc(c->max_memory);
   if (open_store(c, &d, &err)) goto done;
 
   /* Block the stop signals before any thread starts, so that only

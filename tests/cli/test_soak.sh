@@ -7,8 +7,12 @@
 #   - Flight DoPut: loadgen --flight (datasets loadgen-N, dropped as it goes)
 #     and store_crash_client putting id-tagged batches to "crash" in a loop
 #     that resumes after its last acknowledged batch;
-#   - queries: `otlparrow query --flight ... count(*)` every second and a
-#     paced loadgen --mode get (DoGet).
+#   - queries: a paced loadgen --mode get (DoGet of its own 5000-span
+#     dataset) and, about every second, `otlparrow query --flight` running
+#     a GROUP BY on that dataset on the server. Not on "spans": a query
+#     over the whole store materializes all of it in the server (memory
+#     grows with the data, not bounded by --max-memory), which would make
+#     RSS grow with the stored data; "spans" is counted once at the end.
 # Checks:
 #   - errors: only retryable ones (UNAVAILABLE) from any client; no query
 #     fails; every HTTP request is finally acknowledged;
@@ -22,10 +26,14 @@
 #     "crash" batch is stored exactly once, before and after a restart.
 # Prints one summary line "soak: ..." (scripts/soak.sh records it).
 # Usage: test_soak.sh OTLPARROW STORE_CRASH_CLIENT [SECONDS]
+# shellcheck disable=SC2154 # tmp and pids come from lib.sh, forward_lib.sh
 set -uo pipefail
 bin=$1
 client=$2
 secs=${3:-35}
+# OTLP/gRPC requests/s of 500 spans (the final count(*) over "spans"
+# materializes every stored span in the server: scripts/soak.sh lowers it)
+grpc_rate=${OA_SOAK_GRPC_RATE:-40}
 # shellcheck source=tests/cli/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/cli/forward_lib.sh
@@ -73,24 +81,32 @@ sampler=$!
 bg_pids+=("$sampler")
 
 lg=("$bin" loadgen --duration "$secs" --json)
-"${lg[@]}" --otlp-grpc "127.0.0.1:$gp" --rate 40 --spans-per-request 500 \
+# DoGet first: the queries below run on its fixed-size dataset
+"${lg[@]}" --flight "127.0.0.1:$fp" --mode get --rate 1 --batch-spans 5000 \
+  --connections 1 >"$tmp/get.json" 2>"$tmp/get.err" &
+get_pid=$!
+bg_pids+=("$get_pid")
+# the queries stop before loadgen --mode get drops its dataset
+end=$((SECONDS + secs - 3))
+q_sql='SELECT service_name, count(*) AS n FROM "loadgen-get" GROUP BY service_name ORDER BY n DESC'
+for _ in $(seq 100); do
+  "$bin" query --flight "127.0.0.1:$fp" "$q_sql" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"${lg[@]}" --otlp-grpc "127.0.0.1:$gp" --rate "$grpc_rate" --spans-per-request 500 \
   --connections 2 --concurrency 4 >"$tmp/grpc.json" 2>"$tmp/grpc.err" &
 grpc_pid=$!
 "${lg[@]}" --flight "127.0.0.1:$fp" --rate 4 --batch-spans 2000 \
   --connections 2 --drop-bytes 32M >"$tmp/put.json" 2>"$tmp/put.err" &
 put_pid=$!
-"${lg[@]}" --flight "127.0.0.1:$fp" --mode get --rate 1 --batch-spans 5000 \
-  --connections 1 >"$tmp/get.json" 2>"$tmp/get.err" &
-get_pid=$!
 python3 "$tmp/send.py" "http://127.0.0.1:$hp/v1/traces" "$tmp/http.pb" \
   "$tmp/http.acked" $((secs + 60)) 0.15 2>"$tmp/http.err" &
 http_pid=$!
-bg_pids+=("$grpc_pid" "$put_pid" "$get_pid" "$http_pid")
+bg_pids+=("$grpc_pid" "$put_pid" "$http_pid")
 
 # Flight batches with ids, resumed after the last acknowledged one; and a
-# count(*) query each second.
+# query each second.
 : >"$tmp/crash.acked"
-end=$((SECONDS + secs))
 next=0
 puts=0
 put_fail=0
@@ -102,8 +118,8 @@ while [ $SECONDS -lt "$end" ]; do
   puts=$((puts + 1))
   last=$(tail -1 "$tmp/crash.acked")
   [ -n "$last" ] && next=$((last + 1))
-  if ! "$bin" query --flight "127.0.0.1:$fp" --format csv \
-    "SELECT count(*) AS n FROM spans" >"$tmp/q.out" 2>"$tmp/q.err"; then
+  if ! "$bin" query --flight "127.0.0.1:$fp" --format csv "$q_sql" \
+    >"$tmp/q.out" 2>"$tmp/q.err"; then
     query_fail=$((query_fail + 1))
     [ $query_fail -le 3 ] && echo "query failed: $(head -c 300 "$tmp/q.err")"
   fi
@@ -146,7 +162,7 @@ else
   http_spans=-1
 fi
 if [ "$query_fail" -eq 0 ] && [ "$queries" -gt 0 ]; then
-  ok "$queries count(*) queries during the load"
+  ok "$queries GROUP BY queries during the load"
 else
   bad "$query_fail of $queries queries failed"
 fi
@@ -179,15 +195,18 @@ for col, name in ((1, "VmRSS"), (2, "RssAnon")):
 print(("ok " if okay else "FAIL ") + "%d samples: " % len(rows) + "; ".join(res))
 PY
 )
-case $rss_line in
-ok*) ok "RSS flat: ${rss_line#ok }" ;;
-*) bad "RSS: ${rss_line#FAIL }" ;;
-esac
+if [[ $rss_line == ok* ]]; then
+  ok "RSS flat: ${rss_line#ok }"
+elif [ "${OA_SANITIZED:-0}" = 1 ]; then
+  ok "RSS not judged in a sanitizer build: ${rss_line#* }"
+else
+  bad "RSS: ${rss_line#FAIL }"
+fi
 
 # Every acknowledged span and batch is stored, also after a restart.
 count_spans() {
   "$bin" query --flight "127.0.0.1:$fp" --format csv \
-    "SELECT count(*) AS n FROM spans" 2>&1 | tail -1
+    "SELECT count(*) AS n FROM spans" 2>&1 | tail -1 | tr -d '\r'
 }
 want=$((grpc_spans + http_spans))
 check_all() {
@@ -207,10 +226,10 @@ check_all() {
 check_all "after the load"
 stored=$(count_spans)
 stop_bg srv
-start_serve srv --otlp-grpc off --otlp-http off --flight "127.0.0.1:$fp" \
+start_serve srv2 --otlp-grpc off --otlp-http off --flight "127.0.0.1:$fp" \
   --data-dir "$tmp/data" && {
   check_all "after a restart"
-  stop_bg srv
+  stop_bg srv2
 }
 du=$(du -sm "$tmp/data" | cut -f1)
 echo "soak: ${secs}s, spans stored $stored (gRPC $grpc_spans, HTTP $http_spans)," \
