@@ -293,41 +293,9 @@ static Request *make_request(arena *a, int n, int services, uint64_t seed) {
 /* ---------------------------------------------------------- measurement */
 
 /* Bytes held by an array tree; every buffer counted once (by address). */
-typedef struct seen {
-  const void **p;
-  size_t n, cap;
-} seen;
-
-static bool seen_add(seen *s, const void *p) {
-  for (size_t i = 0; i < s->n; i++)
-    if (s->p[i] == p) return false;
-  if (s->n == s->cap) {
-    s->cap = s->cap ? s->cap * 2 : 256;
-    s->p = realloc(s->p, s->cap * sizeof *s->p);
-    if (!s->p) abort();
-  }
-  s->p[s->n++] = p;
-  return true;
-}
-
-static int64_t array_bytes(const oa_array *a, seen *s) {
-  int64_t total = 0;
-  for (int i = 0; i < a->n_buffers; i++)
-    if (a->buffers[i].data && seen_add(s, a->buffers[i].data))
-      total += a->buffers[i].size;
-  for (int64_t k = 0; k < a->n_children; k++)
-    total += array_bytes(&a->children[k], s);
-  if (a->dictionary && seen_add(s, a->dictionary))
-    total += array_bytes(a->dictionary, s);
-  return total;
-}
-
 static int64_t batch_bytes(const oa_batch *b) {
-  seen s = {0};
   int64_t total = 0;
-  for (int64_t c = 0; c < b->n_columns; c++)
-    total += array_bytes(&b->columns[c], &s);
-  free(s.p);
+  if (oa_batch_held_bytes(b, &total, NULL)) abort();
   return total;
 }
 
@@ -381,11 +349,11 @@ static void run(const char *label, const uint8_t *pb, size_t size,
   }
   int64_t held = batch_bytes(&batch);
   if (getenv("OA_BENCH_COLUMNS")) { /* where the held bytes are */
-    seen sn = {0};
-    for (int64_t c = 0; c < batch.n_columns; c++)
+    for (int64_t c = 0; c < batch.n_columns; c++) {
+      oa_batch one = {NULL, batch.length, 1, &batch.columns[c]};
       printf("  %-36s %8.1f B/span\n", batch.schema->fields[c].name,
-             (double)array_bytes(&batch.columns[c], &sn) / (double)spans);
-    free(sn.p);
+             (double)batch_bytes(&one) / (double)spans);
+    }
   }
   oa_bytes enc;
   oa_bytes_init(&enc);

@@ -301,6 +301,11 @@ typedef struct oa_batch {
 
 void oa_batch_init(oa_batch *b);
 void oa_batch_reset(oa_batch *b);
+/* Memory a batch keeps alive for its values: the bytes of every distinct
+ * buffer its columns, children and dictionaries reference, each counted
+ * once (a buffer shared by two columns, or a dictionary shared by two
+ * arrays, counts once). ENOMEM if the bookkeeping could not be allocated. */
+int oa_batch_held_bytes(const oa_batch *b, int64_t *out, oa_error *err);
 void oa_batch_move(oa_batch *dst, oa_batch *src);
 /* Takes a reference to schema and ownership of columns[0..n) (each array is
  * moved out and left empty). */
@@ -312,6 +317,15 @@ int oa_batch_copy(oa_batch *dst, const oa_batch *src, oa_error *err);
 /* Same schema (without metadata) and equal columns. */
 bool oa_batch_equals(const oa_batch *a, const oa_batch *b, oa_error *err);
 int oa_batch_validate(const oa_batch *b, bool check_utf8, oa_error *err);
+/* Plain copy of in: every dictionary-encoded field (at any depth) becomes its
+ * value type in a new schema, and its arrays are gathered from the dictionary
+ * (a null index or a null dictionary value gives null). Other arrays share
+ * in's buffers. out is overwritten (not reset first), like oa_batch_copy.
+ * ENOTSUP names a field whose dictionary value type is not a string, binary,
+ * fixed_size_binary, bool or fixed-width primitive; EINVAL an index out of
+ * its dictionary. */
+int oa_batch_decode_dictionaries(const oa_batch *in, oa_batch *out,
+                                 oa_error *err);
 
 #ifdef __cplusplus
 }

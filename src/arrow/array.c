@@ -146,6 +146,56 @@ int64_t oa_array_buffer_bytes(const oa_array *a) {
 
 /* ---------------------------------------------------------- record batch */
 
+typedef struct held_set {
+  const void **p;
+  size_t n, cap;
+} held_set;
+
+/* 1: added, 0: already there, -1: out of memory. Batches reference a few
+ * hundred buffers at most, so a linear scan is cheaper than hashing. */
+static int held_add(held_set *s, const void *p) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->p[i] == p) return 0;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 256;
+    const void **np = realloc(s->p, cap * sizeof *np);
+    if (!np) return -1;
+    s->p = np;
+    s->cap = cap;
+  }
+  s->p[s->n++] = p;
+  return 1;
+}
+
+static int held_bytes(const oa_array *a, held_set *s, int64_t *total) {
+  for (int i = 0; i < a->n_buffers; i++) {
+    if (!a->buffers[i].data) continue;
+    int r = held_add(s, a->buffers[i].data);
+    if (r < 0) return ENOMEM;
+    if (r) *total += a->buffers[i].size;
+  }
+  for (int64_t k = 0; k < a->n_children; k++)
+    OA_RETURN_NOT_OK(held_bytes(&a->children[k], s, total));
+  if (a->dictionary) {
+    int r = held_add(s, a->dictionary);
+    if (r < 0) return ENOMEM;
+    if (r) OA_RETURN_NOT_OK(held_bytes(a->dictionary, s, total));
+  }
+  return 0;
+}
+
+int oa_batch_held_bytes(const oa_batch *b, int64_t *out, oa_error *err) {
+  held_set s = {NULL, 0, 0};
+  int64_t total = 0;
+  int rc = 0;
+  for (int64_t c = 0; c < b->n_columns && !rc; c++)
+    rc = held_bytes(&b->columns[c], &s, &total);
+  free(s.p);
+  if (rc) return oa_error_set(err, rc, "batch size: out of memory");
+  *out = total;
+  return 0;
+}
+
 void oa_batch_init(oa_batch *b) { memset(b, 0, sizeof *b); }
 
 void oa_batch_reset(oa_batch *b) {

@@ -56,44 +56,9 @@ int64_t oa_bench_vm_kb(const char *key) {
 }
 
 /* Distinct buffers by address: a batch's columns may share a region. */
-typedef struct seen {
-  const void **p;
-  size_t n, cap;
-} seen;
-
-static bool seen_add(seen *s, const void *p) {
-  for (size_t i = 0; i < s->n; i++)
-    if (s->p[i] == p) return false;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 256;
-    const void **np = realloc(s->p, cap * sizeof *np);
-    if (!np) return false;
-    s->p = np;
-    s->cap = cap;
-  }
-  s->p[s->n++] = p;
-  return true;
-}
-
-static int64_t array_bytes(const oa_array *a, seen *s) {
-  int64_t total = 0;
-  for (int i = 0; i < a->n_buffers; i++)
-    if (a->buffers[i].data && seen_add(s, a->buffers[i].data))
-      total += a->buffers[i].size;
-  for (int64_t k = 0; k < a->n_children; k++)
-    total += array_bytes(&a->children[k], s);
-  if (a->dictionary && seen_add(s, a->dictionary))
-    total += array_bytes(a->dictionary, s);
-  return total;
-}
-
 int64_t oa_bench_batch_bytes(const oa_batch *b) {
-  seen s = {0};
   int64_t total = 0;
-  for (int64_t c = 0; c < b->n_columns; c++)
-    total += array_bytes(&b->columns[c], &s);
-  free(s.p);
-  return total;
+  return oa_batch_held_bytes(b, &total, NULL) ? -1 : total;
 }
 
 /* ------------------------------------------------------- loopback server */

@@ -165,6 +165,49 @@ OA_TEST(typed_access) {
   oa_field_reset(&f);
 }
 
+/* Held bytes count each distinct buffer once: a slice holds what its parent
+ * holds, a column repeated shares its buffers, dictionaries count. */
+OA_TEST(batch_held_bytes) {
+  oa_schema *s = tall_schema();
+  oa_batch batch, sl;
+  oa_batch_init(&batch);
+  CHECK_OK(tbatch(s, 50, &batch), err);
+  int64_t whole = 0, part = 0, plain = 0, dicts = 0;
+  CHECK_OK(oa_batch_held_bytes(&batch, &whole, err), err);
+  for (int64_t c = 0; c < batch.n_columns; c++) {
+    plain += oa_array_buffer_bytes(&batch.columns[c]);
+    if (batch.columns[c].dictionary)
+      dicts += oa_array_buffer_bytes(batch.columns[c].dictionary);
+  }
+  CHECK(whole > 0);
+  CHECK_EQ_INT(whole, plain + dicts);
+  CHECK_OK(oa_batch_slice(&sl, &batch, 7, 30, err), err);
+  CHECK_OK(oa_batch_held_bytes(&sl, &part, err), err);
+  CHECK_EQ_INT(part, whole);
+  /* the same column twice: its buffers once */
+  int64_t col = 0;
+  while (col < batch.n_columns &&
+         oa_array_buffer_bytes(&batch.columns[col]) == 0)
+    col++;
+  CHECK(col < batch.n_columns);
+  oa_array twice[2];
+  CHECK_OK(oa_array_copy(&twice[0], &batch.columns[col], err), err);
+  CHECK_OK(oa_array_copy(&twice[1], &batch.columns[col], err), err);
+  oa_batch pair = {NULL, batch.length, 2, twice};
+  int64_t one = 0, two = 0;
+  oa_batch single = {NULL, batch.length, 1, twice};
+  CHECK_OK(oa_batch_held_bytes(&single, &one, err), err);
+  CHECK_OK(oa_batch_held_bytes(&pair, &two, err), err);
+  CHECK_EQ_INT(two, one);
+  CHECK(one > 0);
+  oa_array_reset(&twice[0]);
+  oa_array_reset(&twice[1]);
+  oa_batch_reset(&sl);
+  oa_batch_reset(&batch);
+  oa_schema_release(s);
+}
+
 OA_TEST_MAIN(OA_T(bitmap_count), OA_T(slice_fixed_width),
              OA_T(slice_strings_lists_structs),
-             OA_T(slice_every_type_validates), OA_T(typed_access))
+             OA_T(slice_every_type_validates), OA_T(typed_access),
+             OA_T(batch_held_bytes))
