@@ -340,6 +340,32 @@ static int arrow_serialize(arrow_ser *a, dataset *d, oa_compression codec,
   return rc;
 }
 
+/* As arrow_serialize, with the dictionaries of every batch decoded first:
+ * the IPC size of the same spans without dictionary encoding. */
+static int arrow_serialize_plain(arrow_ser *a, dataset *d, oa_compression codec,
+                                 oa_bytes *out, oa_error *err) {
+  out->size = 0;
+  oa_ipc_writer *w = NULL;
+  oa_ipc_write_options wo;
+  oa_ipc_write_options_init(&wo);
+  wo.compression = codec;
+  oa_batch plain;
+  oa_batch_init(&plain);
+  int rc = 0;
+  for (int64_t k = 0; k < d->n_chunks && !rc; k++) {
+    rc = records_to_batch(a, d, k, err);
+    if (!rc) rc = oa_batch_decode_dictionaries(&a->batch, &plain, err);
+    if (!rc && !w)
+      rc = oa_ipc_writer_new(&w, OA_IPC_STREAM, plain.schema, &wo,
+                             oa_sink_bytes(out), err);
+    if (!rc) rc = oa_ipc_writer_write(w, &plain, err);
+    oa_batch_reset(&plain);
+  }
+  if (!rc && w) rc = oa_ipc_writer_finish(w, err);
+  oa_ipc_writer_free(w);
+  return rc;
+}
+
 /* ----------------------------------------------------- deserialization */
 
 static int pb_unpack_all(const dataset *d, oa_error *err) {
@@ -678,14 +704,17 @@ static int bench_dataset(bench *b, dataset *d) {
 
   /* sizes */
   progress(b, "%s %lld spans: sizes", L, (long long)N);
-  oa_bytes ipc_lz4, ipc_zstd;
+  oa_bytes ipc_lz4, ipc_zstd, ipc_plain;
   oa_bytes_init(&ipc_lz4);
   oa_bytes_init(&ipc_zstd);
+  oa_bytes_init(&ipc_plain);
   rc = arrow_serialize(&as, d, OA_COMPRESSION_LZ4_FRAME, &ipc_lz4, NULL, NULL,
                        err);
   if (!rc)
     rc = arrow_serialize(&as, d, OA_COMPRESSION_ZSTD, &ipc_zstd, NULL, NULL,
                          err);
+  if (!rc)
+    rc = arrow_serialize_plain(&as, d, OA_COMPRESSION_NONE, &ipc_plain, err);
   if (!rc) {
     struct {
       const char *id, *label;
@@ -704,6 +733,15 @@ static int bench_dataset(bench *b, dataset *d) {
          lz4_size(&d->pb), ipc_lz4.size, ""},
         {"size_ipc_zstd", "size: zstd -3 of OTLP / IPC zstd body compression",
          zstd_size(&d->pb, 3), ipc_zstd.size, ""},
+        /* the same IPC with every dictionary column decoded to plain */
+        {"size_nodict_raw", "size: raw, IPC without dictionaries", d->pb.size,
+         ipc_plain.size, ""},
+        {"size_nodict_zstd1", "size: zstd -1, IPC without dictionaries",
+         zstd_size(&d->pb, 1), zstd_size(&ipc_plain, 1), ""},
+        {"size_nodict_zstd3", "size: zstd -3, IPC without dictionaries",
+         zstd_size(&d->pb, 3), zstd_size(&ipc_plain, 3), ""},
+        {"size_nodict_lz4", "size: lz4, IPC without dictionaries",
+         lz4_size(&d->pb), lz4_size(&ipc_plain), ""},
     };
     for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++) {
       if (sz[i].pb <= 0 || sz[i].ar <= 0) continue;
@@ -722,6 +760,7 @@ static int bench_dataset(bench *b, dataset *d) {
   }
   oa_bytes_reset(&ipc_lz4);
   oa_bytes_reset(&ipc_zstd);
+  oa_bytes_reset(&ipc_plain);
 
 done:
   arrow_ser_free(&as);

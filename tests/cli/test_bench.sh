@@ -101,6 +101,8 @@ required=(
   'rss_serialize\.gen\.10000' 'rss_deserialize_otlp\.gen\.10000' 'rss_deserialize_ipc\.gen\.10000'
   'size_raw\.gen\.10000' 'size_zstd1\.gen\.10000' 'size_zstd3\.gen\.10000' 'size_lz4\.gen\.10000'
   'size_ipc_lz4\.gen\.10000' 'size_ipc_zstd\.gen\.10000'
+  'size_nodict_raw\.gen\.10000' 'size_nodict_zstd1\.gen\.10000'
+  'size_nodict_zstd3\.gen\.10000' 'size_nodict_lz4\.gen\.10000'
   'put_10k\.rps' 'put_10k\.gbps' 'put_100k\.rps' 'put_100k\.gbps'
   'get_10k\.rps' 'get_10k\.gbps' 'get_100k\.rps' 'get_100k\.gbps')
 # the analytics rows exist when the query engine is linked into the tool
