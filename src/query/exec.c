@@ -374,7 +374,8 @@ typedef struct qgroups {
   int fast;             /* 0 generic, 16 or 8: key bytes */
   struct qslot *fslots; /* key and id together: one cache miss a probe */
   int64_t fmask, fcount;
-  int64_t null_gid; /* -1: no NULL key yet */
+  int64_t rows_hint; /* rows it will see, to size it once (0: unknown) */
+  int64_t null_gid;  /* -1: no NULL key yet */
   int64_t cap;
   oa_qacc *keys; /* n_group accumulators: the key values of each group */
   qagg *aggs;
@@ -747,6 +748,8 @@ static int new_group(qrun *R, oa_qvec *keys, int32_t n_keys, int64_t k,
 }
 
 static int fast_rehash(qgroups *G, int64_t cap) {
+  /* calloc: a large one maps zero pages lazily, so a presized table costs
+   * only the pages it touches */
   struct qslot *fs = calloc((size_t)cap, sizeof *fs);
   if (!fs) return ENOMEM;
   int64_t mask = cap - 1;
@@ -792,9 +795,18 @@ static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
   for (int64_t b0 = 0; b0 < n; b0 += PROBE_BLOCK) {
     int64_t b1 = b0 + PROBE_BLOCK < n ? b0 + PROBE_BLOCK : n;
     /* room for the whole block first, so slots stay put while probing */
-    while (!G->fslots || (G->fcount + (b1 - b0)) * 2 > G->fmask + 1)
-      if (fast_rehash(G, G->fslots ? (G->fmask + 1) * 2 : 4096))
+    while (!G->fslots || (G->fcount + (b1 - b0)) * 2 > G->fmask + 1) {
+      int64_t cap = 4096;
+      if (G->fslots)
+        cap = (G->fmask + 1) * 2;
+      else
+        /* room for a group every 8 rows without rehashing (a rehash of
+         * 100K groups costs more than the probes it replaces) */
+        while (cap < G->rows_hint / 4 && cap < ((int64_t)1 << 22))
+          cap *= 2;
+      if (fast_rehash(G, cap))
         return oa_error_set(R->err, ENOMEM, "out of memory");
+    }
     /* hash the block and prefetch its slots: the probes below then mostly
      * hit cache instead of waiting on one miss after another */
     for (int64_t k = b0; k < b1; k++) {
@@ -999,8 +1011,7 @@ static int scan(qrun *R, const oa_query_table *t, const oa_batch *one,
               c < p->n_out ? p->out[c] : p->order[R->order_col[c]].expr;
           oa_qvec v;
           OA_GOTO_NOT_OK(rc, oa_qeval_expr(&ev, e, &v), done);
-          if (acc_append_all(&R->cols[c], &v,
-                             keep_arena(R, e))) {
+          if (acc_append_all(&R->cols[c], &v, keep_arena(R, e))) {
             rc = oa_error_set(R->err, ENOMEM, "out of memory");
             goto done;
           }
@@ -1209,6 +1220,7 @@ static int parallel_aggregate(qrun *R, const oa_query_table *t, int64_t total,
   int64_t per = (total + T - 1) / T;
   for (int i = 0; i < T && !rc; i++) {
     tasks[i].R = i ? &ex[i] : R;
+    tasks[i].R->G.rows_hint = per;
     tasks[i].t = t;
     tasks[i].lo = i ? (int64_t)i * per : 0;
     tasks[i].hi = i == T - 1 ? INT64_MAX : (int64_t)(i + 1) * per;
@@ -2069,6 +2081,7 @@ int oa_query_run(const char *sql, const oa_query_options *o,
     int64_t total = 0;
     for (int64_t bi = 0; have_table && bi < table.n_batches; bi++)
       total += table.batches[bi].length;
+    G->rows_hint = total;
     if (have_table && R.threads > 1 && total >= 262144) {
       rc = parallel_aggregate(&R, &table, total, &extra, &n_extra_runs);
       if (rc) goto done;
