@@ -90,6 +90,7 @@ struct oa_otlp_decoder {
   int32_t n_resources, n_scopes;
   /* pass 1 records of the current span */
   kv_list span_kvs, sub_kvs; /* span attributes; event and link attributes */
+  kv_list res_kvs;           /* attributes of the current resource */
   ev_rec *evs;
   lk_rec *lks;
   int64_t n_evs, cap_evs, n_lks, cap_lks;
@@ -961,7 +962,8 @@ static int v_resource(dctx *c, group_info *g) {
   TAG_LOOP_BEGIN(c, p, end, "Resource")
 case 1:
   FIELD_LEN(c, p, end, "Resource", "attributes", d, n);
-  OA_RETURN_NOT_OK(v_attr(c, d, n, &count, "resource attributes", NULL, -1));
+  OA_RETURN_NOT_OK(
+      v_attr(c, d, n, &count, "resource attributes", &c->dec->res_kvs, -1));
   find_service_name(d, d + n, g);
   break;
 case 2:
@@ -1523,7 +1525,20 @@ static int a_attrs(oa_builder *mb, const uint8_t *p, const uint8_t *end,
 static int a_resource(oa_otlp_decoder *dec, group_info *g) {
   const uint8_t *p = g->msg ? g->msg : kNothing;
   const uint8_t *end = p + (g->msg ? g->msg_len : 0);
-  APPEND(a_attrs(&dec->res_attrs, p, end, 1));
+  /* from the records of v_resource: parsing the wire again cost more than
+   * the appends (resources hold ~20 attributes each) */
+  oa_builder *entries = &dec->res_attrs.children[0];
+  oa_builder *kb = &entries->children[0];
+  const kv_rec *r = dec->res_kvs.a;
+  for (int64_t i = 0; i < dec->res_kvs.n; i++, r++) {
+    if (kb->dict.encoded)
+      APPEND(oa_builder_append_bytes(kb, r->key, r->key_len));
+    else
+      APPEND(oa_builder_append_str_fast(kb, r->key, r->key_len));
+    APPEND(a_value(&entries->children[1], r->type, r->d, r->n, r->v));
+    APPEND(oa_builder_append_valid(entries));
+  }
+  APPEND(oa_builder_append_valid(&dec->res_attrs));
   APPEND(oa_builder_append_str_fast(&dec->res_url, g->url ? g->url : kNothing,
                                     g->url_len));
   oa_builder *refs = &dec->res_refs;
@@ -1811,6 +1826,7 @@ case 3:
   break;
   TAG_LOOP_END(c, p, end, "ResourceSpans")
   c->bad = false;
+  c->dec->res_kvs.n = 0;
   if (rg.msg) OA_RETURN_NOT_OK(v_resource(c, &rg));
   if (rg.url) v_utf8(c, rg.url, rg.url_len, "resource schema_url");
   rg.bad = c->bad;
@@ -1875,6 +1891,7 @@ void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
   if (dec->schema) oa_schema_release(dec->schema);
   free(dec->span_kvs.a);
   free(dec->sub_kvs.a);
+  free(dec->res_kvs.a);
   free(dec->evs);
   free(dec->lks);
   for (int i = 0; i < DC_N; i++)
