@@ -23,6 +23,15 @@ expect 0 "trace --help" "usage: otlparrow trace" -- "$B" trace --help
 expect 2 "query without SQL" "usage: otlparrow query" -- "$B" query
 expect 0 "listed in the command help" "query SQL" -- "$B" --help
 
+# ---------------------------------------------------------------- --repeat
+expect 0 "repeat: timing names the runs" "median of 3 runs, first" -- \
+  "$B" query --input "$tmp/s.pb" "SELECT count(*) AS n FROM spans" --repeat 3 --timing --format csv
+out=$("$B" query --input "$tmp/s.pb" "SELECT count(*) AS n FROM spans" --repeat 4 --format csv 2>/dev/null)
+one=$("$B" query --input "$tmp/s.pb" "SELECT count(*) AS n FROM spans" --format csv 2>/dev/null)
+[ -n "$one" ] && [ "$out" = "$one" ] && ok "repeat prints the result once" || bad "repeat output: '$out' vs '$one'"
+expect 1 "repeat 0 refused" "--repeat needs a number of runs" -- "$B" query --input "$tmp/s.pb" "SELECT 1" --repeat 0
+expect 1 "repeat with --flight refused" "not with --flight" -- "$B" query --flight 127.0.0.1:1 "SELECT 1" --repeat 2
+
 # ---------------------------------------------------------------- CSV
 "$B" query --input "$tmp/s.pb" "$SQL" --format csv >"$tmp/q.csv" 2>"$tmp/err"
 expect 0 "csv runs" "" -- cat "$tmp/err"
