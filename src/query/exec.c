@@ -1185,6 +1185,39 @@ static void *agg_worker(void *arg) {
   return NULL;
 }
 
+/* Runs scan ranges of `per` rows on T runs (R and ex[1..T-1]), each range
+ * on its own thread (on this one when a thread cannot start), and returns
+ * the first failure with its message copied to R->err. */
+static int run_ranges(qrun *R, qrun *ex, const oa_error *errs, int T,
+                      const oa_query_table *t, int64_t per) {
+  agg_task tasks[16];
+  pthread_t tids[16];
+  bool started[16] = {false};
+  for (int i = 0; i < T; i++) {
+    tasks[i].R = i ? &ex[i] : R;
+    tasks[i].t = t;
+    tasks[i].lo = i ? (int64_t)i * per : 0;
+    tasks[i].hi = i == T - 1 ? INT64_MAX : (int64_t)(i + 1) * per;
+    tasks[i].rc = 0;
+  }
+  for (int i = 1; i < T; i++)
+    started[i] = pthread_create(&tids[i], NULL, agg_worker, &tasks[i]) == 0;
+  agg_worker(&tasks[0]);
+  for (int i = 1; i < T; i++) {
+    if (started[i])
+      pthread_join(tids[i], NULL);
+    else
+      agg_worker(&tasks[i]); /* no thread: run it here */
+  }
+  if (tasks[0].rc) return tasks[0].rc;
+  for (int i = 1; i < T; i++)
+    if (tasks[i].rc) {
+      if (R->err) *R->err = errs[i];
+      return tasks[i].rc;
+    }
+  return 0;
+}
+
 /* Each thread aggregates a contiguous range of rows into its own groups;
  * the partial results are merged in range order. */
 static int parallel_aggregate(qrun *R, const oa_query_table *t, int64_t total,
@@ -1213,34 +1246,11 @@ static int parallel_aggregate(qrun *R, const oa_query_table *t, int64_t total,
     *n_extra = i + 1;
     rc = groups_setup(&ex[i]);
   }
-  agg_task tasks[16];
-  pthread_t tids[16];
-  bool started[16] = {false};
   /* chunk-aligned ranges: a chunk belongs to the range of its first row */
   int64_t per = (total + T - 1) / T;
-  for (int i = 0; i < T && !rc; i++) {
-    tasks[i].R = i ? &ex[i] : R;
-    tasks[i].R->G.rows_hint = per;
-    tasks[i].t = t;
-    tasks[i].lo = i ? (int64_t)i * per : 0;
-    tasks[i].hi = i == T - 1 ? INT64_MAX : (int64_t)(i + 1) * per;
-    tasks[i].rc = 0;
-  }
-  for (int i = 1; i < T && !rc; i++)
-    started[i] = pthread_create(&tids[i], NULL, agg_worker, &tasks[i]) == 0;
-  if (!rc) agg_worker(&tasks[0]);
-  for (int i = 1; i < T && !rc; i++) {
-    if (started[i])
-      pthread_join(tids[i], NULL);
-    else
-      agg_worker(&tasks[i]); /* no thread: run it here */
-  }
-  if (!rc) rc = tasks[0].rc;
-  for (int i = 1; i < T && !rc; i++)
-    if (tasks[i].rc) {
-      rc = tasks[i].rc;
-      if (R->err) *R->err = errs[i];
-    }
+  for (int i = 0; i < T && !rc; i++)
+    (i ? &ex[i] : R)->G.rows_hint = per;
+  if (!rc) rc = run_ranges(R, ex, errs, T, t, per);
   for (int i = 1; i < T && !rc; i++)
     rc = merge_groups(R, &ex[i]);
   for (int i = 1; i < T; i++) {
@@ -1327,31 +1337,7 @@ static int parallel_project(qrun *R, const oa_query_table *t, int64_t total,
         rc = oa_error_set(R->err, ENOMEM, "out of memory");
     }
   }
-  agg_task tasks[16];
-  pthread_t tids[16];
-  bool started[16] = {false};
-  for (int i = 0; i < T && !rc; i++) {
-    tasks[i].R = i ? &ex[i] : R;
-    tasks[i].t = t;
-    tasks[i].lo = i ? (int64_t)i * per : 0;
-    tasks[i].hi = i == T - 1 ? INT64_MAX : (int64_t)(i + 1) * per;
-    tasks[i].rc = 0;
-  }
-  for (int i = 1; i < T && !rc; i++)
-    started[i] = pthread_create(&tids[i], NULL, agg_worker, &tasks[i]) == 0;
-  if (!rc) agg_worker(&tasks[0]);
-  for (int i = 1; i < T && !rc; i++) {
-    if (started[i])
-      pthread_join(tids[i], NULL);
-    else
-      agg_worker(&tasks[i]);
-  }
-  if (!rc) rc = tasks[0].rc;
-  for (int i = 1; i < T && !rc; i++)
-    if (tasks[i].rc) {
-      rc = tasks[i].rc;
-      if (R->err) *R->err = errs[i];
-    }
+  if (!rc) rc = run_ranges(R, ex, errs, T, t, per);
   for (int i = 1; i < T && !rc; i++) {
     for (int32_t c = 0; c < R->n_cols && !rc; c++)
       if (acc_concat(&R->cols[c], &ex[i].cols[c]))
