@@ -1,6 +1,7 @@
 /* Arrow Flight protobuf messages, encoded and decoded by hand (see
  * flight_proto.h). Decoding validates every tag, wire type and length against
  * the input; nothing is read past the end and nothing is allocated. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,12 +165,36 @@ static int check_utf8(oa_flight_view v, const char *what, const char *name,
   return 0;
 }
 
-/* --------------------------------------------------------- descriptor */
+/* One loop decodes every small Flight message: a table says, per field
+ * number, its wire type, how to check it and where it goes in the output
+ * struct. Unknown fields are skipped, as protobuf requires. */
+typedef int (*pb_sub_fn)(oa_flight_view v, void *out, oa_error *err);
 
-int oa_flight_descriptor_decode(const uint8_t *data, int64_t len,
-                                oa_flight_descriptor *out, oa_error *err) {
-  static const char what[] = "FlightDescriptor";
-  memset(out, 0, sizeof *out);
+typedef enum pb_kind {
+  PB_BYTES,   /* oa_flight_view */
+  PB_STRING,  /* oa_flight_view, UTF-8 checked */
+  PB_STRINGS, /* repeated string: oa_flight_view[max] + int32_t count */
+  PB_U64,
+  PB_I64,
+  PB_I32,
+  PB_BOOL,
+  PB_SUB /* length-delimited, handed to sub(payload, out) */
+} pb_kind;
+
+typedef struct pb_field_desc {
+  uint32_t number;
+  pb_kind kind;
+  const char *name;
+  size_t offset;       /* of the value in the output struct */
+  size_t count_offset; /* PB_STRINGS: of the int32_t count */
+  int32_t max;         /* PB_STRINGS: capacity */
+  pb_sub_fn sub;
+} pb_field_desc;
+
+static int decode_fields(const uint8_t *data, int64_t len, const char *what,
+                         const pb_field_desc *fields, size_t n_fields,
+                         void *out, oa_error *err) {
+  char *base = out;
   oa_pb_reader r;
   oa_pb_reader_init(&r, data, len);
   oa_pb_field f;
@@ -177,28 +202,82 @@ int oa_flight_descriptor_decode(const uint8_t *data, int64_t len,
   for (;;) {
     OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
     if (!more) break;
-    switch (f.number) {
-    case 1:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "type", err));
-      out->type = (int32_t)f.value;
+    const pb_field_desc *d = NULL;
+    for (size_t i = 0; i < n_fields && !d; i++)
+      if (fields[i].number == f.number) d = &fields[i];
+    if (!d) continue;
+    bool varint = d->kind >= PB_U64 && d->kind <= PB_BOOL;
+    OA_RETURN_NOT_OK(
+        want_wire(&f, varint ? WT_VARINT : WT_LEN, what, d->name, err));
+    void *dst = base + d->offset;
+    switch (d->kind) {
+    case PB_STRING:
+      OA_RETURN_NOT_OK(check_utf8(f.bytes, what, d->name, err));
+      /* fall through */
+    case PB_BYTES:
+      memcpy(dst, &f.bytes, sizeof f.bytes);
       break;
-    case 2:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "cmd", err));
-      out->cmd = f.bytes;
+    case PB_STRINGS: {
+      int32_t *count = (int32_t *)(void *)(base + d->count_offset);
+      if (*count == d->max)
+        return oa_error_set(err, EINVAL, "%s: more than %d %s elements", what,
+                            d->max, d->name);
+      OA_RETURN_NOT_OK(check_utf8(f.bytes, what, d->name, err));
+      memcpy((oa_flight_view *)dst + *count, &f.bytes, sizeof f.bytes);
+      (*count)++;
       break;
-    case 3:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "path", err));
-      if (out->n_path == OA_FLIGHT_MAX_PATH)
-        return oa_error_set(err, EINVAL, "%s: more than %d path elements", what,
-                            OA_FLIGHT_MAX_PATH);
-      OA_RETURN_NOT_OK(check_utf8(f.bytes, what, "path", err));
-      out->path[out->n_path++] = f.bytes;
+    }
+    case PB_U64:
+      memcpy(dst, &f.value, sizeof f.value);
       break;
-    default:
-      break; /* unknown fields are skipped */
+    case PB_I64: {
+      int64_t v = (int64_t)f.value;
+      memcpy(dst, &v, sizeof v);
+      break;
+    }
+    case PB_I32: {
+      int32_t v = (int32_t)f.value;
+      memcpy(dst, &v, sizeof v);
+      break;
+    }
+    case PB_BOOL: {
+      bool v = f.value != 0;
+      memcpy(dst, &v, sizeof v);
+      break;
+    }
+    case PB_SUB:
+      OA_RETURN_NOT_OK(d->sub(f.bytes, out, err));
+      break;
     }
   }
   return 0;
+}
+
+#define PB_FIELD(num, kind, type, member)                                      \
+  { num, kind, #member, offsetof(type, member), 0, 0, NULL }
+#define PB_REPEATED(num, type, member, count, cap)                             \
+  {                                                                            \
+    num, PB_STRINGS, #member, offsetof(type, member), offsetof(type, count),   \
+        cap, NULL                                                              \
+  }
+#define PB_MESSAGE(num, name, fn)                                              \
+  { num, PB_SUB, name, 0, 0, 0, fn }
+#define PB_DECODE(data, len, what, table, out, err)                            \
+  decode_fields(data, len, what, table, sizeof table / sizeof table[0], out,   \
+                err)
+
+/* --------------------------------------------------------- descriptor */
+
+static const pb_field_desc descriptor_fields[] = {
+    PB_FIELD(1, PB_I32, oa_flight_descriptor, type),
+    PB_FIELD(2, PB_BYTES, oa_flight_descriptor, cmd),
+    PB_REPEATED(3, oa_flight_descriptor, path, n_path, OA_FLIGHT_MAX_PATH),
+};
+
+int oa_flight_descriptor_decode(const uint8_t *data, int64_t len,
+                                oa_flight_descriptor *out, oa_error *err) {
+  memset(out, 0, sizeof *out);
+  return PB_DECODE(data, len, "FlightDescriptor", descriptor_fields, out, err);
 }
 
 int oa_flight_descriptor_encode(const oa_flight_descriptor *d, oa_bytes *out,
@@ -379,124 +458,77 @@ fail:
 
 /* --------------------------------------------------------- FlightInfo */
 
-static int decode_timestamp(oa_flight_view v, oa_flight_endpoint *e,
-                            oa_error *err) {
-  static const char what[] = "FlightEndpoint.expiration_time";
-  oa_pb_reader r;
-  oa_pb_reader_init(&r, v.data, v.size);
-  oa_pb_field f;
-  bool more;
-  for (;;) {
-    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
-    if (!more) break;
-    if (f.number == 1) {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "seconds", err));
-      e->expiration_seconds = (int64_t)f.value;
-    } else if (f.number == 2) {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "nanos", err));
-      e->expiration_nanos = (int32_t)f.value;
-    }
-  }
-  e->has_expiration = true;
+static const pb_field_desc timestamp_fields[] = {
+    PB_FIELD(1, PB_I64, oa_flight_endpoint, expiration_seconds),
+    PB_FIELD(2, PB_I32, oa_flight_endpoint, expiration_nanos),
+};
+
+static int decode_ticket(oa_flight_view v, void *out, oa_error *err) {
+  oa_flight_endpoint *e = out;
+  return oa_flight_single_bytes_decode(v.data, v.size, &e->ticket, "Ticket",
+                                       err);
+}
+
+static int decode_location(oa_flight_view v, void *out, oa_error *err) {
+  oa_flight_endpoint *e = out;
+  if (e->n_locations == OA_FLIGHT_MAX_LOCATIONS)
+    return oa_error_set(err, EINVAL, "FlightEndpoint: more than %d locations",
+                        OA_FLIGHT_MAX_LOCATIONS);
+  oa_flight_view uri;
+  OA_RETURN_NOT_OK(
+      oa_flight_single_bytes_decode(v.data, v.size, &uri, "Location", err));
+  OA_RETURN_NOT_OK(check_utf8(uri, "Location", "uri", err));
+  e->locations[e->n_locations++] = uri;
   return 0;
 }
 
-static int decode_endpoint(oa_flight_view v, oa_flight_endpoint *e,
-                           oa_error *err) {
-  static const char what[] = "FlightEndpoint";
+static int decode_timestamp(oa_flight_view v, void *out, oa_error *err) {
+  oa_flight_endpoint *e = out;
+  e->has_expiration = true;
+  return PB_DECODE(v.data, v.size, "FlightEndpoint.expiration_time",
+                   timestamp_fields, e, err);
+}
+
+static const pb_field_desc endpoint_fields[] = {
+    PB_MESSAGE(1, "ticket", decode_ticket),
+    PB_MESSAGE(2, "location", decode_location),
+    PB_MESSAGE(3, "expiration_time", decode_timestamp),
+    PB_FIELD(4, PB_BYTES, oa_flight_endpoint, app_metadata),
+};
+
+static int decode_info_descriptor(oa_flight_view v, void *out, oa_error *err) {
+  oa_flight_info *info = out;
+  info->has_descriptor = true;
+  return oa_flight_descriptor_decode(v.data, v.size, &info->descriptor, err);
+}
+
+static int decode_info_endpoint(oa_flight_view v, void *out, oa_error *err) {
+  oa_flight_info *info = out;
+  if (info->n_endpoints == OA_FLIGHT_MAX_ENDPOINTS)
+    return oa_error_set(err, EINVAL, "FlightInfo: more than %d endpoints",
+                        OA_FLIGHT_MAX_ENDPOINTS);
+  oa_flight_endpoint *e = &info->endpoints[info->n_endpoints];
   memset(e, 0, sizeof *e);
-  oa_pb_reader r;
-  oa_pb_reader_init(&r, v.data, v.size);
-  oa_pb_field f;
-  bool more;
-  for (;;) {
-    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
-    if (!more) break;
-    switch (f.number) {
-    case 1:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "ticket", err));
-      OA_RETURN_NOT_OK(oa_flight_single_bytes_decode(
-          f.bytes.data, f.bytes.size, &e->ticket, "Ticket", err));
-      break;
-    case 2: {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "location", err));
-      if (e->n_locations == OA_FLIGHT_MAX_LOCATIONS)
-        return oa_error_set(err, EINVAL, "%s: more than %d locations", what,
-                            OA_FLIGHT_MAX_LOCATIONS);
-      oa_flight_view uri;
-      OA_RETURN_NOT_OK(oa_flight_single_bytes_decode(f.bytes.data, f.bytes.size,
-                                                     &uri, "Location", err));
-      OA_RETURN_NOT_OK(check_utf8(uri, "Location", "uri", err));
-      e->locations[e->n_locations++] = uri;
-      break;
-    }
-    case 3:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "expiration_time", err));
-      OA_RETURN_NOT_OK(decode_timestamp(f.bytes, e, err));
-      break;
-    case 4:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "app_metadata", err));
-      e->app_metadata = f.bytes;
-      break;
-    default:
-      break;
-    }
-  }
+  OA_RETURN_NOT_OK(
+      PB_DECODE(v.data, v.size, "FlightEndpoint", endpoint_fields, e, err));
+  info->n_endpoints++;
   return 0;
 }
+
+static const pb_field_desc info_fields[] = {
+    PB_FIELD(1, PB_BYTES, oa_flight_info, schema),
+    PB_MESSAGE(2, "flight_descriptor", decode_info_descriptor),
+    PB_MESSAGE(3, "endpoint", decode_info_endpoint),
+    PB_FIELD(4, PB_I64, oa_flight_info, total_records),
+    PB_FIELD(5, PB_I64, oa_flight_info, total_bytes),
+    PB_FIELD(6, PB_BOOL, oa_flight_info, ordered),
+    PB_FIELD(7, PB_BYTES, oa_flight_info, app_metadata),
+};
 
 int oa_flight_info_decode(const uint8_t *data, int64_t len, oa_flight_info *out,
                           oa_error *err) {
-  static const char what[] = "FlightInfo";
   memset(out, 0, sizeof *out);
-  oa_pb_reader r;
-  oa_pb_reader_init(&r, data, len);
-  oa_pb_field f;
-  bool more;
-  for (;;) {
-    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
-    if (!more) break;
-    switch (f.number) {
-    case 1:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "schema", err));
-      out->schema = f.bytes;
-      break;
-    case 2:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "flight_descriptor", err));
-      OA_RETURN_NOT_OK(oa_flight_descriptor_decode(f.bytes.data, f.bytes.size,
-                                                   &out->descriptor, err));
-      out->has_descriptor = true;
-      break;
-    case 3:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "endpoint", err));
-      if (out->n_endpoints == OA_FLIGHT_MAX_ENDPOINTS)
-        return oa_error_set(err, EINVAL, "%s: more than %d endpoints", what,
-                            OA_FLIGHT_MAX_ENDPOINTS);
-      OA_RETURN_NOT_OK(
-          decode_endpoint(f.bytes, &out->endpoints[out->n_endpoints], err));
-      out->n_endpoints++;
-      break;
-    case 4:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "total_records", err));
-      out->total_records = (int64_t)f.value;
-      break;
-    case 5:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "total_bytes", err));
-      out->total_bytes = (int64_t)f.value;
-      break;
-    case 6:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "ordered", err));
-      out->ordered = f.value != 0;
-      break;
-    case 7:
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "app_metadata", err));
-      out->app_metadata = f.bytes;
-      break;
-    default:
-      break;
-    }
-  }
-  return 0;
+  return PB_DECODE(data, len, "FlightInfo", info_fields, out, err);
 }
 
 static int encode_endpoint_fn(const void *msg, oa_bytes *out, oa_error *err) {
@@ -561,24 +593,16 @@ int oa_flight_info_encode(const oa_flight_info *info, oa_bytes *out,
 
 /* ------------------------------------------------------ small messages */
 
+static const pb_field_desc single_bytes_fields[] = {
+    {1, PB_BYTES, "field 1", 0, 0, 0, NULL},
+};
+
 int oa_flight_single_bytes_decode(const uint8_t *data, int64_t len,
                                   oa_flight_view *out, const char *what,
                                   oa_error *err) {
   out->data = NULL;
   out->size = 0;
-  oa_pb_reader r;
-  oa_pb_reader_init(&r, data, len);
-  oa_pb_field f;
-  bool more;
-  for (;;) {
-    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
-    if (!more) break;
-    if (f.number == 1) {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "field 1", err));
-      *out = f.bytes;
-    }
-  }
-  return 0;
+  return PB_DECODE(data, len, what, single_bytes_fields, out, err);
 }
 
 int oa_flight_single_bytes_encode(const void *data, int64_t len, oa_bytes *out,
@@ -587,27 +611,16 @@ int oa_flight_single_bytes_encode(const void *data, int64_t len, oa_bytes *out,
   return 0;
 }
 
+static const pb_field_desc action_fields[] = {
+    PB_FIELD(1, PB_STRING, oa_flight_action, type),
+    PB_FIELD(2, PB_BYTES, oa_flight_action, body),
+};
+
 int oa_flight_action_decode(const uint8_t *data, int64_t len,
                             oa_flight_action *out, const char *what,
                             oa_error *err) {
   memset(out, 0, sizeof *out);
-  oa_pb_reader r;
-  oa_pb_reader_init(&r, data, len);
-  oa_pb_field f;
-  bool more;
-  for (;;) {
-    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
-    if (!more) break;
-    if (f.number == 1) {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "type", err));
-      OA_RETURN_NOT_OK(check_utf8(f.bytes, what, "type", err));
-      out->type = f.bytes;
-    } else if (f.number == 2) {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "field 2", err));
-      out->body = f.bytes;
-    }
-  }
-  return 0;
+  return PB_DECODE(data, len, what, action_fields, out, err);
 }
 
 int oa_flight_action_encode(const oa_flight_action *a, oa_bytes *out,
@@ -619,26 +632,15 @@ int oa_flight_action_encode(const oa_flight_action *a, oa_bytes *out,
   return 0;
 }
 
+static const pb_field_desc handshake_fields[] = {
+    PB_FIELD(1, PB_U64, oa_flight_handshake, protocol_version),
+    PB_FIELD(2, PB_BYTES, oa_flight_handshake, payload),
+};
+
 int oa_flight_handshake_decode(const uint8_t *data, int64_t len,
                                oa_flight_handshake *out, oa_error *err) {
-  static const char what[] = "HandshakeRequest";
   memset(out, 0, sizeof *out);
-  oa_pb_reader r;
-  oa_pb_reader_init(&r, data, len);
-  oa_pb_field f;
-  bool more;
-  for (;;) {
-    OA_RETURN_NOT_OK(oa_pb_next(&r, &f, &more, what, err));
-    if (!more) break;
-    if (f.number == 1) {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_VARINT, what, "protocol_version", err));
-      out->protocol_version = f.value;
-    } else if (f.number == 2) {
-      OA_RETURN_NOT_OK(want_wire(&f, WT_LEN, what, "payload", err));
-      out->payload = f.bytes;
-    }
-  }
-  return 0;
+  return PB_DECODE(data, len, "HandshakeRequest", handshake_fields, out, err);
 }
 
 int oa_flight_handshake_encode(const oa_flight_handshake *h, oa_bytes *out,
