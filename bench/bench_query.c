@@ -10,11 +10,16 @@
  *
  * Usage: bench_query [SPANS (default 1000000)] [REPEATS (5)] [THREADS (0)]
  * Environment: BENCH_ONLY=group|sort|filter runs one case; BENCH_TRACE_SPANS
- * caps a generated trace (default 14: about 100K traces per 1M spans). */
+ * caps a generated trace (default 14: about 100K traces per 1M spans);
+ * BENCH_INPUT=FILE.arrow queries the batches of an Arrow IPC file, mapped as
+ * `otlparrow query --input` maps it (SPANS is then ignored), e.g. the file of
+ * `otlparrow gen --spans 1000000 --seed 1 --max-trace-spans 14 --batch 65536
+ * -o FILE.arrow` that bench_query_duckdb.mjs uses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "otlparrow/ipc.h"
 #include "otlparrow/otlp.h"
 #include "otlparrow/query.h"
 
@@ -28,6 +33,7 @@ typedef struct table {
   oa_schema *schema;
   oa_batch *batches;
   int64_t n_batches, n_rows;
+  oa_ipc_file_reader *file; /* BENCH_INPUT: the batches reference its map */
 } table;
 
 static void no_release(oa_query_table *t) { (void)t; }
@@ -77,6 +83,22 @@ static void gen(int64_t n, table *t) {
   oa_bytes_reset(&req);
   oa_trace_gen_reset(&g);
   t->schema = t->batches[0].schema;
+}
+
+static void load_file(const char *path, table *t) {
+  memset(t, 0, sizeof *t);
+  oa_ipc_read_options ro;
+  oa_ipc_read_options_init(&ro);
+  CHECK(oa_ipc_file_reader_open(&t->file, path, &ro, &err));
+  t->n_batches = oa_ipc_file_reader_n_batches(t->file);
+  t->batches =
+      calloc((size_t)(t->n_batches ? t->n_batches : 1), sizeof(oa_batch));
+  for (int64_t i = 0; i < t->n_batches; i++) {
+    oa_batch_init(&t->batches[i]);
+    CHECK(oa_ipc_file_reader_read(t->file, i, &t->batches[i], &err));
+    t->n_rows += t->batches[i].length;
+  }
+  t->schema = oa_ipc_file_reader_schema(t->file);
 }
 
 static double run_query(table *t, const char *sql, int threads,
@@ -221,10 +243,15 @@ int main(int argc, char **argv) {
   if (reps > 64) reps = 64;
   table t;
   double g0 = bench_wall_s();
-  gen(n, &t);
-  printf("bench_query: %lld spans in %lld batches (generated in %.2f s), "
+  const char *input = getenv("BENCH_INPUT");
+  if (input && *input)
+    load_file(input, &t);
+  else
+    gen(n, &t);
+  printf("bench_query: %lld spans in %lld batches (%s in %.2f s), "
          "threads=%d, best SIMD=%s\n",
-         (long long)t.n_rows, (long long)t.n_batches, bench_wall_s() - g0,
+         (long long)t.n_rows, (long long)t.n_batches,
+         t.file ? "mapped from BENCH_INPUT" : "generated", bench_wall_s() - g0,
          threads, oa_simd_name(oa_simd_detect()));
   idrow *rows = rows_of(&t);
   int64_t r, groups;
@@ -282,5 +309,6 @@ end:
   for (int64_t i = 0; i < t.n_batches; i++)
     oa_batch_reset(&t.batches[i]);
   free(t.batches);
+  if (t.file) oa_ipc_file_reader_free(t.file);
   return 0;
 }

@@ -65,6 +65,14 @@ typedef struct oa_query_options {
   int64_t now_ns;          /* value of now(); 0: the real-time clock */
   int64_t max_result_rows; /* E2BIG beyond it; default 100M */
   oa_simd_level simd;      /* default AUTO */
+  /* Bytes the query may hold in its big structures: the GROUP BY table and
+   * accumulators, COUNT(DISTINCT) sets, quantile buffers, collected rows,
+   * sort keys and the result. Past it the query fails with E2BIG naming
+   * what ran out. 0 (the default): no limit. */
+  int64_t max_memory;
+  /* How the caller's users set max_memory ("--max-memory"), named in that
+   * message; NULL: "max_memory". */
+  const char *memory_limit_hint;
 } oa_query_options;
 
 void oa_query_options_init(oa_query_options *o);
@@ -74,6 +82,7 @@ typedef struct oa_query_stats {
   int64_t batches_scanned;
   int64_t elapsed_ns;
   const char *filter_kernel; /* kernel path of the trace-id filter, or "" */
+  int64_t peak_memory;       /* bytes counted against max_memory at the peak */
 } oa_query_stats;
 
 typedef struct oa_query_result {

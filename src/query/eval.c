@@ -284,6 +284,26 @@ nulls:
   return 0;
 }
 
+/* out[k] = x[j]: one value of the engine type they share. */
+static inline void copy_value(oa_qvec *out, int64_t k, const oa_qvec *x,
+                              int64_t j) {
+  switch (x->type) {
+  case OA_Q_INT:
+  case OA_Q_TS:
+  case OA_Q_DUR:
+    out->i[k] = x->i[j];
+    break;
+  case OA_Q_DOUBLE:
+    out->d[k] = x->d[j];
+    break;
+  case OA_Q_BOOL:
+    out->b[k] = x->b[j];
+    break;
+  default:
+    out->s[k] = x->s[j];
+  }
+}
+
 /* Gathers slot column c at the selected rows. */
 static int load_slot(oa_qeval *ev, int64_t c, oa_qvec *out) {
   const oa_qvec *src = &ev->slots[c];
@@ -299,25 +319,8 @@ static int load_slot(oa_qeval *ev, int64_t c, oa_qvec *out) {
     for (int64_t k = 0; k < ev->n; k++)
       out->null[k] = src->null[ev->sel[k]];
   }
-  for (int64_t k = 0; k < ev->n; k++) {
-    int64_t r = ev->sel[k];
-    switch (src->type) {
-    case OA_Q_INT:
-    case OA_Q_TS:
-    case OA_Q_DUR:
-      out->i[k] = src->i[r];
-      break;
-    case OA_Q_DOUBLE:
-      out->d[k] = src->d[r];
-      break;
-    case OA_Q_BOOL:
-      out->b[k] = src->b[r];
-      break;
-    default:
-      out->s[k] = src->s[r];
-      break;
-    }
-  }
+  for (int64_t k = 0; k < ev->n; k++)
+    copy_value(out, k, src, ev->sel[k]);
   return 0;
 }
 
@@ -1053,21 +1056,7 @@ static int eval_func(oa_qeval *ev, const oa_qnode *node, oa_qvec *out) {
       for (int64_t k = 0; k < n; k++) {
         if (x->null && x->null[k]) continue;
         out->null[k] = 0;
-        switch (x->type) {
-        case OA_Q_INT:
-        case OA_Q_TS:
-        case OA_Q_DUR:
-          out->i[k] = x->i[k];
-          break;
-        case OA_Q_DOUBLE:
-          out->d[k] = x->d[k];
-          break;
-        case OA_Q_BOOL:
-          out->b[k] = x->b[k];
-          break;
-        default:
-          out->s[k] = x->s[k];
-        }
+        copy_value(out, k, x, k);
       }
     }
     return 0;
@@ -1079,21 +1068,7 @@ static int eval_func(oa_qeval *ev, const oa_qnode *node, oa_qvec *out) {
         out->null[k] = 1;
         continue;
       }
-      switch (a->type) {
-      case OA_Q_INT:
-      case OA_Q_TS:
-      case OA_Q_DUR:
-        out->i[k] = a->i[k];
-        break;
-      case OA_Q_DOUBLE:
-        out->d[k] = a->d[k];
-        break;
-      case OA_Q_BOOL:
-        out->b[k] = a->b[k];
-        break;
-      default:
-        out->s[k] = a->s[k];
-      }
+      copy_value(out, k, a, k);
     }
     return 0;
   case OA_QF_DATE_TRUNC: {
@@ -1354,21 +1329,7 @@ int oa_qeval_expr(oa_qeval *ev, const oa_qnode *node, oa_qvec *out) {
         done[k] = 1;
         if (v.type == OA_Q_NULL || (v.null && v.null[k])) continue;
         out->null[k] = 0;
-        switch (v.type) {
-        case OA_Q_INT:
-        case OA_Q_TS:
-        case OA_Q_DUR:
-          out->i[k] = v.i[k];
-          break;
-        case OA_Q_DOUBLE:
-          out->d[k] = v.d[k];
-          break;
-        case OA_Q_BOOL:
-          out->b[k] = v.b[k];
-          break;
-        default:
-          out->s[k] = v.s[k];
-        }
+        copy_value(out, k, &v, k);
       }
     }
     return 0;

@@ -71,11 +71,12 @@ void oa_qacc_reset(oa_qacc *a) {
   memset(a, 0, sizeof *a);
 }
 
-static int grow(void **p, int64_t cap, size_t elem) {
-  void *q = realloc(*p, (size_t)cap * elem);
-  if (!q) return ENOMEM;
-  *p = q;
-  return 0;
+/* Grows *p from old_cap to cap elements, charged to m. */
+static int grow(oa_qmem *m, const char *what, void **p, int64_t old_cap,
+                int64_t cap, size_t elem) {
+  if (!*p) old_cap = 0;
+  return oa_qmem_resize(m, what, p, old_cap * (int64_t)elem,
+                        cap * (int64_t)elem);
 }
 
 int oa_qacc_reserve(oa_qacc *a, int64_t extra) {
@@ -83,23 +84,25 @@ int oa_qacc_reserve(oa_qacc *a, int64_t extra) {
   int64_t cap = a->cap ? a->cap : 1024;
   while (cap < a->n + extra)
     cap *= 2;
-  if (grow((void **)&a->null, cap, 1)) return ENOMEM;
+  oa_qmem *m = a->mem;
+  const char *w = a->what;
+  if (grow(m, w, (void **)&a->null, a->cap, cap, 1)) return ENOMEM;
   memset(a->null + a->cap, 0, (size_t)(cap - a->cap));
   switch (a->type) {
   case OA_Q_INT:
   case OA_Q_TS:
   case OA_Q_DUR:
-    if (grow((void **)&a->i, cap, 8)) return ENOMEM;
+    if (grow(m, w, (void **)&a->i, a->cap, cap, 8)) return ENOMEM;
     break;
   case OA_Q_DOUBLE:
-    if (grow((void **)&a->d, cap, 8)) return ENOMEM;
+    if (grow(m, w, (void **)&a->d, a->cap, cap, 8)) return ENOMEM;
     break;
   case OA_Q_BOOL:
-    if (grow((void **)&a->b, cap, 1)) return ENOMEM;
+    if (grow(m, w, (void **)&a->b, a->cap, cap, 1)) return ENOMEM;
     break;
   case OA_Q_STR:
   case OA_Q_BIN:
-    if (grow((void **)&a->s, cap, sizeof(oa_qstr))) return ENOMEM;
+    if (grow(m, w, (void **)&a->s, a->cap, cap, sizeof(oa_qstr))) return ENOMEM;
     break;
   default:
     break;
@@ -245,8 +248,15 @@ void oa_qhash_reset(oa_qhash *h) {
 }
 
 static int qhash_rehash(oa_qhash *h, int64_t cap) {
+  int64_t old = h->slots ? (h->mask + 1) * (int64_t)sizeof *h->slots : 0;
+  int64_t bytes = cap * (int64_t)sizeof *h->slots;
+  if (oa_qmem_charge(h->mem, bytes, h->what)) return E2BIG;
   uint32_t *slots = calloc((size_t)cap, sizeof *slots);
-  if (!slots) return ENOMEM;
+  if (!slots) {
+    oa_qmem_release(h->mem, bytes);
+    return ENOMEM;
+  }
+  oa_qmem_release(h->mem, old);
   int64_t mask = cap - 1;
   for (int64_t id = 0; id < h->n; id++) {
     int64_t i = (int64_t)(h->hashes[id] & (uint64_t)mask);
@@ -281,8 +291,9 @@ int oa_qhash_find_or_add(oa_qhash *h, const uint8_t *key, uint32_t len,
   }
   if (h->n >= h->cap) {
     int64_t cap = h->cap ? h->cap * 2 : 1024;
-    if (grow((void **)&h->hashes, cap, 8) || grow((void **)&h->off, cap, 8) ||
-        grow((void **)&h->len, cap, 4))
+    if (grow(h->mem, h->what, (void **)&h->hashes, h->cap, cap, 8) ||
+        grow(h->mem, h->what, (void **)&h->off, h->cap, cap, 8) ||
+        grow(h->mem, h->what, (void **)&h->len, h->cap, cap, 4))
       return ENOMEM;
     h->cap = cap;
   }
@@ -290,7 +301,8 @@ int oa_qhash_find_or_add(oa_qhash *h, const uint8_t *key, uint32_t len,
     int64_t cap = h->keys_cap ? h->keys_cap * 2 : 65536;
     while (cap < h->keys_size + len)
       cap *= 2;
-    if (grow((void **)&h->keys, cap, 1)) return ENOMEM;
+    if (grow(h->mem, h->what, (void **)&h->keys, h->keys_cap, cap, 1))
+      return ENOMEM;
     h->keys_cap = cap;
   }
   memcpy(h->keys + h->keys_size, key, len);
@@ -380,7 +392,15 @@ typedef struct qgroups {
   oa_qacc *keys; /* n_group accumulators: the key values of each group */
   qagg *aggs;
   int32_t n_keys, n_aggs;
+  oa_qmem *mem;
 } qgroups;
+
+/* What the memory budget names when a structure outgrows it. */
+static const char kGroupBy[] = "GROUP BY";
+static const char kDistinct[] = "COUNT(DISTINCT)";
+static const char kQuantile[] = "quantile";
+static const char kOrderBy[] = "ORDER BY";
+static const char kResult[] = "the result";
 
 static int groups_reserve(qgroups *G, int64_t n) {
   if (n <= G->cap) return 0;
@@ -390,12 +410,13 @@ static int groups_reserve(qgroups *G, int64_t n) {
   for (int32_t a = 0; a < G->n_aggs; a++) {
     qagg *A = &G->aggs[a];
     int f = A->node->fn;
-    if (grow((void **)&A->cnt, cap, 8)) return ENOMEM;
+    if (grow(G->mem, kGroupBy, (void **)&A->cnt, G->cap, cap, 8)) return ENOMEM;
     memset(A->cnt + G->cap, 0, (size_t)(cap - G->cap) * 8);
     /* only sums need the sum arrays: at 100K+ groups the others would
      * cost megabytes of page faults per query */
     if (f == OA_AGG_SUM || f == OA_AGG_AVG) {
-      if (grow((void **)&A->isum, cap, 16) || grow((void **)&A->dsum, cap, 8))
+      if (grow(G->mem, kGroupBy, (void **)&A->isum, G->cap, cap, 16) ||
+          grow(G->mem, kGroupBy, (void **)&A->dsum, G->cap, cap, 8))
         return ENOMEM;
       memset(A->isum + G->cap, 0, (size_t)(cap - G->cap) * 16);
       memset(A->dsum + G->cap, 0, (size_t)(cap - G->cap) * 8);
@@ -436,6 +457,7 @@ typedef struct qrun {
   oa_query_stats *stats;
   oa_simd_level simd;
   int threads;
+  oa_qmem *mem; /* the query's memory budget, shared by its threads */
   /* projection */
   oa_qacc *cols; /* n_out + extra order columns */
   int32_t n_cols;
@@ -578,7 +600,8 @@ static int update_aggs(qrun *R, oa_qeval *ev, const uint32_t *gid) {
         if (nl && nl[k]) continue;
         if (A->qn >= A->qcap) {
           int64_t cap = A->qcap ? A->qcap * 2 : 4096;
-          if (grow((void **)&A->qv, cap, sizeof(struct qv)))
+          if (grow(R->mem, kQuantile, (void **)&A->qv, A->qcap, cap,
+                   sizeof(struct qv)))
             return oa_error_set(R->err, ENOMEM, "out of memory");
           A->qcap = cap;
         }
@@ -748,10 +771,16 @@ static int new_group(qrun *R, oa_qvec *keys, int32_t n_keys, int64_t k,
 }
 
 static int fast_rehash(qgroups *G, int64_t cap) {
-  /* calloc: a large one maps zero pages lazily, so a presized table costs
-   * only the pages it touches */
-  struct qslot *fs = calloc((size_t)cap, sizeof *fs);
-  if (!fs) return ENOMEM;
+  int64_t bytes = cap * (int64_t)sizeof(struct qslot);
+  if (oa_qmem_charge(G->mem, bytes, kGroupBy)) return E2BIG;
+  struct qslot *fs = oa_qbig_alloc((size_t)bytes);
+  if (!fs) {
+    oa_qmem_release(G->mem, bytes);
+    return ENOMEM;
+  }
+  memset(fs, 0, (size_t)bytes);
+  if (G->fslots)
+    oa_qmem_release(G->mem, (G->fmask + 1) * (int64_t)sizeof(struct qslot));
   int64_t mask = cap - 1;
   for (int64_t i = 0; G->fslots && i <= G->fmask; i++) {
     const struct qslot *o = &G->fslots[i];
@@ -785,24 +814,43 @@ static inline uint64_t fast_hash(uint64_t a, uint64_t b) {
 
 #define PROBE_BLOCK 256
 
-static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
+/* raw: the 16-byte keys of a fixed_size_binary column without nulls, read
+ * in place at raw + 16 * sel[k] (no key vector: at 100K groups over 1M rows
+ * building one cost as much as the probes); else the keys are key's. */
+static int assign_fast(qrun *R, oa_qvec *key, const uint8_t *raw,
+                       const int32_t *sel, int64_t n, uint32_t *gid) {
   qgroups *G = &R->G;
   bool wide = G->fast == 16;
-  if (wide)
+  oa_qstr one;
+  oa_qvec rawkey; /* the key of a new group read in place */
+  if (raw) {
+    memset(&rawkey, 0, sizeof rawkey);
+    rawkey.type = OA_Q_BIN;
+    rawkey.n = 1;
+    rawkey.s = &one;
+    one.len = 16;
+  } else if (wide) {
     for (int64_t k = 0; k < n; k++)
       if (!(key->null && key->null[k]) && key->s[k].len != 16) return -1;
+  }
   uint64_t hs[PROBE_BLOCK];
   for (int64_t b0 = 0; b0 < n; b0 += PROBE_BLOCK) {
     int64_t b1 = b0 + PROBE_BLOCK < n ? b0 + PROBE_BLOCK : n;
     /* room for the whole block first, so slots stay put while probing */
     while (!G->fslots || (G->fcount + (b1 - b0)) * 2 > G->fmask + 1) {
       int64_t cap = 4096;
+      /* a small budget starts small (a table never gets fuller than half) */
+      while (G->mem && G->mem->limit && cap > 64 &&
+             cap * (int64_t)sizeof(struct qslot) > G->mem->limit / 8)
+        cap /= 2;
       if (G->fslots)
         cap = (G->fmask + 1) * 2;
       else
         /* room for a group every 8 rows without rehashing (a rehash of
          * 100K groups costs more than the probes it replaces) */
-        while (cap < G->rows_hint / 4 && cap < ((int64_t)1 << 22))
+        while (cap < G->rows_hint / 4 && cap < ((int64_t)1 << 22) &&
+               (!G->mem || !G->mem->limit ||
+                cap * 2 * (int64_t)sizeof(struct qslot) < G->mem->limit / 8))
           cap *= 2;
       if (fast_rehash(G, cap))
         return oa_error_set(R->err, ENOMEM, "out of memory");
@@ -811,18 +859,22 @@ static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
      * hit cache instead of waiting on one miss after another */
     for (int64_t k = b0; k < b1; k++) {
       uint64_t a, b;
-      if (key->null && key->null[k]) {
+      if (raw) {
+        memcpy(&a, raw + 16 * (int64_t)sel[k], 8);
+        memcpy(&b, raw + 16 * (int64_t)sel[k] + 8, 8);
+      } else if (key->null && key->null[k]) {
         hs[k - b0] = 0;
         continue;
+      } else {
+        fast_key(key, wide, k, &a, &b);
       }
-      fast_key(key, wide, k, &a, &b);
       uint64_t h = fast_hash(a, b);
       hs[k - b0] = h;
       int64_t j = (int64_t)(h & (uint64_t)G->fmask);
       __builtin_prefetch(&G->fslots[j]);
     }
     for (int64_t k = b0; k < b1; k++) {
-      if (key->null && key->null[k]) {
+      if (!raw && key->null && key->null[k]) {
         if (G->null_gid < 0) {
           uint32_t id;
           OA_RETURN_NOT_OK(new_group(R, key, 1, k, &id));
@@ -832,14 +884,24 @@ static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
         continue;
       }
       uint64_t a, b;
-      fast_key(key, wide, k, &a, &b);
+      if (raw) {
+        memcpy(&a, raw + 16 * (int64_t)sel[k], 8);
+        memcpy(&b, raw + 16 * (int64_t)sel[k] + 8, 8);
+      } else {
+        fast_key(key, wide, k, &a, &b);
+      }
       int64_t j = (int64_t)(hs[k - b0] & (uint64_t)G->fmask);
       for (;;) {
         struct qslot *sl = &G->fslots[j];
         uint32_t s = sl->id1;
         if (!s) {
           uint32_t id;
-          OA_RETURN_NOT_OK(new_group(R, key, 1, k, &id));
+          if (raw) {
+            one.p = raw + 16 * (int64_t)sel[k];
+            OA_RETURN_NOT_OK(new_group(R, &rawkey, 1, 0, &id));
+          } else {
+            OA_RETURN_NOT_OK(new_group(R, key, 1, k, &id));
+          }
           sl->id1 = id + 1;
           sl->a = a;
           sl->b = b;
@@ -858,6 +920,24 @@ static int assign_fast(qrun *R, oa_qvec *key, int64_t n, uint32_t *gid) {
   return 0;
 }
 
+/* Room for n groups in all of R's group structures. */
+static int groups_presize(qrun *R, int64_t n) {
+  qgroups *G = &R->G;
+  if (groups_reserve(G, n))
+    return oa_error_set(R->err, ENOMEM, "out of memory");
+  for (int32_t j = 0; j < G->n_keys; j++)
+    if (oa_qacc_reserve(&G->keys[j], n - G->keys[j].n))
+      return oa_error_set(R->err, ENOMEM, "out of memory");
+  if (G->fast && G->fslots) {
+    int64_t cap = G->fmask + 1;
+    while ((n + PROBE_BLOCK) * 2 > cap)
+      cap *= 2;
+    if (cap > G->fmask + 1 && fast_rehash(G, cap))
+      return oa_error_set(R->err, ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
 /* Group ids for the n rows of the key vectors. */
 static int assign_groups(qrun *R, oa_qvec *keys, int32_t n_keys, int64_t n,
                          uint32_t *gid) {
@@ -871,7 +951,7 @@ static int assign_groups(qrun *R, oa_qvec *keys, int32_t n_keys, int64_t n,
     return 0;
   }
   if (G->fast) {
-    int rc = assign_fast(R, &keys[0], n, gid);
+    int rc = assign_fast(R, &keys[0], NULL, NULL, n, gid);
     if (rc == -1)
       return oa_error_set(R->err, EINVAL,
                           "GROUP BY: a 16-byte key changed width");
@@ -943,6 +1023,24 @@ static int filter_chunk(qrun *R, const oa_batch *b, int64_t start, int64_t n,
   return 0;
 }
 
+/* The 16-byte keys of batch b when the one GROUP BY key is a plain
+ * fixed_size_binary(16) column without nulls there; else NULL. */
+static const uint8_t *raw_key16(const qrun *R, const oa_batch *b) {
+  const oa_qplan *p = R->p;
+  if (R->G.fast != 16 || p->n_group != 1 || p->group[0]->kind != OA_N_COL)
+    return NULL;
+  int64_t c = p->group[0]->column;
+  const oa_field *f = &p->schema->fields[c];
+  if (f->dict.encoded || f->type.id != OA_TYPE_FIXED_SIZE_BINARY ||
+      f->type.byte_width != 16 || c >= b->n_columns)
+    return NULL;
+  const oa_array *a = &b->columns[c];
+  if ((a->null_count != 0 && a->n_buffers > 0 && a->buffers[0].data) ||
+      a->n_buffers < 2 || !a->buffers[1].data)
+    return NULL;
+  return a->buffers[1].data + a->offset * 16;
+}
+
 /* Scans the chunks whose first row (counted over all batches) is in
  * [row_lo, row_hi). */
 static int scan(qrun *R, const oa_query_table *t, const oa_batch *one,
@@ -1001,9 +1099,15 @@ static int scan(qrun *R, const oa_query_table *t, const oa_batch *one,
           rc = oa_error_set(R->err, E2BIG, "more than 64 GROUP BY keys");
           goto done;
         }
-        for (int32_t g = 0; g < p->n_group; g++)
-          OA_GOTO_NOT_OK(rc, oa_qeval_expr(&ev, p->group[g], &keys[g]), done);
-        OA_GOTO_NOT_OK(rc, assign_groups(R, keys, p->n_group, m, R->gid), done);
+        const uint8_t *raw = raw_key16(R, b);
+        if (raw) {
+          OA_GOTO_NOT_OK(rc, assign_fast(R, NULL, raw, sel, m, R->gid), done);
+        } else {
+          for (int32_t g = 0; g < p->n_group; g++)
+            OA_GOTO_NOT_OK(rc, oa_qeval_expr(&ev, p->group[g], &keys[g]), done);
+          OA_GOTO_NOT_OK(rc, assign_groups(R, keys, p->n_group, m, R->gid),
+                         done);
+        }
         OA_GOTO_NOT_OK(rc, update_aggs(R, &ev, R->gid), done);
       } else {
         for (int32_t c = 0; c < R->n_cols; c++) {
@@ -1033,12 +1137,20 @@ static int groups_setup(qrun *R) {
   qgroups *G = &R->G;
   G->n_keys = p->n_group;
   G->n_aggs = p->n_aggs;
+  G->mem = R->mem;
+  G->h.mem = R->mem;
+  G->h.what = kGroupBy;
+  R->keep.mem = R->mem;
+  R->keep.what = kGroupBy;
   G->keys = calloc((size_t)p->n_group + 1, sizeof *G->keys);
   G->aggs = calloc((size_t)p->n_aggs + 1, sizeof *G->aggs);
   if (!G->keys || !G->aggs)
     return oa_error_set(R->err, ENOMEM, "out of memory");
-  for (int32_t g = 0; g < p->n_group; g++)
+  for (int32_t g = 0; g < p->n_group; g++) {
     oa_qacc_init(&G->keys[g], p->group[g]->type, p->group[g]->fsb_width);
+    G->keys[g].mem = R->mem;
+    G->keys[g].what = kGroupBy;
+  }
   G->null_gid = -1;
   if (p->n_group == 1) {
     const oa_qnode *k0 = p->group[0];
@@ -1051,6 +1163,10 @@ static int groups_setup(qrun *R) {
   for (int32_t a = 0; a < p->n_aggs; a++) {
     G->aggs[a].node = p->aggs[a];
     oa_qacc_init(&G->aggs[a].ext, p->aggs[a]->type, 0);
+    G->aggs[a].ext.mem = R->mem;
+    G->aggs[a].ext.what = kGroupBy;
+    G->aggs[a].distinct.mem = R->mem;
+    G->aggs[a].distinct.what = kDistinct;
   }
   return 0;
 }
@@ -1156,7 +1272,8 @@ static int merge_groups(qrun *R, qrun *S) {
       for (int64_t i = 0; i < B->qn && !rc; i++) {
         if (A->qn >= A->qcap) {
           int64_t cap = A->qcap ? A->qcap * 2 : 4096;
-          if (grow((void **)&A->qv, cap, sizeof(struct qv))) {
+          if (grow(R->mem, kQuantile, (void **)&A->qv, A->qcap, cap,
+                   sizeof(struct qv))) {
             rc = oa_error_set(R->err, ENOMEM, "out of memory");
             break;
           }
@@ -1218,6 +1335,24 @@ static int run_ranges(qrun *R, qrun *ex, const oa_error *errs, int T,
   return 0;
 }
 
+/* A thread's own run of the query: the plan, options and memory budget of
+ * R, its own arenas, error and stats. */
+static void extra_run_init(const qrun *R, qrun *x, oa_error *e,
+                           oa_query_stats *st) {
+  x->p = R->p;
+  x->o = R->o;
+  x->err = e;
+  x->stats = st;
+  x->simd = R->simd;
+  x->threads = 1;
+  x->order_col = R->order_col;
+  x->mem = R->mem;
+  oa_qarena_init(&x->keep);
+  oa_qarena_init(&x->tmp);
+  x->keep.mem = R->mem;
+  x->keep.what = R->keep.what;
+}
+
 /* Each thread aggregates a contiguous range of rows into its own groups;
  * the partial results are merged in range order. */
 static int parallel_aggregate(qrun *R, const oa_query_table *t, int64_t total,
@@ -1235,14 +1370,7 @@ static int parallel_aggregate(qrun *R, const oa_query_table *t, int64_t total,
   *extra_out = ex;
   int rc = 0;
   for (int i = 1; i < T && !rc; i++) {
-    ex[i].p = R->p;
-    ex[i].o = R->o;
-    ex[i].err = &errs[i];
-    ex[i].stats = &st[i];
-    ex[i].simd = R->simd;
-    ex[i].threads = 1;
-    oa_qarena_init(&ex[i].keep);
-    oa_qarena_init(&ex[i].tmp);
+    extra_run_init(R, &ex[i], &errs[i], &st[i]);
     *n_extra = i + 1;
     rc = groups_setup(&ex[i]);
   }
@@ -1251,6 +1379,12 @@ static int parallel_aggregate(qrun *R, const oa_query_table *t, int64_t total,
   for (int i = 0; i < T && !rc; i++)
     (i ? &ex[i] : R)->G.rows_hint = per;
   if (!rc) rc = run_ranges(R, ex, errs, T, t, per);
+  /* room for every group up front: growing while merging would copy the
+   * arrays and rehash the table a few times */
+  int64_t all = R->G.n_groups;
+  for (int i = 1; i < T; i++)
+    all += ex[i].G.n_groups;
+  if (!rc) rc = groups_presize(R, all);
   for (int i = 1; i < T && !rc; i++)
     rc = merge_groups(R, &ex[i]);
   for (int i = 1; i < T; i++) {
@@ -1313,15 +1447,7 @@ static int parallel_project(qrun *R, const oa_query_table *t, int64_t total,
   int rc = 0;
   int64_t per = (total + T - 1) / T;
   for (int i = 1; i < T && !rc; i++) {
-    ex[i].p = R->p;
-    ex[i].o = R->o;
-    ex[i].err = &errs[i];
-    ex[i].stats = &st[i];
-    ex[i].simd = R->simd;
-    ex[i].threads = 1;
-    ex[i].order_col = R->order_col;
-    oa_qarena_init(&ex[i].keep);
-    oa_qarena_init(&ex[i].tmp);
+    extra_run_init(R, &ex[i], &errs[i], &st[i]);
     *n_extra = i + 1;
     ex[i].cols = calloc((size_t)R->n_cols + 1, sizeof *ex[i].cols);
     if (!ex[i].cols) {
@@ -1331,6 +1457,8 @@ static int parallel_project(qrun *R, const oa_query_table *t, int64_t total,
     ex[i].n_cols = R->n_cols;
     for (int32_t c = 0; c < R->n_cols && !rc; c++) {
       oa_qacc_init(&ex[i].cols[c], R->cols[c].type, R->cols[c].fsb_width);
+      ex[i].cols[c].mem = R->mem;
+      ex[i].cols[c].what = R->cols[c].what;
       /* without a filter the range's rows all come out: size them once */
       if (!R->p->where && R->p->tid_col < 0 &&
           oa_qacc_reserve(&ex[i].cols[c], per + CHUNK_ROWS))
@@ -1524,8 +1652,15 @@ static int sort_rows(qrun *R, const oa_qvec *keys, int64_t n, int64_t need,
   int64_t off = rec;
   rec += 4; /* row index, big-endian: ties keep input order */
   int64_t rs = (rec + 7) & ~(int64_t)7;
+  /* the records and the radix sort's second buffer of the same size */
+  int64_t bytes = (n ? n : 1) * rs * 2;
+  if (oa_qmem_charge(R->mem, bytes, kOrderBy))
+    return oa_error_set(R->err, E2BIG, "ORDER BY: over the memory limit");
   uint8_t *recs = oa_qbig_alloc((size_t)(n ? n : 1) * (size_t)rs);
-  if (!recs) return oa_error_set(R->err, ENOMEM, "out of memory (sort keys)");
+  if (!recs) {
+    oa_qmem_release(R->mem, bytes);
+    return oa_error_set(R->err, ENOMEM, "out of memory (sort keys)");
+  }
   keys_ctx kc = {keys, p->order, p->n_order, widths, nullable,
                  recs, rs,       n,          off};
   int64_t blocks = (n + KEY_BLOCK - 1) / KEY_BLOCK;
@@ -1541,6 +1676,7 @@ static int sort_rows(qrun *R, const oa_qvec *keys, int64_t n, int64_t need,
   }
   if (rc) {
     free(recs);
+    oa_qmem_release(R->mem, bytes);
     return oa_error_set(R->err, rc, "out of memory (sort)");
   }
   for (int64_t k = 0; k < n; k++) {
@@ -1549,6 +1685,7 @@ static int sort_rows(qrun *R, const oa_qvec *keys, int64_t n, int64_t need,
                         (uint32_t)q[2] << 8 | q[3]);
   }
   free(recs);
+  oa_qmem_release(R->mem, bytes);
   return 0;
 }
 
@@ -1672,6 +1809,23 @@ static int build_result(qrun *R, const oa_qvec *cols, const int32_t *fsbw,
       oa_field_reset(&f);
       goto fail;
     }
+  }
+  /* what the result's buffers will take, before building them */
+  int64_t bytes = 0;
+  for (int32_t c = 0; c < p->n_out; c++) {
+    const oa_qvec *v = &cols[c];
+    bytes += n / 8 + 1;
+    if (v->type == OA_Q_STR || v->type == OA_Q_BIN) {
+      bytes += fsbw[c] > 0 ? 0 : 4 * (n + 1);
+      for (int64_t k = 0; k < n; k++) /* a null's slot is not set */
+        if (!v->null || !v->null[perm[k]]) bytes += v->s[perm[k]].len;
+    } else {
+      bytes += v->type == OA_Q_BOOL ? n / 8 + 1 : 8 * n;
+    }
+  }
+  if (oa_qmem_charge(R->mem, bytes, kResult)) {
+    rc = oa_error_set(err, E2BIG, "the result is over the memory limit");
+    goto fail;
   }
   const int64_t per_batch = 1 << 20;
   int64_t nb = n ? (n + per_batch - 1) / per_batch : 1;
@@ -1895,6 +2049,77 @@ static void hint_conj(const oa_qnode *n, oa_qplan *p, oa_qarena *arena) {
 
 static void noop_release(oa_query_table *t) { (void)t; }
 
+static void fmt_bytes(char *buf, size_t cap, int64_t b) {
+  if (b >= ((int64_t)1 << 30) && b % ((int64_t)1 << 30) == 0)
+    snprintf(buf, cap, "%lld GiB", (long long)(b >> 30));
+  else if (b >= ((int64_t)1 << 30))
+    snprintf(buf, cap, "%.1f GiB", (double)b / (double)(1 << 30));
+  else if (b >= (1 << 20))
+    snprintf(buf, cap, "%.0f MiB", (double)b / (double)(1 << 20));
+  else if (b >= (1 << 10))
+    snprintf(buf, cap, "%.0f KiB", (double)b / (double)(1 << 10));
+  else
+    snprintf(buf, cap, "%lld bytes", (long long)b);
+}
+
+static void fmt_count(char *buf, size_t cap, int64_t n) {
+  if (n >= 1000000)
+    snprintf(buf, cap, "%.1fM", (double)n / 1e6);
+  else if (n >= 10000)
+    snprintf(buf, cap, "%.0fK", (double)n / 1e3);
+  else
+    snprintf(buf, cap, "%lld", (long long)n);
+}
+
+static bool tag_is(const char *what, const char *tag) {
+  return what && strcmp(what, tag) == 0;
+}
+
+/* How far the query got when the budget ran out: groups, distinct values,
+ * quantile values or rows, for the message. */
+static int64_t mem_progress(const oa_qmem *m, const qrun *R, const qrun *ex,
+                            int n_ex, int64_t rows) {
+  int64_t v = 0;
+  for (int i = -1; i < n_ex; i++) {
+    const qrun *r = i < 0 ? R : &ex[i]; /* ex[0] is an unused, zeroed run */
+    if (tag_is(m->what, kGroupBy)) v += r->G.n_groups;
+    for (int32_t a = 0; a < r->G.n_aggs && r->G.aggs; a++)
+      v += tag_is(m->what, kDistinct)   ? r->G.aggs[a].distinct.n
+           : tag_is(m->what, kQuantile) ? r->G.aggs[a].qn
+                                        : 0;
+    if (tag_is(m->what, kOrderBy) || tag_is(m->what, kResult)) v += r->rows_out;
+  }
+  if ((tag_is(m->what, kOrderBy) || tag_is(m->what, kResult)) && rows > v)
+    v = rows;
+  return v;
+}
+
+/* E2BIG naming what outgrew the query memory limit and what to do. */
+static int memory_error(const oa_qmem *m, const oa_query_options *o,
+                        int64_t count, oa_error *err) {
+  char lim[32], cnt[32], detail[64] = "";
+  fmt_bytes(lim, sizeof lim, m->limit);
+  const char *what = m->what ? m->what : kResult;
+  const char *hint = o->memory_limit_hint ? o->memory_limit_hint : "max_memory";
+  const char *todo = "add a WHERE or a LIMIT";
+  const char *unit = tag_is(what, kGroupBy)    ? "group"
+                     : tag_is(what, kDistinct) ? "distinct value"
+                     : tag_is(what, kQuantile) ? "value"
+                                               : "row";
+  if (tag_is(what, kGroupBy) || tag_is(what, kDistinct) ||
+      tag_is(what, kQuantile))
+    todo = "add a WHERE that keeps fewer rows or group by fewer keys";
+  fmt_count(cnt, sizeof cnt, count);
+  if (count > 0)
+    snprintf(detail, sizeof detail, " for %s %s%s%s", cnt, unit,
+             count == 1 ? "" : "s",
+             tag_is(what, kOrderBy) || tag_is(what, kResult) ? "" : " so far");
+  return oa_error_set(err, E2BIG,
+                      "%s needs more than %s%s (query memory limit, %s); %s, "
+                      "or raise the limit",
+                      what, lim, detail, hint, todo);
+}
+
 int oa_query_run(const char *sql, const oa_query_options *o,
                  oa_query_result *out, oa_error *err) {
   int64_t t0 = mono_ns();
@@ -1913,6 +2138,10 @@ int oa_query_run(const char *sql, const oa_query_options *o,
                         oa_simd_name(o->simd));
   qrun R;
   memset(&R, 0, sizeof R);
+  oa_qmem mem;
+  oa_qmem_init(&mem, o->max_memory);
+  R.mem = &mem;
+  int64_t mem_rows = -1; /* rows being sorted or output, for the message */
   R.o = o;
   R.err = err;
   R.stats = &out->stats;
@@ -1921,6 +2150,8 @@ int oa_query_run(const char *sql, const oa_query_options *o,
   if (R.threads < 1) R.threads = 1;
   oa_qarena_init(&R.keep);
   oa_qarena_init(&R.tmp);
+  R.keep.mem = &mem;
+  R.keep.what = kResult;
   oa_qarena ast;
   oa_qarena_init(&ast);
   oa_qstmt st;
@@ -1980,7 +2211,7 @@ int oa_query_run(const char *sql, const oa_query_options *o,
   R.p = &plan;
   if (have_table) {
     bool handled = false;
-    rc = oa_qlate_sort(&plan, &table, R.threads, o->max_result_rows, out,
+    rc = oa_qlate_sort(&plan, &table, R.threads, o->max_result_rows, &mem, out,
                        &handled, err);
     if (rc || handled) goto done;
   }
@@ -2026,6 +2257,7 @@ int oa_query_run(const char *sql, const oa_query_options *o,
     one.length = 1;
   }
   if (!plan.aggregate) {
+    R.keep.what = plan.n_order ? kOrderBy : kResult;
     R.cols = calloc((size_t)n_cols + 1, sizeof *R.cols);
     if (!R.cols) {
       rc = oa_error_set(err, ENOMEM, "out of memory");
@@ -2043,7 +2275,10 @@ int oa_query_run(const char *sql, const oa_query_options *o,
       const oa_qnode *e =
           c < plan.n_out ? plan.out[c] : plan.order[R.order_col[c]].expr;
       oa_qacc_init(&R.cols[c], e->type, e->fsb_width);
+      R.cols[c].mem = &mem;
+      R.cols[c].what = plan.n_order ? kOrderBy : kResult;
       if (expect > 0 && oa_qacc_reserve(&R.cols[c], expect)) {
+        mem_rows = expect;
         rc = oa_error_set(err, ENOMEM, "out of memory");
         goto done;
       }
@@ -2138,10 +2373,15 @@ int oa_query_run(const char *sql, const oa_query_options *o,
     n_rows = m;
   }
   /* ORDER BY, OFFSET, LIMIT */
+  mem_rows = n_rows;
   {
     int64_t off = st.offset, lim = st.limit;
     int64_t need = lim >= 0 ? off + lim : n_rows;
     if (need > n_rows || need < 0) need = n_rows;
+    if (oa_qmem_charge(&mem, 4 * n_rows, plan.n_order ? kOrderBy : kResult)) {
+      rc = E2BIG;
+      goto done;
+    }
     perm = malloc(sizeof(int32_t) * (size_t)(n_rows ? n_rows : 1));
     if (!perm) {
       rc = oa_error_set(err, ENOMEM, "out of memory");
@@ -2178,6 +2418,11 @@ int oa_query_run(const char *sql, const oa_query_options *o,
     rc = build_result(&R, vcols, fsbw, perm + start, count, out);
   }
 done:
+  if (rc && atomic_load(&mem.over)) {
+    if (mem_rows < 0) mem_rows = out->stats.rows_scanned;
+    rc = memory_error(
+        &mem, o, mem_progress(&mem, &R, extra, n_extra_runs, mem_rows), err);
+  }
   free(perm);
   free(vcols);
   free(fsbw);
@@ -2198,6 +2443,7 @@ done:
   oa_qarena_reset(&R.tmp);
   oa_qarena_reset(&ast);
   out->stats.elapsed_ns = mono_ns() - t0;
+  out->stats.peak_memory = atomic_load(&mem.peak);
   if (rc) {
     oa_query_stats keep = out->stats;
     oa_query_result_reset(out);

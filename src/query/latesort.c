@@ -279,8 +279,8 @@ static bool ls_applicable(const oa_qplan *p, const oa_query_table *t,
 }
 
 int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
-                  int64_t max_rows, oa_query_result *out, bool *handled,
-                  oa_error *err) {
+                  int64_t max_rows, oa_qmem *mem, oa_query_result *out,
+                  bool *handled, oa_error *err) {
   *handled = false;
   int64_t n;
   if (!ls_applicable(p, t, &n)) return 0;
@@ -304,12 +304,20 @@ int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
   }
   c.klen = off + 4;
   c.rs = (c.klen + 4 + 7) & ~(int64_t)7;
-  int64_t *starts = malloc(sizeof(int64_t) * (size_t)(t->n_batches + 1));
-  c.recs = oa_qbig_alloc((size_t)(n * c.rs));
   oa_array *arrs = NULL;
   oa_schema *s = NULL;
   int64_t nb = 0;
-  int rc = 0;
+  int64_t *starts = NULL;
+  out->stats.rows_scanned += n;
+  out->stats.batches_scanned += t->n_batches;
+  /* the records and the radix sort's second buffer of the same size */
+  int rc = oa_qmem_charge(mem, 2 * n * c.rs, "ORDER BY");
+  if (rc) {
+    rc = oa_error_set(err, E2BIG, "ORDER BY: over the memory limit");
+    goto done;
+  }
+  starts = malloc(sizeof(int64_t) * (size_t)(t->n_batches + 1));
+  c.recs = oa_qbig_alloc((size_t)(n * c.rs));
   if (!starts || !c.recs) {
     rc = oa_error_set(err, ENOMEM, "out of memory (sort keys)");
     goto done;
@@ -318,8 +326,6 @@ int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
   for (int64_t bi = 0; bi < t->n_batches; bi++)
     starts[bi + 1] = starts[bi] + t->batches[bi].length;
   c.starts = starts;
-  out->stats.rows_scanned += n;
-  out->stats.batches_scanned += t->n_batches;
   oa_qparallel_for(n >= 4 * LS_BLOCK ? threads : 1, t->n_batches, ls_build, &c);
   int64_t off_rows = p->st->offset, lim = p->st->limit;
   int64_t need = lim >= 0 ? off_rows + lim : n;
@@ -339,6 +345,33 @@ int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
     rc = oa_error_set(err, E2BIG,
                       "the result has %lld rows, more than the limit of %lld",
                       (long long)count, (long long)max_rows);
+    goto done;
+  }
+  /* what the result's buffers will take (strings: the columns' average) */
+  int64_t bytes = 0;
+  for (int32_t col = 0; col < p->n_out; col++) {
+    const oa_field *f = &p->schema->fields[p->out[col]->column];
+    int64_t w = fixed_width(f);
+    bytes += count / 8 + 1;
+    if (w) {
+      bytes += w * count;
+      continue;
+    }
+    int64_t data = 0;
+    for (int64_t bi = 0; bi < t->n_batches; bi++) {
+      const oa_array *a = &t->batches[bi].columns[p->out[col]->column];
+      if (f->dict.encoded) a = a->dictionary;
+      if (a->length <= 0) continue;
+      const int32_t *offs = (const int32_t *)(const void *)a->buffers[1].data;
+      int64_t d = offs[a->offset + a->length] - offs[a->offset];
+      /* a dictionary's values are shared by the batch's rows */
+      if (f->dict.encoded) d = d / a->length * t->batches[bi].length;
+      data += d;
+    }
+    bytes += 4 * (count + 1) + (n ? data / n * count : 0);
+  }
+  if (oa_qmem_charge(mem, bytes, "the result")) {
+    rc = oa_error_set(err, E2BIG, "the result is over the memory limit");
     goto done;
   }
   OA_GOTO_NOT_OK(rc, oa_schema_new(&s, err), done);

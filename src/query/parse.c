@@ -18,20 +18,25 @@ struct oa_qarena_block {
 void oa_qarena_init(oa_qarena *a) {
   a->head = NULL;
   a->spare = NULL;
+  a->mem = NULL;
+  a->what = NULL;
+  a->total = 0;
 }
 
-static void free_blocks(oa_qarena_block *b) {
+static void free_blocks(oa_qarena *a, oa_qarena_block *b) {
   while (b) {
     oa_qarena_block *n = b->next;
+    oa_qmem_release(a->mem, b->cap);
     free(b);
     b = n;
   }
 }
 
 void oa_qarena_reset(oa_qarena *a) {
-  free_blocks(a->head);
-  free_blocks(a->spare);
+  free_blocks(a, a->head);
+  free_blocks(a, a->spare);
   a->head = a->spare = NULL;
+  a->total = 0;
 }
 
 void oa_qarena_clear(oa_qarena *a) {
@@ -62,11 +67,22 @@ void *oa_qarena_alloc(oa_qarena *a, int64_t size) {
         break;
       }
     if (!nb) {
-      int64_t cap = size > (1 << 20) ? size : (1 << 20);
-      nb = malloc(sizeof *nb + (size_t)cap);
-      if (!nb) return NULL;
+      /* blocks double from 16 KB (small queries stay small, also against
+       * a small memory budget); past 256 KB the arena is a big one and takes
+       * whole 2 MB huge pages (see oa_qbig_alloc) */
+      int64_t dflt = a->total < (1 << 14) ? (1 << 14) : a->total;
+      if (dflt > (1 << 18)) dflt = 2 << 20;
+      dflt -= (int64_t)sizeof *nb;
+      int64_t cap = size > dflt ? size : dflt;
+      if (oa_qmem_charge(a->mem, cap, a->what)) return NULL;
+      nb = oa_qbig_alloc(sizeof *nb + (size_t)cap);
+      if (!nb) {
+        oa_qmem_release(a->mem, cap);
+        return NULL;
+      }
       nb->used = 0;
       nb->cap = cap;
+      a->total += cap;
     }
     /* Big requests get their own block behind the current one, so the
      * current block's free space is not wasted. */

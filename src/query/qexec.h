@@ -11,6 +11,8 @@ typedef struct oa_qacc {
   int32_t fsb_width;
   int64_t n, cap;
   bool any_null;
+  oa_qmem *mem;     /* charged as it grows; NULL: not */
+  const char *what; /* named when the budget runs out */
   uint8_t *null;
   int64_t *i;
   double *d;
@@ -34,6 +36,8 @@ typedef struct oa_qhash {
   int64_t n, cap;
   uint8_t *keys;
   int64_t keys_size, keys_cap;
+  oa_qmem *mem; /* charged as it grows; NULL: not */
+  const char *what;
 } oa_qhash;
 
 void oa_qhash_init(oa_qhash *h);
@@ -59,15 +63,11 @@ int oa_qsort_records_mt(uint8_t *recs, int64_t n, int64_t rs, int64_t klen,
 int oa_qtopk_records(uint8_t *recs, int64_t n, int64_t rec_size,
                      int64_t key_size, int64_t k);
 
-/* malloc for large, short-lived buffers (huge pages when the kernel
- * offers them); release with free(). */
-void *oa_qbig_alloc(size_t size);
-
 /* ORDER BY over plain columns of the table with late materialization.
  * Sets *handled and fills out when the plan has the shape the path takes
  * (see latesort.c); otherwise leaves both alone for the general path. */
 int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
-                  int64_t max_rows, oa_query_result *out, bool *handled,
-                  oa_error *err);
+                  int64_t max_rows, oa_qmem *mem, oa_query_result *out,
+                  bool *handled, oa_error *err);
 
 #endif

@@ -2,8 +2,39 @@
 #ifndef OA_QUERY_INTERNAL_H
 #define OA_QUERY_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "otlparrow/builder.h"
 #include "otlparrow/query.h"
+
+/* ---------------------------------------------------------------- arena */
+
+/* ---------------------------------------------------------------- memory */
+
+/* The memory budget of one query (oa_query_options.max_memory), shared by
+ * its threads. The big structures (group tables, sort keys, collected rows,
+ * the result) are charged before they are allocated; the first charge over
+ * the limit records what asked (a static string) and fails, and
+ * oa_query_run turns the failure into E2BIG with a message saying so. */
+typedef struct oa_qmem {
+  int64_t limit; /* bytes; 0: none */
+  _Atomic int64_t used, peak;
+  _Atomic int over; /* set once, by the first charge over the limit */
+  const char *what; /* what that charge was for */
+  int64_t want;     /* bytes it asked for */
+} oa_qmem;
+
+void oa_qmem_init(oa_qmem *m, int64_t limit);
+/* 0, or E2BIG past the limit (m may be NULL: no limit). */
+int oa_qmem_charge(oa_qmem *m, int64_t bytes, const char *what);
+void oa_qmem_release(oa_qmem *m, int64_t bytes);
+/* A buffer of bytes (huge pages for big ones, so that a query does not take
+ * a page fault per 4 KB of fresh memory); free() releases it. */
+void *oa_qbig_alloc(size_t size);
+/* Resizes *p (malloc'ed or oa_qbig_alloc'ed) from old_bytes to new_bytes,
+ * keeping the content and charging the difference: 0, ENOMEM or E2BIG. */
+int oa_qmem_resize(oa_qmem *m, const char *what, void **p, int64_t old_bytes,
+                   int64_t new_bytes);
 
 /* ---------------------------------------------------------------- arena */
 
@@ -11,6 +42,9 @@ typedef struct oa_qarena_block oa_qarena_block;
 typedef struct oa_qarena {
   oa_qarena_block *head;
   oa_qarena_block *spare; /* cleared blocks kept for reuse */
+  oa_qmem *mem;           /* charged per block; NULL: not */
+  const char *what;       /* named when the budget runs out */
+  int64_t total;          /* bytes of its blocks */
 } oa_qarena;
 
 void oa_qarena_init(oa_qarena *a);
