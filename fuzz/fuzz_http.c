@@ -1,13 +1,15 @@
 /* libFuzzer target: the OTLP/HTTP request path (receiver/otlp_http.c) from
  * headers and body bytes to a span batch or an error answer, without the
- * network: content type, content encoding (gzip and zstd bombs, truncated
- * streams, concatenated members), size limits and both decoders.
+ * network: content type, content encoding (gzip, zstd and lz4 bombs,
+ * truncated streams, concatenated members and frames), size limits and both
+ * decoders.
  *
  * Input: byte 0 picks the headers, byte 1 the size of the pieces the body
  * arrives in, the rest is the body as sent on the wire:
  *   bits 0-1  Content-Type: protobuf, JSON, none, text/plain
- *   bits 2-4  Content-Encoding: none, identity, gzip, zstd, x-gzip, br,
- *             "gzip, zstd", " GZIP "
+ *   bits 2-5  Content-Encoding: none, identity, gzip, zstd, x-gzip, br,
+ *             "gzip, zstd", " GZIP ", lz4, LZ4, "lz4, gzip", " lz4 ",
+ *             lz4, zstd, gzip, none
  * The body limit is 256 KiB so that a decompression bomb reaches it fast;
  * going past it must give 413, never more memory. */
 #include <stdlib.h>
@@ -24,12 +26,14 @@ static const char *const kTypes[] = {"application/x-protobuf",
                                      "application/json; charset=utf-8", NULL,
                                      "text/plain"};
 static const char *const kEncodings[] = {
-    NULL, "identity", "gzip", "zstd", "x-gzip", "br", "gzip, zstd", " GZIP "};
+    NULL,         "identity", "gzip", "zstd", "x-gzip",    "br",
+    "gzip, zstd", " GZIP ",   "lz4",  "LZ4",  "lz4, gzip", " lz4 ",
+    "lz4",        "zstd",     "gzip", NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;
   const char *ct = kTypes[data[0] & 3];
-  const char *ce = kEncodings[(data[0] >> 2) & 7];
+  const char *ce = kEncodings[(data[0] >> 2) & 15];
   size_t chunk = data[1] ? data[1] : 0; /* 0: the whole body at once */
   size_t n = size - 2;
   /* copied so that ASan sees any read past its end */

@@ -8,9 +8,7 @@
  * ever in use, and each keeps its builders warm between requests. */
 #include "receiver/otlp_http.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -18,18 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
+#include <lz4frame.h>
 #include <microhttpd.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include "otlparrow/common.h"
+#include "receiver/http_listen.h"
 
 #define OA_HTTP_DEFAULT_LISTEN "127.0.0.1:4318"
 #define OA_HTTP_DEFAULT_MAX_BODY (20 * 1024 * 1024)
@@ -54,81 +50,28 @@ typedef struct dec_slot {
 } dec_slot;
 
 struct oa_otlp_http {
-  struct MHD_Daemon *daemon;
-  int listen_fd;
-  int port;
+  oa_http_listener *l; /* binding, TLS, token, request deadlines */
   oa_datasets *ds;
   int (*sink)(void *ctx, const oa_batch *spans, oa_error *err);
   void *sink_ctx;
   int64_t max_body;
   char *dataset;
-  char *token;
-  size_t token_len;
-  char *cert_pem;
-  char *key_pem;
-  char *ca_pem; /* client CA: mutual TLS when set */
   unsigned retry_after_s;
   unsigned drain_timeout_ms;
   oa_otlp_options dopts;
-  pthread_mutex_t mu; /* guards pool and log */
+  pthread_mutex_t mu; /* guards pool */
   dec_slot *pool;
   atomic_int in_flight;
-  char log[OA_ERROR_SIZE]; /* last libmicrohttpd message (start errors) */
-  /* Slow clients: libmicrohttpd's timeout only counts idle time, so a
-   * client sending a byte now and then would hold its connection forever.
-   * The reaper thread shuts down connections whose request did not arrive
-   * whole within request_timeout_ms. */
-  int64_t request_timeout_ms;
-  pthread_mutex_t conn_mu; /* guards conns, stopping */
-  pthread_cond_t conn_cv;
-  struct peer_check *conns;
-  bool stopping, reaper_started;
-  pthread_t reaper;
-  atomic_llong cut_connections;
+  atomic_llong requests, accepted_spans, rejected_spans, failed;
+  atomic_llong received_bytes, decoded_bytes;
 };
 
-/* The state of one connection: its request deadline and, with a client CA,
- * the client certificate check, made at its first request and kept for the
- * requests that follow on it. */
-typedef struct peer_check {
-  bool done;
-  int rc;          /* gnutls_certificate_verify_peers result */
-  unsigned status; /* gnutls_certificate_status_t bits when rc == 0 */
-  struct peer_check *prev, *next;
-  int fd;
-  int64_t deadline_ms; /* monotonic; 0 while the server is answering */
-  bool cut;
-} peer_check;
-
-static int64_t now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static peer_check *conn_of(struct MHD_Connection *c) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  return ci ? ci->socket_context : NULL;
-}
-
-/* deadline: a new request may start now (true) or the answer is being
- * sent (false: libmicrohttpd's idle timeout covers a client that does not
- * read it). */
-static void conn_deadline(oa_otlp_http *h, struct MHD_Connection *c,
-                          bool start) {
-  peer_check *pc = conn_of(c);
-  if (!pc) return;
-  pthread_mutex_lock(&h->conn_mu);
-  pc->deadline_ms = start ? now_ms() + h->request_timeout_ms : 0;
-  pthread_mutex_unlock(&h->conn_mu);
-}
-
-typedef enum body_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD } body_enc;
+typedef enum body_enc { ENC_IDENTITY, ENC_GZIP, ENC_ZSTD, ENC_LZ4 } body_enc;
 
 typedef struct req {
   bool json;
-  bool answered; /* a response was queued before the body */
+  bool answered;  /* a response was queued before the body */
+  bool succeeded; /* answered 200 */
   body_enc enc;
   unsigned status; /* 0 while all is well, else the HTTP status to answer */
   int rpc_code;
@@ -141,6 +84,8 @@ typedef struct req {
   bool z_init, z_end;
   ZSTD_DCtx *zd;
   size_t zret; /* last ZSTD_decompressStream result: 0 at a frame end */
+  LZ4F_dctx *lz;
+  size_t lret; /* last LZ4F_decompress result: 0 at a frame end */
 } req;
 
 void oa_otlp_http_options_init(oa_otlp_http_options *o) {
@@ -156,8 +101,6 @@ void oa_otlp_http_options_init(oa_otlp_http_options *o) {
   o->dataset = "spans";
   oa_otlp_options_default(&o->decode);
 }
-
-int oa_otlp_http_port(const oa_otlp_http *h) { return h ? h->port : -1; }
 
 /* ------------------------------------------------------------ responses */
 
@@ -314,6 +257,7 @@ static void fail(req *r, unsigned status, int code, const char *fmt, ...) {
 static void req_free(req *r) {
   if (r->z_init) inflateEnd(&r->z);
   ZSTD_freeDCtx(r->zd);
+  if (r->lz) LZ4F_freeDecompressionContext(r->lz);
   free(r->body);
   free(r);
 }
@@ -411,6 +355,34 @@ static void feed_zstd(int64_t max_body, req *r, const uint8_t *in, size_t n) {
   }
 }
 
+/* The LZ4 frame format (what OpenTelemetry's confighttp means by "lz4"):
+ * frames one after another, each ended by its end mark. Besides the body
+ * buffer the decoder holds at most two blocks (4 MiB each at most). */
+static void feed_lz4(int64_t max_body, req *r, const uint8_t *in, size_t n) {
+  size_t off = 0;
+  for (;;) {
+    if (!make_room(max_body, r)) return;
+    size_t dst = r->cap - r->len, src = n - off;
+    size_t ret =
+        LZ4F_decompress(r->lz, r->body + r->len, &dst, in + off, &src, NULL);
+    off += src;
+    r->len += dst;
+    if (LZ4F_isError(ret)) {
+      fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
+           "lz4 body: %s near compressed byte %llu", LZ4F_getErrorName(ret),
+           (unsigned long long)(r->raw_len - (n - off)));
+      return;
+    }
+    r->lret = ret;
+    if (r->len > (size_t)max_body) {
+      fail_too_large(max_body, r);
+      return;
+    }
+    /* a full buffer may hide output the decoder still holds */
+    if (off == n && r->len < r->cap) return;
+  }
+}
+
 static void consume(int64_t max_body, req *r, const uint8_t *data, size_t n) {
   if (r->status) {
     r->discarded += n;
@@ -440,6 +412,9 @@ static void consume(int64_t max_body, req *r, const uint8_t *data, size_t n) {
     break;
   case ENC_ZSTD:
     feed_zstd(max_body, r, data, n);
+    break;
+  case ENC_LZ4:
+    feed_lz4(max_body, r, data, n);
     break;
   }
 }
@@ -476,86 +451,11 @@ static media media_of(const char *ct) {
   return MEDIA_NONE;
 }
 
-static bool token_ok(const oa_otlp_http *h, const char *auth) {
-  if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return false;
-  auth += 7;
-  while (*auth == ' ')
-    auth++;
-  size_t n = strlen(auth);
-  while (n && auth[n - 1] == ' ')
-    n--;
-  /* constant time in the token's length */
-  unsigned diff = n != h->token_len;
-  for (size_t i = 0; i < h->token_len; i++)
-    diff |= (unsigned char)h->token[i] ^ (unsigned char)(i < n ? auth[i] : 0);
-  return diff == 0;
-}
-
 static enum MHD_Result answer_now(struct MHD_Connection *c, req *r,
                                   unsigned status, int code, const char *msg,
                                   const char *hname, const char *hvalue) {
   r->answered = true;
   return reply_status(c, status, r->json, code, msg, hname, hvalue, 0);
-}
-
-/* Mutual TLS: libmicrohttpd only asks for a client certificate during the
- * handshake (GNUTLS_CERT_REQUEST), so it is verified here against the
- * client CA. Returns 0 when the certificate is trusted, else the HTTP
- * status with code and msg filled. */
-static unsigned check_client_cert(struct MHD_Connection *c, int *code,
-                                  char *msg, size_t cap) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  peer_check local;
-  memset(&local, 0, sizeof local);
-  peer_check *pc = ci && ci->socket_context ? ci->socket_context : &local;
-  if (!pc->done) {
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    gnutls_session_t s = ci ? (gnutls_session_t)ci->tls_session : NULL;
-    pc->status = 0;
-    if (!s) {
-      pc->rc = GNUTLS_E_NO_CERTIFICATE_FOUND;
-    } else {
-      /* the chain up to the client CA, validity dates, and an extended key
-       * usage (when present) that allows TLS client authentication */
-      gnutls_typed_vdata_st purpose;
-      memset(&purpose, 0, sizeof purpose);
-      purpose.type = GNUTLS_DT_KEY_PURPOSE_OID;
-      purpose.data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT;
-      pc->rc = gnutls_certificate_verify_peers(s, &purpose, 1, &pc->status);
-    }
-    pc->done = true;
-  }
-  if (pc->rc == GNUTLS_E_NO_CERTIFICATE_FOUND) {
-    *code = RPC_UNAUTHENTICATED;
-    snprintf(msg, cap,
-             "client certificate required: this server accepts only TLS "
-             "clients that present a certificate signed by its client CA");
-    return MHD_HTTP_UNAUTHORIZED;
-  }
-  if (pc->rc < 0) {
-    *code = RPC_PERMISSION_DENIED;
-    snprintf(msg, cap, "client certificate could not be verified: %s",
-             gnutls_strerror(pc->rc));
-    return MHD_HTTP_FORBIDDEN;
-  }
-  if (pc->status == 0) return 0;
-  *code = RPC_PERMISSION_DENIED;
-  gnutls_datum_t why = {NULL, 0};
-  if (gnutls_certificate_verification_status_print(pc->status, GNUTLS_CRT_X509,
-                                                   &why, 0) == 0 &&
-      why.data) {
-    size_t n = why.size;
-    while (n && why.data[n - 1] == ' ')
-      n--;
-    snprintf(msg, cap, "client certificate rejected: %.*s", (int)n,
-             (const char *)why.data);
-  } else {
-    snprintf(msg, cap, "client certificate rejected (verification status 0x%x)",
-             pc->status);
-  }
-  gnutls_free(why.data);
-  return MHD_HTTP_FORBIDDEN;
 }
 
 /* Content type, encoding and announced length of a request: sets up its
@@ -582,10 +482,12 @@ static bool req_prepare(req *r, const char *ct, const char *ce,
       r->enc = ENC_GZIP;
     else if (token_is(s, n, "zstd"))
       r->enc = ENC_ZSTD;
+    else if (token_is(s, n, "lz4"))
+      r->enc = ENC_LZ4;
     else {
       fail(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, RPC_INVALID_ARGUMENT,
-           "unsupported Content-Encoding '%.100s': use gzip, zstd or "
-           "identity",
+           "unsupported Content-Encoding '%.100s': use gzip, zstd, lz4 "
+           "or identity",
            ce);
       return false;
     }
@@ -610,6 +512,9 @@ static bool req_prepare(req *r, const char *ct, const char *ce,
       wlog++;
     if (ok) ZSTD_DCtx_setParameter(r->zd, ZSTD_d_windowLogMax, wlog);
     r->zret = 1;
+  } else if (r->enc == ENC_LZ4) {
+    ok = !LZ4F_isError(LZ4F_createDecompressionContext(&r->lz, LZ4F_VERSION));
+    r->lret = 1;
   } else if (clen > 0) {
     ok = body_grow(r, clen, clen) == 0;
   }
@@ -629,11 +534,12 @@ static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
   r->json = m == MEDIA_JSON;
   char msg[OA_ERROR_SIZE];
 
-  if (h->ca_pem) {
-    int code = 0;
-    unsigned st = check_client_cert(c, &code, msg, sizeof msg);
-    if (st) return answer_now(c, r, st, code, msg, NULL, NULL);
-  }
+  unsigned st = oa_http_listener_check_peer(h->l, c, msg, sizeof msg);
+  if (st)
+    return answer_now(c, r, st,
+                      st == MHD_HTTP_UNAUTHORIZED ? RPC_UNAUTHENTICATED
+                                                  : RPC_PERMISSION_DENIED,
+                      msg, NULL, NULL);
   if (strcmp(url, "/v1/traces") != 0) {
     if (strcmp(url, "/v1/logs") == 0 || strcmp(url, "/v1/metrics") == 0) {
       snprintf(msg, sizeof msg,
@@ -649,8 +555,7 @@ static enum MHD_Result begin(oa_otlp_http *h, req *r, struct MHD_Connection *c,
              url);
     return answer_now(c, r, MHD_HTTP_NOT_FOUND, RPC_NOT_FOUND, msg, NULL, NULL);
   }
-  if (h->token && !token_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                           "Authorization")))
+  if (!oa_http_listener_token_ok(h->l, c))
     return answer_now(c, r, MHD_HTTP_UNAUTHORIZED, RPC_UNAUTHENTICATED,
                       "missing or invalid bearer token (Authorization: "
                       "Bearer <token>)",
@@ -722,6 +627,10 @@ static void req_check_end(req *r) {
     fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
          "zstd body is truncated (%llu compressed bytes, no complete frame)",
          (unsigned long long)r->raw_len);
+  if (!r->status && r->enc == ENC_LZ4 && r->lret != 0)
+    fail(r, MHD_HTTP_BAD_REQUEST, RPC_INVALID_ARGUMENT,
+         "lz4 body is truncated (%llu compressed bytes, no complete frame)",
+         (unsigned long long)r->raw_len);
 }
 
 /* Decodes the complete body into b and frees it; false with r failed (400,
@@ -767,6 +676,7 @@ static enum MHD_Result finish(oa_otlp_http *h, req *r,
   oa_batch b;
   oa_batch_init(&b);
   oa_otlp_result res;
+  atomic_fetch_add(&h->decoded_bytes, (long long)r->len);
   bool ok = req_decode(r, s->pb, s->js, &b, &res);
   pool_put(h, s);
   if (!ok)
@@ -784,6 +694,9 @@ static enum MHD_Result finish(oa_otlp_http *h, req *r,
   if (rc != 0)
     return reply_status(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r->json,
                         RPC_INTERNAL, e.message, NULL, NULL, 0);
+  r->succeeded = true;
+  atomic_fetch_add(&h->accepted_spans, (long long)res.accepted_spans);
+  atomic_fetch_add(&h->rejected_spans, (long long)res.rejected_spans);
   return reply_success(c, r->json, &res);
 }
 
@@ -825,8 +738,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (!r) return MHD_NO;
     *con_cls = r;
     atomic_fetch_add(&h->in_flight, 1);
+    atomic_fetch_add(&h->requests, 1);
     enum MHD_Result mr = begin(h, r, c, url, method);
-    if (r->answered) conn_deadline(h, c, false);
+    if (r->answered) oa_http_listener_deadline(h->l, c, false);
     return mr;
   }
   if (r->answered) {
@@ -841,7 +755,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (r->status && r->discarded > (uint64_t)h->max_body) return MHD_NO;
     return MHD_YES;
   }
-  conn_deadline(h, c, false);
+  oa_http_listener_deadline(h->l, c, false);
   return finish(h, r, c);
 }
 
@@ -850,228 +764,36 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   oa_otlp_http *h = cls;
   req *r = *con_cls;
   if (!r) return;
+  if (!r->succeeded) atomic_fetch_add(&h->failed, 1);
+  atomic_fetch_add(&h->received_bytes, (long long)(r->raw_len + r->discarded));
   req_free(r);
   *con_cls = NULL;
   atomic_fetch_sub(&h->in_flight, 1);
-  conn_deadline(h, c, true); /* keep-alive: the next request's clock */
-}
-
-/* One peer_check per connection: its request deadline, and with a client
- * CA its certificate, verified once however many requests it sends.
- * libmicrohttpd notifies CLOSED before it closes the socket, so the reaper
- * only ever shuts down a descriptor that is still this connection's. */
-static void on_connection(void *cls, struct MHD_Connection *c,
-                          void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe) {
-  oa_otlp_http *h = cls;
-  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-    /* out of memory leaves NULL: then each request is checked, and only
-     * the idle timeout applies */
-    peer_check *pc = calloc(1, sizeof *pc);
-    *socket_context = pc;
-    if (!pc) return;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    pc->fd = ci ? ci->connect_fd : -1;
-    pthread_mutex_lock(&h->conn_mu);
-    pc->deadline_ms = now_ms() + h->request_timeout_ms;
-    pc->next = h->conns;
-    if (h->conns) h->conns->prev = pc;
-    h->conns = pc;
-    pthread_mutex_unlock(&h->conn_mu);
-  } else {
-    peer_check *pc = *socket_context;
-    if (pc) {
-      pthread_mutex_lock(&h->conn_mu);
-      if (pc->prev)
-        pc->prev->next = pc->next;
-      else
-        h->conns = pc->next;
-      if (pc->next) pc->next->prev = pc->prev;
-      pthread_mutex_unlock(&h->conn_mu);
-    }
-    free(pc);
-    *socket_context = NULL;
-  }
-}
-
-/* Cuts the connections whose request is late (see request_timeout_ms):
- * shutdown() makes libmicrohttpd see the end of the connection and close
- * it in its own thread. */
-static void *reaper_main(void *arg) {
-  oa_otlp_http *h = arg;
-  pthread_mutex_lock(&h->conn_mu);
-  while (!h->stopping) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 200 * 1000 * 1000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&h->conn_cv, &h->conn_mu, &until);
-    int64_t now = now_ms();
-    for (peer_check *pc = h->conns; pc; pc = pc->next)
-      if (!pc->cut && pc->fd >= 0 && pc->deadline_ms &&
-          now >= pc->deadline_ms) {
-        shutdown(pc->fd, SHUT_RDWR);
-        pc->cut = true;
-        atomic_fetch_add(&h->cut_connections, 1);
-      }
-  }
-  pthread_mutex_unlock(&h->conn_mu);
-  return NULL;
-}
-
-int64_t oa_otlp_http_cut_connections(const oa_otlp_http *h) {
-  return h ? (int64_t)atomic_load(&h->cut_connections) : 0;
-}
-
-static void on_log(void *cls, const char *fmt, va_list ap) {
-  oa_otlp_http *h = cls;
-  pthread_mutex_lock(&h->mu);
-  vsnprintf(h->log, sizeof h->log, fmt, ap);
-  size_t n = strlen(h->log);
-  while (n && (h->log[n - 1] == '\n' || h->log[n - 1] == '\r'))
-    h->log[--n] = 0;
-  pthread_mutex_unlock(&h->mu);
+  /* keep-alive: the next request's clock */
+  oa_http_listener_deadline(h->l, c, true);
 }
 
 /* ------------------------------------------------------- start / stop */
 
-static char *dup_str(const char *s) {
-  if (!s) return NULL;
-  size_t n = strlen(s) + 1;
-  char *p = malloc(n);
-  if (p) memcpy(p, s, n);
-  return p;
+int64_t oa_otlp_http_cut_connections(const oa_otlp_http *h) {
+  return h ? oa_http_listener_cut_connections(h->l) : 0;
 }
 
-static int read_pem(const char *path, const char *what, char **out,
-                    oa_error *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return oa_error_set(err, errno == ENOENT ? ENOENT : EIO, "%s '%s': %s",
-                        what, path, strerror(errno));
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      cap = cap ? cap * 2 : 8192;
-      if (cap > (1u << 24)) {
-        free(buf);
-        fclose(f);
-        return oa_error_set(err, E2BIG, "%s '%s': larger than 16 MiB", what,
-                            path);
-      }
-      char *p = realloc(buf, cap);
-      if (!p) {
-        free(buf);
-        fclose(f);
-        return oa_error_set(err, ENOMEM, "%s '%s': out of memory", what, path);
-      }
-      buf = p;
-    }
-    size_t k = fread(buf + n, 1, cap - n - 1, f);
-    n += k;
-    if (k == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad || n == 0) {
-    free(buf);
-    return oa_error_set(err, EIO, "%s '%s': %s", what, path,
-                        bad ? "read error" : "empty file");
-  }
-  buf[n] = 0;
-  *out = buf;
-  return 0;
+int oa_otlp_http_port(const oa_otlp_http *h) {
+  return h ? oa_http_listener_port(h->l) : -1;
 }
 
-/* Parses "host:port", "[v6]:port" or ":port" and binds a listening socket. */
-static int open_listener(const char *addr, int *fd_out, int *port_out, bool *v6,
-                         oa_error *err) {
-  char host[256];
-  const char *colon = strrchr(addr, ':');
-  if (!colon || !colon[1])
-    return oa_error_set(err, EINVAL, "listen address '%s': expected host:port",
-                        addr);
-  size_t hl = (size_t)(colon - addr);
-  const char *hs = addr;
-  if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
-    hs++;
-    hl -= 2;
-  }
-  if (hl >= sizeof host)
-    return oa_error_set(err, EINVAL, "listen address '%s': host too long",
-                        addr);
-  memcpy(host, hs, hl);
-  host[hl] = 0;
-  char *end;
-  long port = strtol(colon + 1, &end, 10);
-  if (*end || port < 0 || port > 65535)
-    return oa_error_set(err, EINVAL, "listen address '%s': bad port '%s'", addr,
-                        colon + 1);
-  struct addrinfo hints, *ai = NULL;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  int gr = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &ai);
-  if (gr != 0)
-    return oa_error_set(err, EINVAL, "listen address '%s': %s", addr,
-                        gai_strerror(gr));
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    int e = errno;
-    freeaddrinfo(ai);
-    return oa_error_set(err, EIO, "listen address '%s': socket: %s", addr,
-                        strerror(e));
-  }
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  *v6 = ai->ai_family == AF_INET6;
-  if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-    int e = errno;
-    freeaddrinfo(ai);
-    close(fd);
-    return oa_error_set(err, e == EADDRINUSE ? EADDRINUSE : EIO,
-                        "listen address '%s': %s", addr, strerror(e));
-  }
-  freeaddrinfo(ai);
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss); /* the analyzer does not know getsockname */
-  socklen_t sl = sizeof ss;
-  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-    int e = errno;
-    close(fd);
-    return oa_error_set(err, EIO, "listen address '%s': getsockname: %s", addr,
-                        strerror(e));
-  }
-  *port_out = ss.ss_family == AF_INET6
-                  ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  *fd_out = fd;
-  return 0;
-}
-
-/* The client CA file must hold at least one certificate GnuTLS can use:
- * an empty trust list would refuse every client with a puzzling reason. */
-static int check_ca(const char *path, const char *pem, oa_error *err) {
-  gnutls_certificate_credentials_t cred;
-  if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS)
-    return oa_error_set(err, ENOMEM, "TLS client CA file '%s': out of memory",
-                        path);
-  gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
-  int n = gnutls_certificate_set_x509_trust_mem(cred, &d, GNUTLS_X509_FMT_PEM);
-  gnutls_certificate_free_credentials(cred);
-  if (n < 0)
-    return oa_error_set(err, EINVAL, "TLS client CA file '%s': %s", path,
-                        gnutls_strerror(n));
-  if (n == 0)
-    return oa_error_set(
-        err, EINVAL, "TLS client CA file '%s' holds no PEM certificate", path);
-  return 0;
+void oa_otlp_http_get_stats(const oa_otlp_http *h, oa_otlp_http_stats *st) {
+  memset(st, 0, sizeof *st);
+  if (!h) return;
+  oa_otlp_http *m = (oa_otlp_http *)h; /* atomics are read, not changed */
+  st->requests = atomic_load(&m->requests);
+  st->accepted_spans = atomic_load(&m->accepted_spans);
+  st->rejected_spans = atomic_load(&m->rejected_spans);
+  st->failed = atomic_load(&m->failed);
+  st->received_bytes = atomic_load(&m->received_bytes);
+  st->decoded_bytes = atomic_load(&m->decoded_bytes);
+  st->cut_connections = oa_http_listener_cut_connections(h->l);
 }
 
 static void free_handle(oa_otlp_http *h) {
@@ -1083,13 +805,7 @@ static void free_handle(oa_otlp_http *h) {
     free(s);
   }
   free(h->dataset);
-  free(h->token);
-  free(h->cert_pem);
-  free(h->key_pem);
-  free(h->ca_pem);
   pthread_mutex_destroy(&h->mu);
-  pthread_mutex_destroy(&h->conn_mu);
-  pthread_cond_destroy(&h->conn_cv);
   free(h);
 }
 
@@ -1111,32 +827,17 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
   if (o->threads < 0 || o->threads > 256)
     return oa_error_set(err, EINVAL, "OTLP/HTTP: threads %d out of range",
                         o->threads);
-  bool has_cert = o->tls_cert_file && o->tls_cert_file[0];
-  bool has_key = o->tls_key_file && o->tls_key_file[0];
-  if (has_cert != has_key)
-    return oa_error_set(err, EINVAL,
-                        "OTLP/HTTP: HTTPS needs both a TLS "
-                        "certificate and a key file");
-  bool has_ca = o->tls_client_ca && o->tls_client_ca[0];
-  if (has_ca && !has_cert)
-    return oa_error_set(err, EINVAL,
-                        "OTLP/HTTP: tls_client_ca '%s' needs HTTPS (a TLS "
-                        "certificate and a key file)",
-                        o->tls_client_ca);
-  if (has_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-    return oa_error_set(err, ENOTSUP,
-                        "OTLP/HTTP: libmicrohttpd was built without TLS");
 
   oa_otlp_http *h = calloc(1, sizeof *h);
   if (!h) return oa_error_set(err, ENOMEM, "OTLP/HTTP: out of memory");
   pthread_mutex_init(&h->mu, NULL);
-  pthread_mutex_init(&h->conn_mu, NULL);
-  pthread_cond_init(&h->conn_cv, NULL);
-  atomic_init(&h->cut_connections, 0);
-  h->request_timeout_ms =
-      (int64_t)(o->request_timeout_s ? o->request_timeout_s : 60) * 1000;
   atomic_init(&h->in_flight, 0);
-  h->listen_fd = -1;
+  atomic_init(&h->requests, 0);
+  atomic_init(&h->accepted_spans, 0);
+  atomic_init(&h->rejected_spans, 0);
+  atomic_init(&h->failed, 0);
+  atomic_init(&h->received_bytes, 0);
+  atomic_init(&h->decoded_bytes, 0);
   h->ds = d;
   h->sink = o->sink;
   h->sink_ctx = o->sink_ctx;
@@ -1144,94 +845,43 @@ int oa_otlp_http_start(oa_otlp_http **out, const oa_otlp_http_options *o,
   h->retry_after_s = o->retry_after_s ? o->retry_after_s : 1;
   h->drain_timeout_ms = o->drain_timeout_ms;
   h->dopts = o->decode;
-  h->dataset = dup_str(o->dataset && o->dataset[0] ? o->dataset : "spans");
-  if (o->auth_token && o->auth_token[0]) {
-    h->token = dup_str(o->auth_token);
-    if (h->token) h->token_len = strlen(h->token);
+  const char *ds = o->dataset && o->dataset[0] ? o->dataset : "spans";
+  h->dataset = malloc(strlen(ds) + 1);
+  if (!h->dataset) {
+    free_handle(h);
+    return oa_error_set(err, ENOMEM, "OTLP/HTTP: out of memory");
   }
-  int rc = 0;
-  if (!h->dataset || (o->auth_token && o->auth_token[0] && !h->token)) {
-    rc = oa_error_set(err, ENOMEM, "OTLP/HTTP: out of memory");
-    goto fail;
-  }
-  if (has_cert) {
-    OA_GOTO_NOT_OK(
-        rc,
-        read_pem(o->tls_cert_file, "TLS certificate file", &h->cert_pem, err),
-        fail);
-    OA_GOTO_NOT_OK(
-        rc, read_pem(o->tls_key_file, "TLS key file", &h->key_pem, err), fail);
-  }
-  if (has_ca) {
-    OA_GOTO_NOT_OK(
-        rc, read_pem(o->tls_client_ca, "TLS client CA file", &h->ca_pem, err),
-        fail);
-    OA_GOTO_NOT_OK(rc, check_ca(o->tls_client_ca, h->ca_pem, err), fail);
-  }
-  const char *listen_addr =
-      o->listen && o->listen[0] ? o->listen : OA_HTTP_DEFAULT_LISTEN;
-  bool v6 = false;
-  OA_GOTO_NOT_OK(
-      rc, open_listener(listen_addr, &h->listen_fd, &h->port, &v6, err), fail);
+  strcpy(h->dataset, ds);
 
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC |
-                   MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-  unsigned threads = o->threads > 0 ? (unsigned)o->threads : 2;
-  unsigned timeout = o->connection_timeout_s ? o->connection_timeout_s : 30;
-  unsigned limit = o->connection_limit ? o->connection_limit : 1000;
-  if (has_cert)
-    h->daemon = MHD_start_daemon(
-        flags | MHD_USE_TLS, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_HTTPS_MEM_KEY, h->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
-        h->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, h->ca_pem,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_EXTERNAL_LOGGER,
-        on_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT,
-        limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connection_limit,
-        MHD_OPTION_END);
-  else
-    h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
-        h->listen_fd, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT,
-        limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connection_limit,
-        MHD_OPTION_END);
-  if (!h->daemon) {
-    pthread_mutex_lock(&h->mu);
-    rc = oa_error_set(err, EIO,
-                      "OTLP/HTTP: libmicrohttpd did not start on "
-                      "%s%s%s",
-                      listen_addr, h->log[0] ? ": " : "", h->log);
-    pthread_mutex_unlock(&h->mu);
-    goto fail;
+  oa_http_listener_options lo;
+  memset(&lo, 0, sizeof lo);
+  lo.what = "OTLP/HTTP";
+  lo.listen = o->listen && o->listen[0] ? o->listen : OA_HTTP_DEFAULT_LISTEN;
+  lo.tls_cert_file = o->tls_cert_file;
+  lo.tls_key_file = o->tls_key_file;
+  lo.tls_client_ca = o->tls_client_ca;
+  lo.auth_token = o->auth_token;
+  lo.threads = o->threads > 0 ? (unsigned)o->threads : 2;
+  lo.connection_timeout_s = o->connection_timeout_s;
+  lo.connection_limit = o->connection_limit;
+  lo.request_timeout_s = o->request_timeout_s;
+  lo.per_ip_connection_limit = o->per_ip_connection_limit;
+  lo.handler = on_request;
+  lo.completed = on_completed;
+  lo.cls = h;
+  int rc = oa_http_listener_start(&h->l, &lo, err);
+  if (rc) {
+    free_handle(h);
+    return rc;
   }
-  if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
-    MHD_stop_daemon(h->daemon);
-    rc = oa_error_set(err, EIO, "OTLP/HTTP: cannot start the timeout thread");
-    goto fail_started;
-  }
-  h->reaper_started = true;
   *out = h;
   return 0;
-fail:
-  if (h->listen_fd >= 0) close(h->listen_fd);
-fail_started:
-  free_handle(h);
-  return rc;
 }
 
 void oa_otlp_http_stop(oa_otlp_http *h) {
   if (!h) return;
   /* stop accepting, let requests already being read finish, then close */
-  MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-  if (fd != MHD_INVALID_SOCKET) close(fd);
+  oa_http_listener_quiesce(h->l);
   struct timespec t0, now;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   while (atomic_load(&h->in_flight) > 0) {
@@ -1242,11 +892,6 @@ void oa_otlp_http_stop(oa_otlp_http *h) {
     struct timespec nap = {0, 2 * 1000 * 1000};
     nanosleep(&nap, NULL);
   }
-  pthread_mutex_lock(&h->conn_mu);
-  h->stopping = true;
-  pthread_cond_signal(&h->conn_cv);
-  pthread_mutex_unlock(&h->conn_mu);
-  if (h->reaper_started) pthread_join(h->reaper, NULL);
-  MHD_stop_daemon(h->daemon);
+  oa_http_listener_stop(h->l);
   free_handle(h);
 }

@@ -1,5 +1,6 @@
 /* OTLP/HTTP receiver (libmicrohttpd): POST /v1/traces with protobuf or JSON
- * bodies, optionally gzip or zstd encoded; spans are appended to a dataset
+ * bodies, optionally gzip, zstd or lz4 (frame format) encoded; spans are
+ * appended to a dataset
  * ("spans" by default).
  *
  * Answers (OTLP specification, OTLP/HTTP):
@@ -52,10 +53,10 @@ typedef struct oa_otlp_http_options {
    * connection is then shut down. Default 60. */
   unsigned request_timeout_s;
   unsigned per_ip_connection_limit; /* concurrent per client address; 0: none */
-  unsigned retry_after_s;        /* Retry-After on 503, default 1 */
-  unsigned drain_timeout_ms;     /* stop waits this long for requests, 5000 */
-  const char *dataset;           /* default "spans" */
-  oa_otlp_options decode;        /* decoder limits */
+  unsigned retry_after_s;           /* Retry-After on 503, default 1 */
+  unsigned drain_timeout_ms; /* stop waits this long for requests, 5000 */
+  const char *dataset;       /* default "spans" */
+  oa_otlp_options decode;    /* decoder limits */
   /* When set, decoded span batches go to sink instead of the dataset (the
    * datasets may then be NULL); EAGAIN from it is answered 503 with
    * Retry-After (backpressure). Called from the worker threads; the batch
@@ -77,6 +78,18 @@ void oa_otlp_http_stop(oa_otlp_http *h);
 int oa_otlp_http_port(const oa_otlp_http *h);
 /* Connections shut down so far because their request was late. */
 int64_t oa_otlp_http_cut_connections(const oa_otlp_http *h);
+
+/* Counters since start. */
+typedef struct oa_otlp_http_stats {
+  int64_t requests;        /* requests begun (any path, any outcome) */
+  int64_t accepted_spans;  /* appended to the dataset (or the sink) */
+  int64_t rejected_spans;  /* reported through partial_success */
+  int64_t failed;          /* requests not answered 200 */
+  int64_t received_bytes;  /* request bodies as sent (compressed) */
+  int64_t decoded_bytes;   /* bodies handed to the decoders */
+  int64_t cut_connections; /* see oa_otlp_http_cut_connections */
+} oa_otlp_http_stats;
+void oa_otlp_http_get_stats(const oa_otlp_http *h, oa_otlp_http_stats *st);
 
 /* The request path of POST /v1/traces without the network (for the fuzz
  * target and tests): Content-Type and Content-Encoding header values (NULL:

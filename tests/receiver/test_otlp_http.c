@@ -10,6 +10,7 @@
  * what the decoder makes of the same bytes. */
 #include <arpa/inet.h>
 #include <json-c/json.h>
+#include <lz4frame.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -453,6 +454,21 @@ static void zstd_bytes(const void *in, size_t n, oa_bytes *out) {
   out->size = (int64_t)k;
 }
 
+/* One LZ4 frame (with a content checksum, as the lz4 tool writes) of
+ * block_kb-sized blocks. */
+static void lz4_bytes(const void *in, size_t n, unsigned block_id,
+                      oa_bytes *out) {
+  LZ4F_preferences_t p;
+  memset(&p, 0, sizeof p);
+  p.frameInfo.blockSizeID = (LZ4F_blockSizeID_t)block_id;
+  p.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+  oa_bytes_init(out);
+  oa_bytes_reserve(out, (int64_t)LZ4F_compressFrameBound(n, &p));
+  size_t k = LZ4F_compressFrame(out->data, (size_t)out->capacity, in, n, &p);
+  CHECK(!LZ4F_isError(k));
+  out->size = LZ4F_isError(k) ? 0 : (int64_t)k;
+}
+
 static const char *PB = "application/x-protobuf";
 static const char *JS = "application/json";
 
@@ -672,6 +688,208 @@ OA_TEST(test_gzip_and_zstd) {
   oa_bytes_reset(&two);
   oa_bytes_reset(&half1);
   oa_bytes_reset(&half2);
+}
+
+/* Content-Encoding: lz4 (the LZ4 frame format): accepted over the network
+ * and through the request path in pieces of any size, equal to the decode
+ * of the uncompressed bytes; a bomb stops at the limit (413); truncated,
+ * corrupt or foreign bytes are 400 with a message. */
+OA_TEST(test_lz4) {
+  server s;
+  if (server_start(&s, 0, 1 << 20, NULL, 0) != 0) {
+    CHECK(0);
+    return;
+  }
+  oa_error e_ = {{0}}, *ep = &e_;
+  expected x = {.n = 0};
+  oa_bytes pb, lz, lz2, two, js, jlz;
+  gen_request(300, 11, &pb);
+  lz4_bytes(pb.data, (size_t)pb.size, LZ4F_max64KB, &lz);
+  lz4_bytes(pb.data, (size_t)pb.size, LZ4F_max4MB, &lz2);
+  CHECK(lz.size > 0 && lz.size < pb.size);
+  oa_bytes_init(&js);
+  CHECK_OK(oa_otlp_traces_pb_to_json(pb.data, pb.size, &js, ep), ep);
+  lz4_bytes(js.data, (size_t)js.size, LZ4F_max256KB, &jlz);
+  resp r;
+  int64_t code;
+  char msg[1024];
+
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: lz4\r\n",
+                           .body = lz.data,
+                           .len = (size_t)lz.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, pb.data, (size_t)pb.size);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = JS,
+                           .extra = "Content-Encoding: LZ4\r\n",
+                           .body = jlz.data,
+                           .len = (size_t)jlz.size,
+                           .chunked = true},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_json(&x, js.data, (size_t)js.size);
+
+  /* two frames back to back are one body */
+  size_t cut = (size_t)pb.size / 3;
+  oa_bytes a, b;
+  lz4_bytes(pb.data, cut, LZ4F_max64KB, &a);
+  lz4_bytes(pb.data + cut, (size_t)pb.size - cut, LZ4F_max1MB, &b);
+  oa_bytes_init(&two);
+  oa_bytes_append(&two, a.data, a.size);
+  oa_bytes_append(&two, b.data, b.size);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: lz4\r\n",
+                           .body = two.data,
+                           .len = (size_t)two.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  expect_pb(&x, pb.data, (size_t)pb.size);
+
+  /* the request path alone, in pieces of 1, 7 and 4096 bytes and whole:
+   * the same batch as the uncompressed bytes */
+  oa_otlp_decoder *dec = NULL;
+  oa_otlp_json_decoder *jdec = NULL;
+  CHECK_OK(oa_otlp_decoder_new(&dec, NULL, ep), ep);
+  CHECK_OK(oa_otlp_json_decoder_new(&jdec, NULL, ep), ep);
+  oa_batch plain;
+  oa_batch_init(&plain);
+  CHECK_OK(oa_otlp_decode_traces(pb.data, pb.size, NULL, &plain, NULL, ep), ep);
+  const oa_bytes *frames[] = {&lz, &lz2, &two};
+  size_t chunks[] = {1, 7, 4096, 0};
+  for (int f = 0; f < 3; f++)
+    for (int c = 0; c < 4; c++) {
+      oa_batch got;
+      oa_batch_init(&got);
+      oa_otlp_result res;
+      oa_otlp_http_outcome out;
+      CHECK_EQ_INT(oa_otlp_http_decode_request(
+                       PB, "lz4", frames[f]->data, (size_t)frames[f]->size,
+                       chunks[c], 1 << 20, dec, jdec, &got, &res, &out),
+                   0);
+      CHECK_EQ_INT(out.status, 200);
+      CHECK_EQ_INT(res.accepted_spans, 300);
+      CHECK(oa_batch_equals(&got, &plain, ep));
+      oa_batch_reset(&got);
+    }
+
+  /* a bomb: 64 MiB of zeros in a frame of a few hundred KB, against a
+   * 1 MiB limit, over the network and in the request path */
+  size_t big = 64u << 20;
+  uint8_t *zeros = calloc(1, big);
+  oa_bytes bomb;
+  lz4_bytes(zeros, big, LZ4F_max4MB, &bomb);
+  free(zeros);
+  CHECK(bomb.size < (1 << 20));
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: lz4\r\n",
+                           .body = bomb.data,
+                           .len = (size_t)bomb.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 413);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(code, 8);
+  CHECK(strstr(msg, "exceeds the limit of 1048576 bytes after decompression") !=
+        NULL);
+  resp_free(&r);
+  {
+    oa_batch got;
+    oa_batch_init(&got);
+    oa_otlp_result res;
+    oa_otlp_http_outcome out;
+    CHECK_EQ_INT(oa_otlp_http_decode_request(PB, "lz4", bomb.data,
+                                             (size_t)bomb.size, 512, 1 << 20,
+                                             dec, jdec, &got, &res, &out),
+                 0);
+    CHECK_EQ_INT(out.status, 413);
+    CHECK_EQ_INT(got.length, 0);
+  }
+
+  /* truncated: no end mark (and no checksum) */
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: lz4\r\n",
+                           .body = lz.data,
+                           .len = (size_t)lz.size - 6},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(code, 3);
+  CHECK(strstr(msg, "lz4 body is truncated") != NULL);
+  resp_free(&r);
+  /* corrupt: a flipped byte in the compressed blocks fails the block
+   * decoder or the content checksum */
+  oa_bytes bad;
+  oa_bytes_init(&bad);
+  oa_bytes_append(&bad, lz.data, lz.size);
+  for (int64_t i = 40; i < bad.size - 8; i += 97)
+    bad.data[i] ^= 0x5a;
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: lz4\r\n",
+                           .body = bad.data,
+                           .len = (size_t)bad.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK(strstr(msg, "lz4 body: ") != NULL);
+  resp_free(&r);
+  /* not lz4 at all (gzip bytes): the frame magic is wrong */
+  oa_bytes gz;
+  gzip_bytes(pb.data, (size_t)pb.size, &gz);
+  CHECK_OK(http(s.port,
+                &(request){.ctype = JS,
+                           .extra = "Content-Encoding: lz4\r\n",
+                           .body = gz.data,
+                           .len = (size_t)gz.size},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  CHECK(strstr((const char *)r.body, "lz4 body: ") != NULL);
+  CHECK(strstr((const char *)r.body, "compressed byte") != NULL);
+  resp_free(&r);
+  /* empty body with the encoding: no frame */
+  CHECK_OK(http(s.port,
+                &(request){.ctype = PB,
+                           .extra = "Content-Encoding: lz4\r\n",
+                           .body = "",
+                           .len = 0},
+                &r),
+           (oa_error *)NULL);
+  CHECK_EQ_INT(r.status, 400);
+  resp_free(&r);
+
+  /* the counters (those set before the answer is sent) */
+  oa_otlp_http_stats st;
+  oa_otlp_http_get_stats(s.h, &st);
+  CHECK_EQ_INT(st.requests, 8);
+  CHECK_EQ_INT(st.accepted_spans, 900);
+  CHECK_EQ_INT(st.rejected_spans, 0);
+  CHECK_EQ_INT(st.decoded_bytes, 2 * pb.size + js.size);
+  CHECK_EQ_INT(st.cut_connections, 0);
+
+  check_dataset(&s, &x);
+  server_stop(&s);
+  expected_free(&x);
+  oa_batch_reset(&plain);
+  oa_otlp_decoder_free(dec);
+  oa_otlp_json_decoder_free(jdec);
+  oa_bytes *all[] = {&pb, &lz, &lz2, &two, &js, &jlz, &a, &b, &bomb, &bad, &gz};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    oa_bytes_reset(all[i]);
 }
 
 /* protobuf writer helpers for hand-made requests */
@@ -1445,8 +1663,8 @@ OA_TEST(test_start_errors) {
 }
 
 OA_TEST_MAIN(OA_T(test_protobuf_and_json), OA_T(test_gzip_and_zstd),
-             OA_T(test_partial_success), OA_T(test_malformed_and_content_type),
-             OA_T(test_size_limits), OA_T(test_memory_limit),
-             OA_T(test_routing_and_auth), OA_T(test_concurrent_clients),
-             OA_T(test_slow_client_timeout), OA_T(test_https_and_mtls),
-             OA_T(test_start_errors))
+             OA_T(test_lz4), OA_T(test_partial_success),
+             OA_T(test_malformed_and_content_type), OA_T(test_size_limits),
+             OA_T(test_memory_limit), OA_T(test_routing_and_auth),
+             OA_T(test_concurrent_clients), OA_T(test_slow_client_timeout),
+             OA_T(test_https_and_mtls), OA_T(test_start_errors))
