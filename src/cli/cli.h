@@ -18,9 +18,18 @@ int oa_cli_loadgen(int argc, char **argv);
 int oa_cli_query(int argc, char **argv);
 int oa_cli_trace(int argc, char **argv);
 /* The Flight service's SQL handler (oa_flight_query_fn, query.c): ctx is
- * the server's oa_datasets; table names are dataset names. */
+ * an oa_cli_query_ctx; table names are dataset names. */
+typedef struct oa_cli_query_ctx {
+  void *datasets;     /* the server's oa_datasets */
+  int64_t max_memory; /* bytes one query may hold (0: no limit) */
+  const char *hint;   /* the option that sets it, named in the error */
+} oa_cli_query_ctx;
 int oa_cli_flight_query(void *ctx, const char *sql, oa_schema **schema,
                         oa_batch **batches, int64_t *n, oa_error *err);
+/* The query memory limit of serve: --max-query-memory when given (-1: not
+ * given), else a quarter of --max-memory, else 1 GiB. */
+int64_t oa_cli_query_memory_default(int64_t max_query_memory,
+                                    int64_t max_memory);
 int oa_cli_bench(int argc, char **argv);
 int oa_cli_forward(int argc, char **argv);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "otlparrow/dataset.h"
 #include "otlparrow/flight_client.h"
 #include "otlparrow/format.h"
@@ -44,6 +45,10 @@ static const char kQueryHelp[] =
     "  --repeat N         run the query N times on the loaded data (not with\n"
     "                     --flight); --timing reports the median and the\n"
     "                     first run's engine time\n"
+    "  --max-memory BYTES memory one run may hold for GROUP BY tables, sort\n"
+    "                     keys and the result (default 1G; K/M/G suffixes;\n"
+    "                     0: no limit); over it the query fails (exit 1)\n"
+    "  --max-rows N       result rows (default 100000000); more fail\n"
     "  -h, --help         show this help\n"
     "\n"
     "CSV has a header row and RFC 4180 quoting; ids are lowercase hex, "
@@ -632,6 +637,7 @@ typedef struct q_opts {
   int64_t repeat;    /* runs of the query (local sources); default 1 */
   int64_t first_ns;  /* engine time of the first run */
   int64_t median_ns; /* median engine time of all runs */
+  int64_t max_memory, max_rows;
   bool timing;
 } q_opts;
 
@@ -679,6 +685,9 @@ static int run_local(q_opts *q, oa_query_result *res, int64_t *load_ns,
   oa_query_options o;
   oa_query_options_init(&o);
   o.threads = (int)q->threads;
+  o.max_memory = q->max_memory;
+  o.memory_limit_hint = "--max-memory";
+  if (q->max_rows > 0) o.max_result_rows = q->max_rows;
   if (q->src.data_dir) {
     OA_RETURN_NOT_OK(open_store(&q->src, err));
     o.resolve = resolve_store;
@@ -732,6 +741,7 @@ int oa_cli_query(int argc, char **argv) {
   q_opts q;
   memset(&q, 0, sizeof q);
   q.max_width = 40;
+  q.max_memory = (int64_t)1 << 30;
   int rc = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -777,6 +787,22 @@ int oa_cli_query(int argc, char **argv) {
         q.max_width = v;
       else
         q.threads = v > 1024 ? 1024 : v;
+    } else if (strcmp(a, "--max-memory") == 0 || strcmp(a, "--max-rows") == 0) {
+      int64_t v = 0;
+      if (i + 1 >= argc || !oa_cli_parse_size(argv[i + 1], &v)) {
+        rc = oa_cli_fail("%s needs a number (K/M/G suffixes; %s)", a,
+                         a[6] == 'm' ? "0: no limit" : "at least 1");
+        goto out;
+      }
+      if (a[6] == 'r' && v < 1) {
+        rc = oa_cli_fail("--max-rows needs at least 1");
+        goto out;
+      }
+      i++;
+      if (a[6] == 'm')
+        q.max_memory = v;
+      else
+        q.max_rows = v;
     } else if (strcmp(a, "--timing") == 0) {
       q.timing = true;
     } else if (strcmp(a, "--repeat") == 0) {
@@ -866,8 +892,8 @@ int oa_cli_query(int argc, char **argv) {
     else
       fprintf(stderr,
               "rows %lld, load %.3f ms, engine %.3f ms (median of %lld runs, "
-              "first %.3f ms; scanned %lld rows in %lld batches%s%s), output "
-              "%.3f ms\n",
+              "first %.3f ms; scanned %lld rows in %lld batches%s%s; query "
+              "memory %.1f MiB), output %.3f ms\n",
               (long long)rows, load / 1e6, q.median_ns / 1e6,
               (long long)(q.repeat > 1 ? q.repeat : 1), q.first_ns / 1e6,
               (long long)res.stats.rows_scanned,
@@ -876,7 +902,7 @@ int oa_cli_query(int argc, char **argv) {
                   ? ", trace-id filter "
                   : "",
               res.stats.filter_kernel ? res.stats.filter_kernel : "",
-              (t2 - t1) / 1e6);
+              (double)res.stats.peak_memory / (1 << 20), (t2 - t1) / 1e6);
   }
 done:
   if (q.src.flight) oa_flight_batches_free(rs, rb, rn);
@@ -1335,12 +1361,21 @@ static int resolve_datasets(void *ctx, const char *name,
   return 0;
 }
 
+int64_t oa_cli_query_memory_default(int64_t max_query_memory,
+                                    int64_t max_memory) {
+  if (max_query_memory >= 0) return max_query_memory;
+  return max_memory > 0 ? max_memory / 4 : (int64_t)1 << 30;
+}
+
 int oa_cli_flight_query(void *ctx, const char *sql, oa_schema **schema,
                         oa_batch **batches, int64_t *n, oa_error *err) {
+  const oa_cli_query_ctx *qc = ctx;
   oa_query_options o;
   oa_query_options_init(&o);
   o.resolve = resolve_datasets;
-  o.resolve_ctx = ctx;
+  o.resolve_ctx = qc->datasets;
+  o.max_memory = qc->max_memory;
+  o.memory_limit_hint = qc->hint ? qc->hint : "--max-query-memory";
   oa_query_result res;
   oa_query_result_init(&res);
   int rc = oa_query_run(sql, &o, &res, err);

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/serve_metrics.h"
 #include "flight/flight.h"
 #include "grpc/oa_grpc.h"
 #include "otlparrow/dataset.h"
@@ -32,6 +33,9 @@ static const char kServeHelp[] =
     "  --otlp-grpc ADDR        OTLP/gRPC listener (default 127.0.0.1:4317)\n"
     "  --otlp-http ADDR        OTLP/HTTP listener (default 127.0.0.1:4318)\n"
     "  --flight ADDR           Arrow Flight listener (default 127.0.0.1:8815)\n"
+    "  --metrics ADDR          Prometheus metrics on GET /metrics (off by\n"
+    "                          default; a bare PORT is loopback); same TLS,\n"
+    "                          client CA and token as the other listeners\n"
     "  --data-dir DIR          persist every dataset in DIR (created if\n"
     "                          missing; see docs/ARCHITECTURE.md, store):\n"
     "                          a write-ahead log, then zstd Arrow segments\n"
@@ -46,6 +50,11 @@ static const char kServeHelp[] =
     "  --max-memory BYTES      memory held by datasets (default 1G; K/M/G\n"
     "                          suffixes, 0: unlimited); over it exports are\n"
     "                          refused as retryable (UNAVAILABLE / 503)\n"
+    "  --max-query-memory BYTES  memory one SQL query (Flight) may hold for\n"
+    "                          GROUP BY tables, sort keys and its result\n"
+    "                          (default: a quarter of --max-memory, 1G when\n"
+    "                          that is 0; 0: no limit); over it the client\n"
+    "                          gets RESOURCE_EXHAUSTED\n"
     "  --max-recv-size BYTES   largest OTLP/gRPC request (default 4M)\n"
     "  --max-http-body BYTES   largest OTLP/HTTP body after decompression\n"
     "                          (default 20M)\n"
@@ -65,17 +74,61 @@ static const char kServeHelp[] =
     "                          ...); command-line options take precedence\n"
     "  --dump-on-exit FILE     write the 'spans' dataset as Arrow IPC on exit\n"
     "                          (a file for .arrow, else a stream; for tests)\n"
-    "  -h, --help              this help\n";
+    "  -h, --help              this help\n"
+    "\n"
+    "limits (a peer over one gets the protocol's error; sizes take K/M/G;\n"
+    "docs/security.md lists them all):\n"
+    "  --max-grpc-connections N  open connections per gRPC listener\n"
+    "                          (OTLP/gRPC and Flight each; default 1024, 0:\n"
+    "                          unlimited); extra ones are closed as they\n"
+    "                          come (their calls fail UNAVAILABLE)\n"
+    "  --max-concurrent-streams N  calls at once per gRPC connection (default\n"
+    "                          100; the client queues the others)\n"
+    "  --max-grpc-memory BYTES memory gRPC may hold per gRPC server for\n"
+    "                          connections and messages being received\n"
+    "                          (default 1G, 0: unbounded); over it calls are\n"
+    "                          cancelled (RESOURCE_EXHAUSTED)\n"
+    "  --grpc-write-timeout DURATION  a gRPC stream (Flight DoGet, ...) whose\n"
+    "                          client takes no message for this long is\n"
+    "                          cancelled (default 60s; 500ms, 2m; 0: never)\n"
+    "  --max-flight-recv-size BYTES  largest Flight DoPut message (default\n"
+    "                          256M; RESOURCE_EXHAUSTED over it)\n"
+    "  --max-flight-decompressed-size BYTES  a DoPut message's buffers after\n"
+    "                          lz4/zstd decompression (default 256M)\n"
+    "  --max-dictionary-size N values in one DoPut dictionary (default 2^31)\n"
+    "  --max-http-connections N  open OTLP/HTTP connections (default 1000)\n"
+    "  --max-http-connections-per-ip N  open OTLP/HTTP connections per client\n"
+    "                          address (default 0: no per-address limit)\n"
+    "  --max-spans-per-request N  spans in one OTLP request (default "
+    "16777216)\n"
+    "  --max-attributes N      attributes per list (resource, scope, span,\n"
+    "                          event, link; default 4096); over it the span\n"
+    "                          is rejected (partial success)\n"
+    "  --max-events N          events per span (default 4096)\n"
+    "  --max-links N           links per span (default 4096)\n"
+    "  --max-attribute-depth N nesting of AnyValue arrays/kvlists (default "
+    "32)\n";
 
 typedef struct serve_cfg {
   char *fsync, *retention_age; /* the store's (--data-dir) */
   int64_t retention_bytes;
   char *otlp_grpc, *otlp_http, *flight, *data_dir;
+  char *metrics; /* --metrics: NULL (off) unless given */
   char *tls_cert, *tls_key, *tls_client_ca, *auth_token, *dump_on_exit;
   int64_t max_memory, max_recv_size, max_http_body, threads;
+  int64_t max_query_memory; /* -1 until set (see oa_cli_query_memory_default) */
   int64_t http_request_timeout; /* seconds, 0: the receiver's default */
-  bool set_http;                /* --otlp-http given explicitly */
-  bool require_tls;             /* refuse to start any plaintext listener */
+  /* limits; 0: the library's default unless said otherwise */
+  int64_t max_grpc_connections; /* -1 until set (0 there: unlimited) */
+  int64_t max_grpc_memory;      /* -1 until set (0 there: unlimited) */
+  int64_t max_concurrent_streams, max_flight_recv_size;
+  int64_t max_flight_decompressed_size, max_dictionary_size;
+  int64_t max_http_connections, max_http_connections_per_ip;
+  int64_t max_spans_per_request, max_attributes, max_events, max_links;
+  int64_t max_attribute_depth;
+  int64_t grpc_write_timeout_ms; /* -1 until set (0 there: never) */
+  bool set_http;                 /* --otlp-http given explicitly */
+  bool require_tls;              /* refuse to start any plaintext listener */
 } serve_cfg;
 
 static void cfg_set(char **slot, const char *v) {
@@ -86,11 +139,29 @@ static void cfg_set(char **slot, const char *v) {
 static void cfg_free(serve_cfg *c) {
   free(c->fsync);
   free(c->retention_age);
+  free(c->metrics);
   char **s[] = {&c->otlp_grpc,     &c->otlp_http,  &c->flight,
                 &c->data_dir,      &c->tls_cert,   &c->tls_key,
                 &c->tls_client_ca, &c->auth_token, &c->dump_on_exit};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
     free(*s[i]);
+}
+
+/* "90m", "12h", "30d", "3600s", "500ms" into nanoseconds. */
+static bool parse_duration(const char *s, int64_t *ns) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || v < 0) return false;
+  int64_t unit = strcmp(end, "ms") == 0           ? 1000000LL
+                 : strcmp(end, "s") == 0 || !*end ? 1000000000LL
+                 : strcmp(end, "m") == 0          ? 60000000000LL
+                 : strcmp(end, "h") == 0          ? 3600000000000LL
+                 : strcmp(end, "d") == 0          ? 86400000000000LL
+                                                  : 0;
+  if (!unit || v > INT64_MAX / unit) return false;
+  *ns = v * unit;
+  return true;
 }
 
 /* Applies one key (flag name without dashes, '-' or '_'). */
@@ -114,11 +185,18 @@ static int apply(serve_cfg *c, const char *key, const char *val,
               {"auth_token", &c->auth_token},
               {"dump_on_exit", &c->dump_on_exit},
               {"fsync", &c->fsync},
-              {"retention_age", &c->retention_age}};
+              {"retention_age", &c->retention_age},
+              {"metrics", &c->metrics}};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (strcmp(k, strs[i].name) == 0) {
       cfg_set(strs[i].slot, val);
       if (strcmp(k, "otlp_http") == 0) c->set_http = true;
+      if (strcmp(k, "metrics") == 0 && val[0] &&
+          strspn(val, "0123456789") == strlen(val)) {
+        char a[64]; /* a bare port is loopback */
+        snprintf(a, sizeof a, "127.0.0.1:%.20s", val);
+        cfg_set(strs[i].slot, a);
+      }
       return 0;
     }
   if (strcmp(k, "require_tls") == 0) {
@@ -133,10 +211,57 @@ static int apply(serve_cfg *c, const char *key, const char *val,
                          where, val);
     return 0;
   }
+  /* flags are named as typed (--max-links), config keys as written */
+  char shown[70];
+  snprintf(shown, sizeof shown, "%s%s", strcmp(where, "serve") == 0 ? "--" : "",
+           key);
+  if (strcmp(k, "grpc_write_timeout") == 0) {
+    int64_t ns;
+    if (!parse_duration(val, &ns) || ns / 1000000 > 86400000LL)
+      return oa_cli_fail("%s: %s must be a duration up to 1d (60s, 500ms, "
+                         "2m; 0: never), not '%s'",
+                         where, shown, val);
+    c->grpc_write_timeout_ms = ns / 1000000;
+    if (ns > 0 && c->grpc_write_timeout_ms == 0) c->grpc_write_timeout_ms = 1;
+    return 0;
+  }
+  struct {
+    const char *name;
+    int64_t *slot;
+    int64_t min, max; /* accepted range */
+  } counts[] = {
+      {"max_grpc_connections", &c->max_grpc_connections, 0, 1 << 20},
+      {"max_grpc_memory", &c->max_grpc_memory, 0, INT64_MAX},
+      {"max_concurrent_streams", &c->max_concurrent_streams, 1, 1 << 20},
+      {"max_flight_recv_size", &c->max_flight_recv_size, 1, INT32_MAX},
+      {"max_flight_decompressed_size", &c->max_flight_decompressed_size, 1,
+       INT64_MAX},
+      {"max_dictionary_size", &c->max_dictionary_size, 1, INT64_MAX},
+      {"max_http_connections", &c->max_http_connections, 1, 1 << 20},
+      {"max_http_connections_per_ip", &c->max_http_connections_per_ip, 0,
+       1 << 20},
+      {"max_spans_per_request", &c->max_spans_per_request, 1, 1 << 30},
+      {"max_attributes", &c->max_attributes, 1, 1 << 30},
+      {"max_events", &c->max_events, 1, 1 << 30},
+      {"max_links", &c->max_links, 1, 1 << 30},
+      {"max_attribute_depth", &c->max_attribute_depth, 1, 256},
+  };
+  for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+    if (strcmp(k, counts[i].name) == 0) {
+      int64_t v;
+      if (!oa_cli_parse_size(val, &v) || v < counts[i].min || v > counts[i].max)
+        return oa_cli_fail("%s: %s must be a number from %lld to %lld, not "
+                           "'%s'",
+                           where, shown, (long long)counts[i].min,
+                           (long long)counts[i].max, val);
+      *counts[i].slot = v;
+      return 0;
+    }
   struct {
     const char *name;
     int64_t *slot;
   } nums[] = {{"max_memory", &c->max_memory},
+              {"max_query_memory", &c->max_query_memory},
               {"retention_bytes", &c->retention_bytes},
               {"http_request_timeout", &c->http_request_timeout},
               {"max_recv_size", &c->max_recv_size},
@@ -147,9 +272,9 @@ static int apply(serve_cfg *c, const char *key, const char *val,
       if (!oa_cli_parse_size(val, nums[i].slot))
         return oa_cli_fail("%s: %s must be a size in bytes (e.g. 4096, 512M, "
                            "1G), not '%s'",
-                           where, key, val);
+                           where, shown, val);
       if (nums[i].slot == &c->threads && (c->threads < 1 || c->threads > 64))
-        return oa_cli_fail("%s: threads must be 1..64, not '%s'", where, val);
+        return oa_cli_fail("%s: %s must be 1..64, not '%s'", where, shown, val);
       return 0;
     }
   return oa_cli_fail("%s: unknown option '%s' (see otlparrow serve --help)",
@@ -197,9 +322,9 @@ static bool is_loopback(const char *addr) {
  * other machines is worth a warning (its traffic and token are readable
  * on the network). */
 static int check_plaintext(const serve_cfg *c) {
-  const char *names[] = {"--otlp-grpc", "--otlp-http", "--flight"};
-  const char *addrs[] = {c->otlp_grpc, c->otlp_http, c->flight};
-  for (int i = 0; i < 3; i++) {
+  const char *names[] = {"--otlp-grpc", "--otlp-http", "--flight", "--metrics"};
+  const char *addrs[] = {c->otlp_grpc, c->otlp_http, c->flight, c->metrics};
+  for (int i = 0; i < 4; i++) {
     if (oa_cli_addr_off(addrs[i])) continue;
     if (c->require_tls)
       return oa_cli_fail("--require-tls: %s %s would accept plaintext "
@@ -264,23 +389,6 @@ static void tune_malloc(int64_t max_memory) {
 #endif
 }
 
-/* "90m", "12h", "30d", "3600s", "500ms" into nanoseconds. */
-static bool parse_duration(const char *s, int64_t *ns) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || v < 0) return false;
-  int64_t unit = strcmp(end, "ms") == 0           ? 1000000LL
-                 : strcmp(end, "s") == 0 || !*end ? 1000000000LL
-                 : strcmp(end, "m") == 0          ? 60000000000LL
-                 : strcmp(end, "h") == 0          ? 3600000000000LL
-                 : strcmp(end, "d") == 0          ? 86400000000000LL
-                                                  : 0;
-  if (!unit || v > INT64_MAX / unit) return false;
-  *ns = v * unit;
-  return true;
-}
-
 /* The datasets: in memory, or durable in --data-dir. */
 static int open_store(serve_cfg *c, oa_datasets **d, oa_error *err) {
   oa_store_options so;
@@ -315,7 +423,10 @@ static int serve_run(serve_cfg *c) {
   oa_grpc_server *otlp_srv = NULL, *flight_srv = NULL;
   oa_otlp_grpc *otlp = NULL;
   oa_flight_service *flight = NULL;
+  oa_cli_query_ctx qctx = {NULL, 0, "--max-query-memory"}; /* SQL handler */
   oa_otlp_http *http = NULL;
+  oa_metrics_http *metrics = NULL;
+  oa_serve_metrics sm = {0};
   char *cert = NULL, *key = NULL, *ca = NULL;
   oa_grpc_tls tls = {0};
   const oa_grpc_tls *tlsp = NULL;
@@ -377,11 +488,46 @@ static int serve_run(serve_cfg *c) {
   oa_grpc_server_options_default(&so);
   so.threads = (int)c->threads;
   so.auth_token = c->auth_token;
+  if (c->max_grpc_connections >= 0)
+    so.max_connections =
+        c->max_grpc_connections ? (int)c->max_grpc_connections : -1;
+  if (c->max_concurrent_streams)
+    so.max_concurrent_streams = (int)c->max_concurrent_streams;
+  so.memory_quota = c->max_grpc_memory < 0 ? 1LL << 30 : c->max_grpc_memory;
+  {
+    /* the quota holds messages being received: one of each must fit */
+    int64_t fl = c->max_flight_recv_size ? c->max_flight_recv_size : 256 << 20;
+    const char *big = NULL;
+    if (so.memory_quota && !oa_cli_addr_off(c->flight) &&
+        so.memory_quota < 2 * fl)
+      big = "--max-flight-recv-size";
+    else if (so.memory_quota && !oa_cli_addr_off(c->otlp_grpc) &&
+             so.memory_quota < 2 * c->max_recv_size)
+      big = "--max-recv-size";
+    if (big) {
+      oa_cli_fail("--max-grpc-memory %lld must be at least twice %s (or 0: "
+                  "unbounded)",
+                  (long long)so.memory_quota, big);
+      goto done;
+    }
+  }
+  if (c->grpc_write_timeout_ms >= 0)
+    so.write_timeout_ms =
+        c->grpc_write_timeout_ms ? c->grpc_write_timeout_ms : -1;
+  oa_otlp_options decode;
+  oa_otlp_options_default(&decode);
+  if (c->max_spans_per_request) decode.max_spans = c->max_spans_per_request;
+  if (c->max_attributes) decode.max_attributes = c->max_attributes;
+  if (c->max_events) decode.max_events = c->max_events;
+  if (c->max_links) decode.max_links = c->max_links;
+  if (c->max_attribute_depth)
+    decode.max_depth = (int32_t)c->max_attribute_depth;
   if (!oa_cli_addr_off(c->otlp_grpc)) {
     so.max_recv_message_size = c->max_recv_size;
     oa_otlp_grpc_options oo;
     oa_otlp_grpc_options_init(&oo);
     oo.max_recv_size = c->max_recv_size;
+    oo.decode = decode;
     int port;
     if (oa_grpc_server_new(&otlp_srv, &so, &err) ||
         oa_otlp_grpc_register(&otlp, otlp_srv, &oo, d, &err) ||
@@ -400,10 +546,19 @@ static int serve_run(serve_cfg *c) {
     oa_flight_options fo;
     oa_flight_options_init(&fo);
     fo.auth_token = c->auth_token;
+    fo.recv_limit_hint = "--max-flight-recv-size";
+    if (c->max_flight_recv_size)
+      fo.max_recv_message_size = c->max_flight_recv_size;
+    if (c->max_flight_decompressed_size)
+      fo.max_decompressed_size = c->max_flight_decompressed_size;
+    if (c->max_dictionary_size) fo.max_dictionary_size = c->max_dictionary_size;
     int port;
+    qctx.datasets = d;
+    qctx.max_memory =
+        oa_cli_query_memory_default(c->max_query_memory, c->max_memory);
     if (oa_grpc_server_new(&flight_srv, &fo_s, &err) ||
         oa_flight_service_new(&flight, d, &fo, &err) ||
-        oa_flight_service_set_query_handler(flight, oa_cli_flight_query, d,
+        oa_flight_service_set_query_handler(flight, oa_cli_flight_query, &qctx,
                                             &err) ||
         oa_flight_service_register(flight, flight_srv, &err) ||
         oa_grpc_server_add_listener(flight_srv, c->flight, tlsp, &port, &err) ||
@@ -424,6 +579,10 @@ static int serve_run(serve_cfg *c) {
     ho.tls_key_file = c->tls_key;
     ho.tls_client_ca = c->tls_client_ca;
     ho.auth_token = c->auth_token;
+    ho.decode = decode;
+    if (c->max_http_connections)
+      ho.connection_limit = (unsigned)c->max_http_connections;
+    ho.per_ip_connection_limit = (unsigned)c->max_http_connections_per_ip;
     if (c->http_request_timeout > 0)
       ho.request_timeout_s =
           (unsigned)(c->http_request_timeout > 86400 ? 86400
@@ -435,6 +594,33 @@ static int serve_run(serve_cfg *c) {
     oa_cli_bound_addr(shown, sizeof shown, c->otlp_http,
                       oa_otlp_http_port(http));
     printf("otlparrow serve: OTLP/HTTP on %s%s\n", shown,
+           !tlsp ? ""
+           : ca  ? " (HTTPS, mTLS)"
+                 : " (HTTPS)");
+  }
+  if (!oa_cli_addr_off(c->metrics)) {
+    sm.datasets = d;
+    sm.store = c->data_dir != NULL;
+    sm.otlp_grpc = otlp;
+    sm.otlp_grpc_server = otlp_srv;
+    sm.flight_server = flight_srv;
+    sm.otlp_http = http;
+    oa_metrics_http_options mo;
+    oa_metrics_http_options_init(&mo);
+    mo.listen = c->metrics;
+    mo.tls_cert_file = c->tls_cert;
+    mo.tls_key_file = c->tls_key;
+    mo.tls_client_ca = c->tls_client_ca;
+    mo.auth_token = c->auth_token;
+    mo.fill = oa_serve_metrics_fill;
+    mo.fill_ctx = &sm;
+    if (oa_metrics_http_start(&metrics, &mo, &err)) {
+      oa_cli_fail("metrics: %s", err.message);
+      goto done;
+    }
+    oa_cli_bound_addr(shown, sizeof shown, c->metrics,
+                      oa_metrics_http_port(metrics));
+    printf("otlparrow serve: metrics on %s%s\n", shown,
            !tlsp ? ""
            : ca  ? " (HTTPS, mTLS)"
                  : " (HTTPS)");
@@ -452,6 +638,7 @@ static int serve_run(serve_cfg *c) {
 
 done:
   /* stop the receivers first so nothing is appended during the dump */
+  oa_metrics_http_stop(metrics); /* it reads the others' counters */
   if (http) oa_otlp_http_stop(http);
   if (otlp_srv) oa_grpc_server_shutdown(otlp_srv, -1);
   if (flight_srv) oa_grpc_server_shutdown(flight_srv, -1);
@@ -483,8 +670,12 @@ int oa_cli_serve(int argc, char **argv) {
   cfg_set(&c.otlp_http, "127.0.0.1:4318");
   cfg_set(&c.flight, "127.0.0.1:8815");
   c.max_memory = 1LL << 30;
+  c.max_query_memory = -1;
   c.max_recv_size = 4 << 20;
   c.threads = 2;
+  c.max_grpc_connections = -1;
+  c.max_grpc_memory = -1;
+  c.grpc_write_timeout_ms = -1;
   int rc = 0;
   /* the config file first, so that flags override it */
   for (int i = 1; i < argc; i++) {

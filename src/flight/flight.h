@@ -32,12 +32,21 @@ typedef struct oa_flight_options {
    * claim gigabytes): larger is refused (INVALID_ARGUMENT). Default
    * 256 MiB; -1: the IPC reader's own (4 GiB). */
   int64_t max_decompressed_size;
-  int64_t max_recv_message_size; /* DoPut/DoExchange; default 2 GiB - 1;
-                                    -1: unlimited */
-  int64_t max_message_size;      /* DoGet target per message; default 2 MiB */
+  /* A DoPut/DoExchange message: larger is refused (RESOURCE_EXHAUSTED,
+   * naming recv_limit_hint when set). Default 256 MiB (a 100,000-span batch
+   * is about 35 MB); -1: what gRPC allows (2 GiB - 1). */
+  int64_t max_recv_message_size;
+  int64_t max_message_size; /* DoGet target per message; default 2 MiB */
   /* URI put in FlightEndpoint.location, e.g. "grpc+tcp://127.0.0.1:8815";
    * NULL: no location (the ticket is redeemed on this service). Copied. */
   const char *location;
+  /* Named in the RESOURCE_EXHAUSTED message of a DoPut/DoExchange message
+   * over max_recv_message_size as the setting to change (e.g.
+   * "--max-flight-recv-size"); NULL: none. Copied. */
+  const char *recv_limit_hint;
+  /* Values in one DoPut dictionary batch; larger is refused
+   * (INVALID_ARGUMENT). 0: the IPC reader's default (2^31). */
+  int64_t max_dictionary_size;
 } oa_flight_options;
 
 void oa_flight_options_init(oa_flight_options *o);

@@ -25,6 +25,7 @@ struct oa_flight_service {
   char *token;
   size_t token_len;
   char *location;
+  char *recv_hint; /* named when a DoPut message is too large */
   int64_t max_recv;
   int64_t max_msg;
   oa_ipc_read_options put_read; /* limits of the DoPut decoder */
@@ -36,7 +37,7 @@ struct oa_flight_service {
 
 void oa_flight_options_init(oa_flight_options *o) {
   memset(o, 0, sizeof *o);
-  o->max_recv_message_size = INT32_MAX;
+  o->max_recv_message_size = 256 << 20;
   o->max_message_size = 2 << 20;
   o->max_decompressed_size = 256 << 20;
 }
@@ -1144,14 +1145,22 @@ int oa_flight_service_new(oa_flight_service **out, oa_datasets *d,
   oa_flight_service *svc = calloc(1, sizeof *svc);
   if (!svc) return oa_error_set(err, ENOMEM, "flight: out of memory");
   svc->d = d;
-  svc->max_recv = o->max_recv_message_size;
+  svc->max_recv =
+      o->max_recv_message_size ? o->max_recv_message_size : 256 << 20;
   oa_ipc_read_options_init(&svc->put_read);
   if (o->max_decompressed_size > 0)
     svc->put_read.max_decompressed_size = o->max_decompressed_size;
   else if (o->max_decompressed_size == 0)
     svc->put_read.max_decompressed_size = 256 << 20;
+  if (o->max_dictionary_size > 0)
+    svc->put_read.max_dictionary_size = o->max_dictionary_size;
   svc->max_msg = o->max_message_size;
   int rc = 0;
+  if (o->recv_limit_hint && *o->recv_limit_hint) {
+    svc->recv_hint = strdup(o->recv_limit_hint);
+    if (!svc->recv_hint)
+      rc = oa_error_set(err, ENOMEM, "flight: out of memory");
+  }
   if (o->auth_token && *o->auth_token) {
     svc->token = strdup(o->auth_token);
     svc->token_len = strlen(o->auth_token);
@@ -1176,6 +1185,7 @@ void oa_flight_service_free(oa_flight_service *svc) {
   if (!svc) return;
   free(svc->token);
   free(svc->location);
+  free(svc->recv_hint);
   if (svc->span_schema) oa_schema_release(svc->span_schema);
   free(svc->ctxs);
   free(svc);
@@ -1227,6 +1237,9 @@ int oa_flight_service_register(oa_flight_service *svc, oa_grpc_server *srv,
     if (streams[i].big)
       OA_RETURN_NOT_OK(
           oa_grpc_server_set_align(srv, path, oa_flight_data_body_offset, err));
+    if (streams[i].big && svc->recv_hint)
+      OA_RETURN_NOT_OK(
+          oa_grpc_server_set_limit_hint(srv, path, svc->recv_hint, err));
   }
   method_ctx *uc = &svc->ctxs[N_STREAMS];
   uc->svc = svc;

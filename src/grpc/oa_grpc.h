@@ -36,6 +36,9 @@
  *   buffers go out as they are.
  * - Limits: the server-wide receive limit is enforced by gRPC core (it
  *   answers RESOURCE_EXHAUSTED before the handler sees anything);
+ *   max_connections bounds the open connections (the layer closes extra
+ *   ones as they are accepted) and max_concurrent_streams the calls per
+ *   connection;
  *   a method may set a lower limit, checked by the layer per message with
  *   the same status. The core limit is the largest of the server's and the
  *   methods' limits, fixed when the first listener is added: register
@@ -85,6 +88,19 @@ typedef struct oa_grpc_server_options {
    * with DEADLINE_EXCEEDED, releasing what the call holds. 0: default
    * 60000; -1: never. */
   int64_t write_timeout_ms;
+  /* Client connections open at once over all listeners. A connection over
+   * it is closed as soon as it is accepted, before the handshake (its calls
+   * fail UNAVAILABLE; the client retries later); connections already open
+   * keep working. 0: default 1024; -1: unlimited; at most 2^20. */
+  int max_connections;
+  /* Bytes gRPC core may hold for this server's connections (read buffers
+   * and messages being received: core reads a whole message before it
+   * checks its size, whatever the receive limit). Near it gRPC shrinks
+   * flow-control windows; over it, it cancels streams (RESOURCE_EXHAUSTED,
+   * "RST_STREAM with error code 11"), not necessarily the largest one.
+   * Must leave room for the largest accepted message(s). 0: none
+   * (gRPC's default, unbounded). */
+  int64_t memory_quota;
 } oa_grpc_server_options;
 
 void oa_grpc_server_options_default(oa_grpc_server_options *o);
@@ -186,6 +202,15 @@ int oa_grpc_server_register_stream(oa_grpc_server *srv, const char *path,
 int oa_grpc_server_set_align(oa_grpc_server *srv, const char *path,
                              oa_grpc_align_fn align, oa_error *err);
 
+/* For a registered method (before the first listener): the message that
+ * refuses a message over its receive limit (RESOURCE_EXHAUSTED) names
+ * hint as the setting that holds the limit, e.g. a command-line flag.
+ * Such a method's limit is then checked by the layer rather than gRPC
+ * core (both see the whole message first). ENOENT if path is not
+ * registered. */
+int oa_grpc_server_set_limit_hint(oa_grpc_server *srv, const char *path,
+                                  const char *hint, oa_error *err);
+
 /* Binds addr ("127.0.0.1:4317", "[::1]:0", "unix:/path"); tls NULL for
  * plaintext. Port 0 picks a free port; *port (may be NULL) gets the bound
  * port. EADDRINUSE/EINVAL with a message when binding fails. Before start. */
@@ -207,7 +232,9 @@ typedef struct oa_grpc_server_stats {
   int64_t calls_started;
   int64_t calls_finished; /* on_done reached (any outcome) */
   int64_t calls_active;
-  int64_t writes_timed_out; /* calls cancelled by write_timeout_ms */
+  int64_t writes_timed_out;    /* calls cancelled by write_timeout_ms */
+  int64_t connections_active;  /* open now (with max_connections) */
+  int64_t connections_refused; /* closed for max_connections */
 } oa_grpc_server_stats;
 void oa_grpc_server_get_stats(oa_grpc_server *srv, oa_grpc_server_stats *st);
 

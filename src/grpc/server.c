@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <grpc/grpc_security.h>
+#include <grpc/support/sync.h>
 #include <grpc/support/time.h>
 
 #include "grpc/oa_grpc.h"
@@ -44,6 +47,7 @@ typedef struct oa_grpc_method {
   int64_t max_recv; /* layer-enforced; -1: none */
   bool skip_auth;
   oa_grpc_align_fn align;
+  char *limit_hint; /* named in the too-large message; NULL: none */
 } oa_grpc_method;
 
 struct oa_grpc_call {
@@ -123,7 +127,157 @@ struct oa_grpc_server {
   bool watchdog_started, watchdog_stop;
   pthread_t watchdog;
   atomic_llong writes_timed_out;
+  struct conn_limit *conns; /* NULL: connections not bounded */
 };
+
+/* ------------------------------------------------------------ connections
+ *
+ * gRPC core (1.51) has no server-side bound on connections, but every
+ * socket it accepts goes through the socket mutator given as a channel arg
+ * before the handshake: that is where they are counted. One over the bound
+ * is shut down at once, so the handshake fails, gRPC closes it and the
+ * client's calls end with UNAVAILABLE. The mutator interface is gRPC's
+ * internal one (socket_mutator.h: a vtable and a refcount; mutate_fd_2 gets
+ * the descriptor and its usage); test_grpc_conn_limit fails if a gRPC
+ * upgrade stops calling it. gRPC does not say when a connection closes: a
+ * recorded one is gone when its descriptor no longer is the same socket
+ * (device and inode), checked when the table is full. */
+
+enum { FD_USAGE_SERVER_CONNECTION = 2 }; /* grpc_fd_usage */
+
+typedef struct mutate_info {
+  int fd;
+  int usage;
+} mutate_info;
+
+typedef struct mutator_vtable {
+  bool (*mutate_fd)(int fd, grpc_socket_mutator *m);
+  int (*compare)(grpc_socket_mutator *a, grpc_socket_mutator *b);
+  void (*destroy)(grpc_socket_mutator *m);
+  bool (*mutate_fd_2)(const mutate_info *info, grpc_socket_mutator *m);
+} mutator_vtable;
+
+typedef struct conn_entry {
+  int fd;
+  dev_t dev;
+  ino_t ino;
+} conn_entry;
+
+typedef struct conn_limit {
+  /* gRPC's struct grpc_socket_mutator: these two first, in this order */
+  const mutator_vtable *vtable;
+  gpr_refcount refs;
+  pthread_mutex_t mu;
+  int max, n;
+  conn_entry *live;  /* max entries */
+  int64_t pruned_ms; /* when the table was last checked while full */
+  atomic_llong accepted, refused;
+} conn_limit;
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool conn_alive(const conn_entry *e) {
+  struct stat st;
+  return fstat(e->fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+         st.st_ino == e->ino && st.st_dev == e->dev;
+}
+
+/* Drops the connections that are gone; cl->mu held. */
+static void conn_prune(conn_limit *cl) {
+  int k = 0;
+  for (int i = 0; i < cl->n; i++)
+    if (conn_alive(&cl->live[i])) cl->live[k++] = cl->live[i];
+  cl->n = k;
+}
+
+static bool conn_mutate_fd(int fd, grpc_socket_mutator *m) {
+  (void)fd;
+  (void)m;
+  return true;
+}
+
+static bool conn_mutate(const mutate_info *info, grpc_socket_mutator *m) {
+  conn_limit *cl = (conn_limit *)(void *)m;
+  struct stat st;
+  if (info->usage != FD_USAGE_SERVER_CONNECTION || fstat(info->fd, &st) != 0)
+    return true;
+  pthread_mutex_lock(&cl->mu);
+  int slot = -1;
+  for (int i = 0; i < cl->n && slot < 0; i++)
+    if (cl->live[i].fd == info->fd) slot = i; /* its old socket is closed */
+  /* a flood of connections at the bound checks the table at most every
+   * 10 ms (a check is one fstat per connection) */
+  if (slot < 0 && cl->n == cl->max && mono_ms() - cl->pruned_ms >= 10) {
+    conn_prune(cl);
+    cl->pruned_ms = mono_ms();
+  }
+  if (slot < 0 && cl->n < cl->max) slot = cl->n++;
+  if (slot >= 0) {
+    cl->live[slot].fd = info->fd;
+    cl->live[slot].dev = st.st_dev;
+    cl->live[slot].ino = st.st_ino;
+  }
+  pthread_mutex_unlock(&cl->mu);
+  if (slot >= 0) {
+    atomic_fetch_add(&cl->accepted, 1);
+  } else {
+    atomic_fetch_add(&cl->refused, 1);
+    shutdown(info->fd, SHUT_RDWR);
+  }
+  /* false would make gRPC stop accepting on the listener altogether */
+  return true;
+}
+
+static int conn_compare(grpc_socket_mutator *a, grpc_socket_mutator *b) {
+  return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+static void conn_destroy(grpc_socket_mutator *m) {
+  conn_limit *cl = (conn_limit *)(void *)m;
+  pthread_mutex_destroy(&cl->mu);
+  free(cl->live);
+  free(cl);
+}
+
+static const mutator_vtable kConnVtable = {conn_mutate_fd, conn_compare,
+                                           conn_destroy, conn_mutate};
+
+static void conn_unref(conn_limit *cl) {
+  if (cl && gpr_unref(&cl->refs)) conn_destroy((grpc_socket_mutator *)cl);
+}
+
+static void *conn_arg_copy(void *p) {
+  gpr_ref(&((conn_limit *)p)->refs);
+  return p;
+}
+
+static void conn_arg_destroy(void *p) { conn_unref(p); }
+
+static int conn_arg_cmp(void *a, void *b) {
+  return conn_compare((grpc_socket_mutator *)a, (grpc_socket_mutator *)b);
+}
+
+static const grpc_arg_pointer_vtable kConnArgVtable = {
+    conn_arg_copy, conn_arg_destroy, conn_arg_cmp};
+
+static conn_limit *conn_limit_new(int max) {
+  conn_limit *cl = calloc(1, sizeof *cl);
+  if (!cl) return NULL;
+  cl->live = calloc((size_t)max, sizeof *cl->live);
+  if (!cl->live) {
+    free(cl);
+    return NULL;
+  }
+  cl->vtable = &kConnVtable;
+  gpr_ref_init(&cl->refs, 1);
+  pthread_mutex_init(&cl->mu, NULL);
+  cl->max = max;
+  return cl;
+}
 
 static int64_t effective_limit(int64_t v) { return v < 0 ? -1 : v; }
 
@@ -135,6 +289,7 @@ void oa_grpc_server_options_default(oa_grpc_server_options *o) {
   o->shutdown_grace_ms = 5000;
   o->max_concurrent_streams = 100;
   o->write_timeout_ms = 60000;
+  o->max_connections = 1024;
 }
 
 int oa_grpc_server_new(oa_grpc_server **out, const oa_grpc_server_options *o,
@@ -157,6 +312,13 @@ int oa_grpc_server_new(oa_grpc_server **out, const oa_grpc_server_options *o,
   if (s->opts.max_send_message_size == 0) s->opts.max_send_message_size = -1;
   if (s->opts.max_concurrent_streams == 0) s->opts.max_concurrent_streams = 100;
   if (s->opts.write_timeout_ms == 0) s->opts.write_timeout_ms = 60000;
+  if (s->opts.max_connections == 0) s->opts.max_connections = 1024;
+  if (s->opts.max_connections > (1 << 20)) {
+    int m = s->opts.max_connections;
+    free(s);
+    return oa_error_set(err, EINVAL,
+                        "grpc server: max_connections %d > 1048576", m);
+  }
   if (s->opts.auth_token) {
     s->auth_token = strdup(s->opts.auth_token);
     if (!s->auth_token) {
@@ -184,6 +346,15 @@ void oa_grpc_server_get_stats(oa_grpc_server *srv, oa_grpc_server_stats *st) {
   st->calls_finished = atomic_load(&srv->calls_finished);
   st->calls_active = atomic_load(&srv->calls_active);
   st->writes_timed_out = atomic_load(&srv->writes_timed_out);
+  st->connections_active = st->connections_refused = 0;
+  conn_limit *cl = srv->conns;
+  if (cl) {
+    pthread_mutex_lock(&cl->mu);
+    conn_prune(cl);
+    st->connections_active = cl->n;
+    pthread_mutex_unlock(&cl->mu);
+    st->connections_refused = atomic_load(&cl->refused);
+  }
 }
 
 static int add_method(oa_grpc_server *srv, const char *path,
@@ -289,8 +460,13 @@ int oa_grpc_server_set_align(oa_grpc_server *srv, const char *path,
 /* Creates the core server on first need; the channel args are fixed then. */
 static int ensure_server(oa_grpc_server *srv, oa_error *err) {
   if (srv->server) return 0;
-  grpc_arg args[4];
+  grpc_arg args[6];
   int64_t lim = srv->core_limit;
+  /* a method that names its limit is checked by the layer (gRPC core's own
+   * message cannot say which setting to change; both check the whole
+   * received message) */
+  for (int i = 0; i < srv->n_methods; i++)
+    if (srv->methods[i].limit_hint) lim = -1;
   int64_t slim = effective_limit(srv->opts.max_send_message_size);
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -309,8 +485,32 @@ static int ensure_server(oa_grpc_server *srv, oa_error *err) {
     args[3].value.integer = srv->opts.max_concurrent_streams;
     n_args = 4;
   }
+  if (srv->opts.max_connections > 0) {
+    srv->conns = conn_limit_new(srv->opts.max_connections);
+    if (!srv->conns) return oa_error_set(err, ENOMEM, "grpc: out of memory");
+    args[n_args].type = GRPC_ARG_POINTER;
+    args[n_args].key = (char *)GRPC_ARG_SOCKET_MUTATOR;
+    args[n_args].value.pointer.p = srv->conns;
+    args[n_args].value.pointer.vtable = &kConnArgVtable;
+    n_args++;
+  }
+  /* gRPC core reads a whole message before any size check (up to the 4 GiB
+   * its length prefix allows); its memory quota is what stops that: over
+   * it, streams are cancelled (RST_STREAM, RESOURCE_EXHAUSTED) */
+  grpc_resource_quota *quota = NULL;
+  if (srv->opts.memory_quota > 0) {
+    quota = grpc_resource_quota_create("otlparrow");
+    if (!quota) return oa_error_set(err, ENOMEM, "grpc: out of memory");
+    grpc_resource_quota_resize(quota, (size_t)srv->opts.memory_quota);
+    args[n_args].type = GRPC_ARG_POINTER;
+    args[n_args].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+    args[n_args].value.pointer.p = quota;
+    args[n_args].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    n_args++;
+  }
   grpc_channel_args ca = {n_args, args};
   srv->server = grpc_server_create(&ca, NULL);
+  if (quota) grpc_resource_quota_unref(quota); /* the server holds it */
   if (!srv->server)
     return oa_error_set(err, ENOMEM, "grpc_server_create failed");
   /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
@@ -335,6 +535,27 @@ static int ensure_server(oa_grpc_server *srv, oa_error *err) {
                           m->path);
   }
   return 0;
+}
+
+int oa_grpc_server_set_limit_hint(oa_grpc_server *srv, const char *path,
+                                  const char *hint, oa_error *err) {
+  if (srv->server || srv->started || srv->stopped)
+    return oa_error_set(err, EINVAL,
+                        "grpc: set the limit hint of '%s' before adding a "
+                        "listener",
+                        path ? path : "(null)");
+  for (int i = 0; path && i < srv->n_methods; i++)
+    if (strcmp(srv->methods[i].path, path) == 0) {
+      char *h = hint && *hint ? strdup(hint) : NULL;
+      if (hint && *hint && !h)
+        return oa_error_set(err, ENOMEM, "grpc: out of memory");
+      free(srv->methods[i].limit_hint);
+      srv->methods[i].limit_hint = h;
+      return 0;
+    }
+  return oa_error_set(err, ENOENT,
+                      "grpc: set limit hint: method '%s' is not registered",
+                      path ? path : "(null)");
 }
 
 int oa_grpc_read_pem(const char *path, char **out, oa_error *err) {
@@ -620,12 +841,6 @@ int oa_grpc_call_finish_code(oa_grpc_call *call, grpc_status_code code,
   va_end(ap);
   oa_grpc_status st = {code, msg, NULL, 0};
   return oa_grpc_call_finish(call, &st, NULL);
-}
-
-static int64_t mono_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* With the call's mu held. A call stays alive while it is in the list: it
@@ -935,9 +1150,12 @@ static bool msg_too_large(const oa_grpc_call *c, int64_t size) {
 }
 
 static void finish_too_large(oa_grpc_call *c, int64_t size) {
-  oa_grpc_call_finish_code(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                           "received message larger than max (%lld vs. %lld)",
-                           (long long)size, (long long)c->method->max_recv);
+  const char *hint = c->method->limit_hint;
+  oa_grpc_call_finish_code(
+      c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+      "received message larger than max (%lld vs. %lld)%s%s%s", (long long)size,
+      (long long)c->method->max_recv, hint ? "; the limit (bytes) is " : "",
+      hint ? hint : "", hint ? ", raise it to accept such messages" : "");
 }
 
 static bool auth_ok(oa_grpc_call *c) {
@@ -1255,9 +1473,12 @@ void oa_grpc_server_free(oa_grpc_server *srv) {
     for (int i = 0; i < srv->n_threads; i++)
       free(srv->scratch[i].data);
   free(srv->scratch);
-  for (int i = 0; i < srv->n_methods; i++)
+  for (int i = 0; i < srv->n_methods; i++) {
     free(srv->methods[i].path);
+    free(srv->methods[i].limit_hint);
+  }
   free(srv->methods);
+  conn_unref(srv->conns);
   free(srv->auth_token);
   pthread_mutex_destroy(&srv->mu);
   pthread_cond_destroy(&srv->cond);

@@ -15,6 +15,8 @@ expect 0 "version" "otlparrow 0." -- "$bin" version
 for c in inspect convert demo; do
   expect 0 "$c --help" "usage: otlparrow $c" -- "$bin" $c --help
 done
+expect 0 "serve --help lists the limits" "--max-grpc-connections N" -- "$bin" serve --help
+expect 1 "serve bad limit names the flag" "--max-flight-recv-size must be a number" -- "$bin" serve --max-flight-recv-size 0
 expect 1 "inspect missing file" "$tmp/nope.arrow" -- "$bin" inspect "$tmp/nope.arrow"
 expect 1 "inspect no file" "needs a FILE" -- "$bin" inspect
 expect 1 "inspect bad option" "unknown option --frob" -- "$bin" inspect x --frob

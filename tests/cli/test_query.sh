@@ -32,6 +32,26 @@ one=$("$B" query --input "$tmp/s.pb" "SELECT count(*) AS n FROM spans" --format 
 expect 1 "repeat 0 refused" "--repeat needs a number of runs" -- "$B" query --input "$tmp/s.pb" "SELECT 1" --repeat 0
 expect 1 "repeat with --flight refused" "not with --flight" -- "$B" query --flight 127.0.0.1:1 "SELECT 1" --repeat 2
 
+# ---------------------------------------------------------------- --max-memory
+"$B" gen --spans 20000 --seed 3 --max-trace-spans 4 --batch 3000 -q -o "$tmp/m.arrow" || exit 1
+GB="SELECT trace_id, count(*) AS n, max(duration) AS m FROM spans GROUP BY trace_id ORDER BY n DESC, trace_id LIMIT 20"
+expect 1 "max-memory: GROUP BY over it fails" "GROUP BY needs more than 64 KiB for" -- \
+  "$B" query --input "$tmp/m.arrow" "$GB" --max-memory 64K
+expect 1 "max-memory: the message names the option" "(query memory limit, --max-memory); add a WHERE" -- \
+  "$B" query --input "$tmp/m.arrow" "$GB" --max-memory 64K --threads 1
+expect 1 "max-memory: ORDER BY over it fails" "ORDER BY needs more than 256 KiB for 20K rows" -- \
+  "$B" query --input "$tmp/m.arrow" "SELECT trace_id, start_time FROM spans ORDER BY trace_id, start_time" --max-memory 256K
+expect 1 "max-memory: a big result fails" "the result needs more than 256 KiB" -- \
+  "$B" query --input "$tmp/m.arrow" "SELECT name, attributes FROM spans" --max-memory 256K
+expect 1 "max-memory: bad value" "--max-memory needs a number" -- "$B" query --input "$tmp/m.arrow" "SELECT 1" --max-memory lots
+expect 1 "max-rows: over it fails" "more than the limit of 10" -- "$B" query --input "$tmp/m.arrow" "SELECT name FROM spans" --max-rows 10
+expect 0 "max-rows: within it" "(10 rows)" -- "$B" query --input "$tmp/m.arrow" "SELECT name FROM spans LIMIT 10" --max-rows 10
+unl=$("$B" query --input "$tmp/m.arrow" "$GB" --max-memory 0 --format csv 2>&1)
+lim=$("$B" query --input "$tmp/m.arrow" "$GB" --max-memory 8M --format csv 2>&1)
+dflt=$("$B" query --input "$tmp/m.arrow" "$GB" --format csv 2>&1)
+[ "$(echo "$unl" | wc -l)" = 21 ] && [ "$unl" = "$lim" ] && [ "$unl" = "$dflt" ] &&
+  ok "max-memory: under it the same rows" || bad "max-memory changed the rows: '$unl' vs '$lim' vs '$dflt'"
+
 # ---------------------------------------------------------------- CSV
 "$B" query --input "$tmp/s.pb" "$SQL" --format csv >"$tmp/q.csv" 2>"$tmp/err"
 expect 0 "csv runs" "" -- cat "$tmp/err"
@@ -260,6 +280,26 @@ if [ -n "${FP:-}" ] && [ -n "${HP:-}" ]; then
   wait "$SRV"
 else
   bad "serve did not start: $(cat "$tmp/serve.log")"
+fi
+
+# Flight queries get the memory limit of --max-query-memory
+start_serve "$tmp/serve3.log" --max-query-memory 64K
+if [ -n "${FP:-}" ] && [ -n "${HP:-}" ]; then
+  "$B" gen --spans 20000 --seed 3 --max-trace-spans 4 -q -o "$tmp/m.pb"
+  expect 0 "serve takes 20K spans" "200" -- post "$HP" "$tmp/m.pb"
+  expect 1 "flight: over --max-query-memory is RESOURCE_EXHAUSTED" "RESOURCE_EXHAUSTED" -- \
+    "$B" query --flight "127.0.0.1:$FP" "$GB"
+  expect 1 "flight: the message says what ran out" "GROUP BY needs more than 64 KiB for" -- \
+    "$B" query --flight "127.0.0.1:$FP" "$GB"
+  expect 1 "flight: the message names the server's option" "--max-query-memory" -- \
+    "$B" query --flight "127.0.0.1:$FP" "$GB"
+  expect 0 "flight: a small query still runs" "20000" -- \
+    "$B" query --flight "127.0.0.1:$FP" "SELECT count(*) FROM spans" --format csv
+  kill "$SRV"
+  wait "$SRV"
+else
+  kill "$SRV" 2>/dev/null
+  bad "serve --max-query-memory did not start: $(cat "$tmp/serve3.log")"
   kill "$SRV" 2>/dev/null
 fi
 
