@@ -105,6 +105,8 @@ static void rmrf(const char *dir) {
  * helper; the copies' new trace ids excluded). */
 static int64_t high_water;
 static double ingest_cpu;
+/* flushes, compactions and segments at the end of the last ingest */
+static oa_store_stats ingest_st;
 
 /* Appends `rows` spans (copies of base) and returns the seconds until the
  * last append returned; *flush_s: until everything was in segments. */
@@ -140,6 +142,7 @@ static double ingest(const char *dir, oa_fsync_policy policy, const spans *base,
   double t1 = bench_wall_s();
   CHECK(oa_datasets_flush(d, &err));
   *flush_s = bench_wall_s() - t0;
+  oa_datasets_store_stats(d, &ingest_st);
   oa_datasets_free(d);
   ingest_cpu = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0 - copy_cpu;
   return t1 - t0;
@@ -282,6 +285,13 @@ int main(int argc, char **argv) {
            pol[i].name, t, n_ingest / t / 1e6, n_ingest / fl / 1e6,
            high_water / 1e6, ingest_cpu / n_ingest * 1e6,
            2.0 / (ingest_cpu / n_ingest * 1e6));
+    printf("  %lld flushes, %lld compactions, %lld segments of %.0f rows "
+           "on average\n",
+           (long long)ingest_st.flushes, (long long)ingest_st.compactions,
+           (long long)ingest_st.segments,
+           ingest_st.segments
+               ? (double)ingest_st.segment_rows / (double)ingest_st.segments
+               : 0.0);
   }
   for (int sync = 0; n_ingest && sync < 2; sync++) {
     double t = raw_write(dir, &base, n_ingest, sync);

@@ -44,7 +44,8 @@ typedef struct oa_ipc_write_options {
   /* When a dictionary grows (the previous one is a prefix of the new one),
    * send only the new values as a delta instead of a replacement. */
   bool dictionary_deltas;
-  /* Buffers that do not shrink are written uncompressed (-1 prefix). */
+  /* Buffers that compression shrinks by less than a tenth are written
+   * uncompressed (-1 prefix). */
   bool skip_incompressible;
 } oa_ipc_write_options;
 

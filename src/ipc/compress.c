@@ -82,7 +82,10 @@ int oa_ipc_compress_buffer_ctx(oa_ipc_codec_ctx *ctx, oa_compression codec,
       return oa_error_set(err, EIO, "lz4 compression failed: %s",
                           LZ4F_getErrorName(n));
   }
-  if (skip_incompressible && (int64_t)n >= len)
+  /* keep a frame only when it saves at least a tenth: below that the bytes
+   * saved do not pay for decompressing on every read (a raw buffer is read
+   * in place) */
+  if (skip_incompressible && (int64_t)n > len - len / 10)
     return append_raw(data, len, out, err);
   oa_ipc_store_i64(out->data + out->size, len);
   out->size += 8 + (int64_t)n;

@@ -56,7 +56,8 @@ int oa_ipc_decompress_buffer_ctx(oa_ipc_codec_ctx *ctx, oa_compression codec,
                                  int64_t limit, oa_buffer *out, oa_error *err);
 
 /* Appends one compressed buffer (int64 LE uncompressed length + codec frame,
- * or -1 + raw bytes when skip_incompressible and it does not shrink) to out.
+ * or -1 + raw bytes when skip_incompressible and it saves less than a
+ * tenth) to out.
  * An empty input appends nothing. */
 int oa_ipc_compress_buffer(oa_compression codec, int level,
                            bool skip_incompressible, const uint8_t *data,

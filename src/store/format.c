@@ -60,17 +60,25 @@ int oa_store_wal_begin_(oa_bytes *out, int type, const char *name,
   return 0;
 }
 
+int oa_store_wal_header_(uint8_t *h, int64_t len, uint32_t crc, oa_error *err) {
+  if (len < 0 || len >= OA_WAL_MAX_RECORD)
+    return oa_error_set(err, E2BIG, "log record of %lld bytes is too large",
+                        (long long)len);
+  put32(h, OA_WAL_MAGIC);
+  put32(h + 4, (uint32_t)len);
+  put32(h + 8, crc);
+  put32(h + 12, oa_store_crc32c_(0, h, 12, true));
+  return 0;
+}
+
 int oa_store_wal_end_(oa_bytes *out, int64_t start, oa_error *err) {
   int64_t len = out->size - start - OA_WAL_HEADER;
   if (len < 0 || len >= OA_WAL_MAX_RECORD)
     return oa_error_set(err, E2BIG, "log record of %lld bytes is too large",
                         (long long)len);
   uint8_t *h = out->data + start;
-  put32(h, OA_WAL_MAGIC);
-  put32(h + 4, (uint32_t)len);
-  put32(h + 8, oa_store_crc32c_(0, h + OA_WAL_HEADER, (size_t)len, true));
-  put32(h + 12, oa_store_crc32c_(0, h, 12, true));
-  return 0;
+  return oa_store_wal_header_(
+      h, len, oa_store_crc32c_(0, h + OA_WAL_HEADER, (size_t)len, true), err);
 }
 
 /* Splits a payload whose checksum matched; false if its fields overflow. */

@@ -48,6 +48,9 @@ int oa_store_wal_begin_(oa_bytes *out, int type, const char *name,
                         oa_error *err);
 /* Fills the header of the record that starts at start. */
 int oa_store_wal_end_(oa_bytes *out, int64_t start, oa_error *err);
+/* Fills a record header at h for a payload of len bytes whose CRC32C is crc
+ * (for a payload gathered from pieces rather than contiguous). */
+int oa_store_wal_header_(uint8_t *h, int64_t len, uint32_t crc, oa_error *err);
 
 typedef int (*oa_store_wal_fn)(void *ctx, const oa_store_wal_record *r,
                                oa_error *err);

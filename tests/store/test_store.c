@@ -66,6 +66,26 @@ static void options(oa_store_options *o) {
   o->compaction_min_segments = 0;
 }
 
+/* A store in a fresh directory with options(); copy (if not NULL) gets the
+ * path its crash copies go to. */
+static oa_datasets *open_fresh(char dir[64], char copy[80], oa_store_options *o,
+                               oa_error *err) {
+  tmpdir(dir);
+  if (copy) snprintf(copy, 80, "%s.crash", dir);
+  options(o);
+  oa_datasets *d = NULL;
+  CHECK_OK(oa_datasets_open(&d, dir, o, 0, err), err);
+  return d;
+}
+
+/* Frees the store and removes its directory and crash copy. */
+static void close_and_remove(oa_datasets *d, const char *dir,
+                             const char *copy) {
+  oa_datasets_free(d);
+  rmrf(dir);
+  if (copy) rmrf(copy);
+}
+
 static int append_k(oa_datasets *d, const char *name, int64_t rows, int64_t k,
                     const char *id, int *dup, oa_error *err) {
   oa_schema *s = k_schema();
@@ -119,12 +139,8 @@ static int count_files(const char *dir, const char *prefix,
 OA_TEST(test_wal_round_trip_after_crash) {
   oa_error err_, *err = &err_;
   char dir[64], copy[80];
-  tmpdir(dir);
-  snprintf(copy, sizeof copy, "%s.crash", dir);
   oa_store_options o;
-  options(&o);
-  oa_datasets *d;
-  CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
+  oa_datasets *d = open_fresh(dir, copy, &o, err);
   for (int i = 0; i < 5; i++)
     CHECK_OK(append_k(d, "t", 100, i * 1000, NULL, NULL, err), err);
   crash_copy(dir, copy); /* nothing flushed: all in the log */
@@ -152,20 +168,14 @@ OA_TEST(test_wal_round_trip_after_crash) {
   oa_datasets_store_stats(d, &st);
   CHECK(st.segments >= 1);
   CHECK_EQ_INT(st.wal_records_replayed, 0);
-  oa_datasets_free(d);
-  rmrf(dir);
-  rmrf(copy);
+  close_and_remove(d, dir, copy);
 }
 
 OA_TEST(test_torn_tail_every_offset) {
   oa_error err_, *err = &err_;
   char dir[64], copy[80];
-  tmpdir(dir);
-  snprintf(copy, sizeof copy, "%s.crash", dir);
   oa_store_options o;
-  options(&o);
-  oa_datasets *d;
-  CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
+  oa_datasets *d = open_fresh(dir, copy, &o, err);
   CHECK_OK(append_k(d, "t", 10, 0, "a", NULL, err), err);
   CHECK_OK(append_k(d, "t", 10, 100, "b", NULL, err), err);
   char src[96];
@@ -256,11 +266,8 @@ OA_TEST(test_torn_tail_every_offset) {
 OA_TEST(test_corrupt_segment_skipped) {
   oa_error err_, *err = &err_;
   char dir[64];
-  tmpdir(dir);
   oa_store_options o;
-  options(&o);
-  oa_datasets *d;
-  CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
+  oa_datasets *d = open_fresh(dir, NULL, &o, err);
   CHECK_OK(append_k(d, "t", 100, 0, NULL, NULL, err), err);
   CHECK_OK(oa_datasets_flush(d, err), err);
   CHECK_OK(append_k(d, "t", 50, 7, NULL, NULL, err), err);
@@ -284,19 +291,14 @@ OA_TEST(test_corrupt_segment_skipped) {
   CHECK_OK(append_k(d, "t", 5, 0, NULL, NULL, err), err);
   count(d, "t", &rows, &sum);
   CHECK_EQ_INT(rows, 55);
-  oa_datasets_free(d);
-  rmrf(dir);
+  close_and_remove(d, dir, NULL);
 }
 
 OA_TEST(test_recovery_segments_plus_log) {
   oa_error err_, *err = &err_;
   char dir[64], copy[80];
-  tmpdir(dir);
-  snprintf(copy, sizeof copy, "%s.crash", dir);
   oa_store_options o;
-  options(&o);
-  oa_datasets *d;
-  CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
+  oa_datasets *d = open_fresh(dir, copy, &o, err);
   CHECK_OK(append_k(d, "a", 100, 0, NULL, NULL, err), err);
   CHECK_OK(append_k(d, "b", 20, 5, NULL, NULL, err), err);
   CHECK_OK(oa_datasets_flush(d, err), err);
@@ -325,20 +327,14 @@ OA_TEST(test_recovery_segments_plus_log) {
   count(r, "a", &rows, &sum);
   CHECK_EQ_INT(rows, 130);
   oa_datasets_free(r);
-  oa_datasets_free(d);
-  rmrf(dir);
-  rmrf(copy);
+  close_and_remove(d, dir, copy);
 }
 
 OA_TEST(test_dedup_across_reopen) {
   oa_error err_, *err = &err_;
   char dir[64], copy[80];
-  tmpdir(dir);
-  snprintf(copy, sizeof copy, "%s.crash", dir);
   oa_store_options o;
-  options(&o);
-  oa_datasets *d;
-  CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
+  oa_datasets *d = open_fresh(dir, copy, &o, err);
   int dup = -1;
   CHECK_OK(append_k(d, "t", 10, 0, "batch-1", &dup, err), err);
   CHECK_EQ_INT(dup, 0);
@@ -374,9 +370,7 @@ OA_TEST(test_dedup_across_reopen) {
   count(r, "t", &rows, &sum);
   CHECK_EQ_INT(rows, 30);
   oa_datasets_free(r);
-  oa_datasets_free(d);
-  rmrf(dir);
-  rmrf(copy);
+  close_and_remove(d, dir, copy);
 }
 
 /* A batch of the span-like schema: trace ids {tid_byte, i}, start times
@@ -433,11 +427,8 @@ static int64_t rows_matching(oa_batch *bs, int64_t n, const uint8_t id[16]) {
 OA_TEST(test_bloom_and_time_pruning) {
   oa_error err_, *err = &err_;
   char dir[64];
-  tmpdir(dir);
   oa_store_options o;
-  options(&o);
-  oa_datasets *d;
-  CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
+  oa_datasets *d = open_fresh(dir, NULL, &o, err);
   oa_schema *s = tid_schema();
   const int64_t hour = 3600LL * 1000000000LL;
   for (int64_t g = 0; g < 8; g++) {
@@ -507,11 +498,8 @@ OA_TEST(test_bloom_and_time_pruning) {
 OA_TEST(test_lookup_reads_one_record_batch) {
   oa_error err_, *err = &err_;
   char dir[64];
-  tmpdir(dir);
   oa_store_options o;
-  options(&o);
-  oa_datasets *d;
-  CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
+  oa_datasets *d = open_fresh(dir, NULL, &o, err);
   oa_schema *s = tid_schema();
   for (int64_t g = 0; g < 3; g++) {
     oa_batch b;
@@ -581,8 +569,7 @@ OA_TEST(test_compaction) {
   CHECK_EQ_INT(dup, 1); /* ids moved to the merged segment */
   count(d, "t", &rows, &sum);
   CHECK_EQ_INT(rows, 300);
-  oa_datasets_free(d);
-  rmrf(dir);
+  close_and_remove(d, dir, NULL);
 }
 
 OA_TEST(test_retention) {
@@ -698,8 +685,7 @@ OA_TEST(test_memory_limit_counts_unflushed) {
   CHECK_OK(oa_datasets_flush(d, err), err);
   CHECK_EQ_INT(oa_datasets_memory_used(d), 0);
   CHECK_OK(append_k(d, "t", 300, 0, NULL, NULL, err), err);
-  oa_datasets_free(d);
-  rmrf(dir);
+  close_and_remove(d, dir, NULL);
 }
 
 /* Real span batches: per-batch dictionaries merged into one segment. */
