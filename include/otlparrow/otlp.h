@@ -119,12 +119,26 @@ int oa_otlp_decoder_new(oa_otlp_decoder **out, const oa_otlp_options *opts,
 void oa_otlp_decoder_free(oa_otlp_decoder *dec);
 
 /* Decodes one ExportTraceServiceRequest into out (an initialized batch; its
- * previous content is released). Malformed wire data rejects the whole
- * request (EINVAL, err names the field and byte offset, out is left empty);
- * invalid spans are left out and counted in result (which may be NULL). */
+ * previous content is recycled as by oa_otlp_decoder_recycle). Malformed
+ * wire data rejects the whole request (EINVAL, err names the field and byte
+ * offset, out is left empty); invalid spans are left out and counted in
+ * result (which may be NULL). */
 int oa_otlp_decoder_decode(oa_otlp_decoder *dec, const uint8_t *data,
                            int64_t size, oa_batch *out, oa_otlp_result *result,
                            oa_error *err);
+
+/* Hands a batch the caller is done with back to the decoder and leaves it
+ * empty (like oa_batch_reset). Heap buffers that only this batch references
+ * become the storage of the next decode's builders when their size fits the
+ * next request (within 1.5x of what it needs; the decoder holds them until
+ * its next decode or free, and frees those that do not fit); every other
+ * buffer (shared with another batch, a slice or a dataset, or from
+ * elsewhere) is just released. Any batch is accepted, also one this decoder did
+ * not make. A receiver calls it where it would call oa_batch_reset after
+ * exporting the batch: it saves the allocation and first touch of every buffer.
+ * Like decode, not thread-safe: only the thread using the decoder may call it.
+ */
+void oa_otlp_decoder_recycle(oa_otlp_decoder *dec, oa_batch *batch);
 
 /* One-shot convenience (opts may be NULL for the defaults). */
 int oa_otlp_decode_traces(const uint8_t *data, int64_t size,

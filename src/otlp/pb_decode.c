@@ -47,15 +47,17 @@ typedef struct ev_rec {
   const uint8_t *name;
   int64_t name_len, kv0, nkv, nbytes;
   uint32_t dropped;
+  uint32_t types; /* as kv_list.types, of this event's attributes */
 } ev_rec;
 
 typedef struct lk_rec {
   const uint8_t *tid, *sid, *ts;
   int64_t ts_len, kv0, nkv, nbytes;
   uint32_t flags, dropped;
+  uint32_t types; /* as kv_list.types, of this link's attributes */
 } lk_rec;
 
-/* A direct-mapped cache in front of a dictionary builder's hash table:
+/* A direct-mapped cache in front of a dictionary's hash table (dtab):
  * a hit costs one cheap hash and one memcmp against the dictionary value.
  * Entries of an older generation (an earlier batch) are stale. */
 #define DCACHE_SIZE 2048
@@ -77,6 +79,39 @@ typedef struct dcache {
 
 enum { DC_NAME, DC_ATTR_KEY, DC_EVENT_NAME, DC_EVENT_KEY, DC_LINK_KEY, DC_N };
 
+/* The decoder's own hash table of a dictionary's values (open addressing;
+ * the values are the dictionary builder's, compared through its offsets).
+ * It replaces the builder's table for these dictionaries (no generic
+ * append dispatch, no clearing pass: entries of older batches are stale by
+ * gen): a batch's new values, hundreds per request whatever its size, were
+ * a large part of a small request's fixed cost. */
+typedef struct dtab_ent {
+  uint32_t h, gen; /* gen: the batch it belongs to (else empty) */
+  int32_t idx;
+} dtab_ent;
+typedef struct dtab {
+  dtab_ent *e;
+  int64_t cap, n; /* cap: a power of two */
+} dtab;
+
+/* A valid Resource message of an earlier request and what v_resource
+ * recorded for it, pointers kept as offsets into the copy (-1: kNothing).
+ * Clients send the same resources in every request; one that matches byte
+ * for byte skips its validation (a fixed cost per request: ~20 attributes
+ * per resource, one resource per service). */
+#define RES_MEMO 32
+#define RES_MEMO_MAX_BYTES 4096
+#define RES_MEMO_MAX_KVS 128
+typedef struct res_memo {
+  uint8_t *bytes; /* NULL: empty entry */
+  int64_t len;
+  uint64_t h;
+  kv_rec *kvs; /* key and d as offsets (cast) */
+  int64_t n_kvs, nbytes;
+  uint32_t types, dropped;
+  int64_t svc_off, svc_len; /* svc_off -1: no service.name string */
+} res_memo;
+
 struct oa_otlp_decoder {
   oa_otlp_options opts;
   oa_schema *schema;
@@ -91,6 +126,7 @@ struct oa_otlp_decoder {
   /* pass 1 records of the current span */
   kv_list span_kvs, sub_kvs; /* span attributes; event and link attributes */
   kv_list res_kvs;           /* attributes of the current resource */
+  kv_list sc_kvs;            /* attributes of the current scope */
   ev_rec *evs;
   lk_rec *lks;
   int64_t n_evs, cap_evs, n_lks, cap_lks;
@@ -98,11 +134,21 @@ struct oa_otlp_decoder {
   uint32_t gen;
   dcache *dc[DC_N];
   oa_builder *dc_b[DC_N];
+  dtab tab[DC_N];
+  res_memo memo[RES_MEMO];
   /* buffer sizes of the previous batch, to reserve the next one up front */
   int64_t *hints;
   int64_t n_hints;
   int64_t hint_input; /* input bytes of the batch the hints come from */
   double hint_scale;  /* this input's size / hint_input */
+  /* buffers taken back by oa_otlp_decoder_recycle, one per hint slot (size
+   * 0, capacity known); reserve_for gives them to the builders that fit */
+  oa_bytes *spare;
+  int64_t n_spare;                 /* slots holding a spare buffer */
+  int64_t slot[OA_SPAN_N_COLUMNS]; /* first hint slot of each column */
+  /* release function of oa_region_alloc's regions: only their memory came
+   * from oa_aligned_alloc and may be taken over */
+  oa_region_release_fn heap_release;
 };
 
 /* ------------------------------------------------------------- context */
@@ -644,6 +690,7 @@ static int v_event(dctx *c, const uint8_t *p, const uint8_t *end) {
   ev->name = kNothing;
   ev->kv0 = dec->sub_kvs.n;
   int64_t nb0 = dec->sub_kvs.nbytes;
+  dec->sub_kvs.types = 0;
   const uint8_t *d;
   int64_t n, count = 0;
   uint64_t v;
@@ -680,6 +727,7 @@ case 4:
   TAG_LOOP_END(c, p, end, "Span.Event")
   ev->nkv = dec->sub_kvs.n - ev->kv0;
   ev->nbytes = dec->sub_kvs.nbytes - nb0;
+  ev->types = dec->sub_kvs.types;
   return 0;
 }
 
@@ -693,6 +741,7 @@ static int v_link(dctx *c, const uint8_t *p, const uint8_t *end) {
   lk->ts = kNothing;
   lk->kv0 = dec->sub_kvs.n;
   int64_t nb0 = dec->sub_kvs.nbytes;
+  dec->sub_kvs.types = 0;
   const uint8_t *d;
   int64_t n, count = 0;
   uint64_t v;
@@ -731,6 +780,7 @@ case 6:
   TAG_LOOP_END(c, p, end, "Span.Link")
   lk->nkv = dec->sub_kvs.n - lk->kv0;
   lk->nbytes = dec->sub_kvs.nbytes - nb0;
+  lk->types = dec->sub_kvs.types;
   if (tid != 16)
     sem_err(c, start, "link trace_id is %lld bytes, expected 16",
             (long long)tid);
@@ -930,15 +980,21 @@ typedef struct group_info {
   const uint8_t *svc; /* resource: service.name string value */
   int64_t svc_len;
   int32_t svc_idx; /* its service_name dictionary index, -1 until known */
+  const uint8_t *name, *version; /* scope: NULL when absent */
+  int64_t name_len, version_len;
   uint32_t dropped;
   int32_t id; /* -1 until its first span is appended */
   bool bad;
   char bad_msg[OA_ERROR_SIZE];
 } group_info;
 
-/* service.name if kv (validated) is that key with a string value */
-static void find_service_name(const uint8_t *p, const uint8_t *end,
-                              group_info *g);
+/* service.name if the recorded KeyValue is that key: its value when a
+ * string, else none (the last such KeyValue wins) */
+static inline void service_name_of(const kv_rec *r, group_info *g) {
+  if (r->key_len != 12 || memcmp(r->key, "service.name", 12) != 0) return;
+  g->svc = r->type == OA_ATTR_STR ? r->d : NULL;
+  g->svc_len = r->type == OA_ATTR_STR ? r->n : 0;
+}
 
 static int v_entity_ref(dctx *c, const uint8_t *p, const uint8_t *end) {
   const uint8_t *d;
@@ -964,7 +1020,7 @@ case 1:
   FIELD_LEN(c, p, end, "Resource", "attributes", d, n);
   OA_RETURN_NOT_OK(
       v_attr(c, d, n, &count, "resource attributes", &c->dec->res_kvs, -1));
-  find_service_name(d, d + n, g);
+  service_name_of(&c->dec->res_kvs.a[c->dec->res_kvs.n - 1], g);
   break;
 case 2:
   FIELD_VARINT(c, p, end, "Resource", "dropped_attributes_count", v);
@@ -982,16 +1038,27 @@ static int v_scope(dctx *c, group_info *g) {
   const uint8_t *p = g->msg, *end = g->msg + g->msg_len, *d;
   int64_t n, count = 0;
   uint64_t v;
+  kv_list *kvs = &c->dec->sc_kvs;
+  kvs->n = kvs->nbytes = 0;
+  kvs->types = 0;
   TAG_LOOP_BEGIN(c, p, end, "InstrumentationScope")
 case 1:
 case 2:
   FIELD_LEN(c, p, end, "InstrumentationScope", fld_ == 1 ? "name" : "version",
             d, n);
   v_utf8(c, d, n, fld_ == 1 ? "scope name" : "scope version");
+  if (fld_ == 1) {
+    g->name = d;
+    g->name_len = n;
+  } else {
+    g->version = d;
+    g->version_len = n;
+  }
   break;
 case 3:
   FIELD_LEN(c, p, end, "InstrumentationScope", "attributes", d, n);
-  OA_RETURN_NOT_OK(v_attr(c, d, n, &count, "scope attributes", NULL, -1));
+  OA_RETURN_NOT_OK(
+      v_attr(c, d, n, &count, "scope attributes", &c->dec->sc_kvs, -1));
   break;
 case 4:
   FIELD_VARINT(c, p, end, "InstrumentationScope", "dropped_attributes_count",
@@ -1112,6 +1179,78 @@ static inline int dict_index(oa_builder *b, int32_t idx) {
   return 0;
 }
 
+static NOINLINE_ int dtab_grow(dtab *t, uint32_t gen) {
+  int64_t cap = t->cap ? t->cap * 2 : 1024;
+  dtab_ent *e = calloc((size_t)cap, sizeof *e); /* gen 0: never current */
+  if (!e) return ENOMEM;
+  for (int64_t i = 0; i < t->cap; i++) {
+    if (t->e[i].gen != gen) continue;
+    int64_t pos = t->e[i].h & (cap - 1);
+    while (e[pos].gen == gen)
+      pos = (pos + 1) & (cap - 1);
+    e[pos] = t->e[i];
+  }
+  free(t->e);
+  t->e = e;
+  t->cap = cap;
+  return 0;
+}
+
+/* A hash of every byte (cheap_hash samples at most 24 bytes: values that
+ * differ elsewhere, e.g. URL paths, would share a probe chain). */
+static uint64_t full_hash(const uint8_t *p, int64_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+  for (; n >= 8; n -= 8, p += 8) {
+    h = (h ^ oa_pb_load64(p)) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 31;
+  }
+  uint64_t t = 0;
+  for (int64_t i = 0; i < n; i++)
+    t |= (uint64_t)p[i] << (8 * i);
+  /* a full avalanche: the table indexes by the low bits, and the last
+   * bytes (where values like "resource17" differ) come in last */
+  h ^= t;
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ull;
+  return h ^ (h >> 33);
+}
+
+/* Index of key in the dictionary of b (whose values are b->dict_values),
+ * adding it if new. */
+static NOINLINE_ int dtab_find_add(dtab *t, uint32_t gen, oa_builder *b,
+                                   const uint8_t *key, int64_t len,
+                                   int32_t *out) {
+  uint64_t h = full_hash(key, len);
+  if (OA_UNLIKELY((t->n + 1) * 2 > t->cap) && dtab_grow(t, gen)) return ENOMEM;
+  oa_builder *v = b->dict_values;
+  const uint8_t *offs = v->values.data, *data = v->data.data;
+  /* (the position comes from the stored bits too: dtab_grow moves entries
+   * by them) */
+  uint32_t h32 = (uint32_t)(h >> 32);
+  int64_t mask = t->cap - 1, pos = (int64_t)(h32 & (uint64_t)mask);
+  for (; t->e[pos].gen == gen; pos = (pos + 1) & mask) {
+    if (t->e[pos].h != h32) continue;
+    int32_t k = t->e[pos].idx, o0, o1;
+    memcpy(&o0, offs + (int64_t)k * 4, 4);
+    memcpy(&o1, offs + (int64_t)k * 4 + 4, 4);
+    if (o1 - o0 == len && eq_bytes(data + o0, key, len)) {
+      *out = k;
+      return 0;
+    }
+  }
+  if (v->length >= INT32_MAX || v->data.size + len > INT32_MAX) return E2BIG;
+  int rc = oa_builder_append_str_fast(v, len ? key : kNothing, len);
+  if (rc) return rc;
+  t->e[pos].h = h32;
+  t->e[pos].gen = gen;
+  t->e[pos].idx = (int32_t)(v->length - 1);
+  t->n++;
+  *out = t->e[pos].idx;
+  return 0;
+}
+
 /* Dictionary append through the decoder's cache (attribute keys only come
  * here when pass 1 did not find them: the position caches are skipped). */
 static inline int dict_append(oa_otlp_decoder *dec, int which,
@@ -1127,17 +1266,16 @@ static inline int dict_append(oa_otlp_decoder *dec, int which,
       eq_bytes(e->key, key, len)) {
     idx = e->idx;
     e->key = key; /* (see dict_lookup) */
-    OA_RETURN_NOT_OK(dict_index(b, idx));
   } else {
-    OA_RETURN_NOT_OK(oa_builder_append_bytes(b, len ? key : kNothing, len));
-    memcpy(&idx, b->values.data + b->values.size - 4, 4);
+    OA_RETURN_NOT_OK(
+        dtab_find_add(&dec->tab[which], dec->gen, b, key, len, &idx));
     e->h = h;
     e->key = key;
     e->len = len;
     e->gen = dec->gen;
     e->idx = idx;
   }
-  return 0;
+  return dict_index(b, idx);
 }
 
 /* ---- attribute values: a dense union whose child index is the type code
@@ -1292,9 +1430,15 @@ static bool bulk_reserve(oa_builder *vb, const kv_rec *r, int64_t n) {
          oa_bytes_reserve(&vb->data, n * 4) == 0;
 }
 
-/* Reserves room for n values of any types whose payloads total at most
- * nbytes, without looking at the records (over-reserving a little); false
- * when that bound does not fit the limits (bulk_reserve then counts). */
+static inline bool has_room(const oa_bytes *b, int64_t n) {
+  return b->size + n <= b->capacity;
+}
+
+/* True when the buffers already have room for n values of any types whose
+ * payloads total at most nbytes, a bound taken without looking at the
+ * records. It does not grow them (bulk_reserve then counts exactly): growth
+ * from a bound would over-allocate the last buffers of a batch, which a
+ * recycled buffer of the previous batch's exact size then no longer fits. */
 static inline bool bulk_reserve_bound(oa_builder *vb, int64_t n, int64_t nbytes,
                                       uint32_t types) {
   oa_builder *ch = vb->children;
@@ -1305,17 +1449,18 @@ static inline bool bulk_reserve_bound(oa_builder *vb, int64_t n, int64_t nbytes,
   for (int k = OA_ATTR_VALUE_STR; k < OA_ATTR_VALUE_N; k++) {
     if (!((types >> k) & 1)) continue;
     oa_builder *b = &ch[k];
+    int64_t w = k == OA_ATTR_VALUE_INT || k == OA_ATTR_VALUE_DOUBLE ? n * 8
+                : k == OA_ATTR_VALUE_BOOL                           ? n / 8 + 2
+                                                                    : n * 4;
     if (b->validity.data || b->length + n > INT32_MAX ||
-        oa_bytes_reserve(&b->values, n * 8 + 2))
+        !has_room(&b->values, w))
       return false;
     if (k == OA_ATTR_VALUE_STR || k >= OA_ATTR_VALUE_KVLIST) {
-      if (b->data.size + nbytes > INT32_MAX ||
-          oa_bytes_reserve(&b->data, nbytes))
+      if (b->data.size + nbytes > INT32_MAX || !has_room(&b->data, nbytes))
         return false;
     }
   }
-  return oa_bytes_reserve(&vb->values, n) == 0 &&
-         oa_bytes_reserve(&vb->data, n * 4) == 0;
+  return has_room(&vb->values, n) && has_room(&vb->data, n * 4);
 }
 
 static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
@@ -1323,8 +1468,17 @@ static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
   oa_builder *entries = &mb->children[0];
   oa_builder *vb = &entries->children[1];
   oa_builder *ch = vb->children;
-  oa_builder *kb = dec->dc_b[key_dc];
-  if (!kb->validity.data && oa_bytes_reserve(&kb->values, n * 4) == 0) {
+  if (key_dc < 0) {
+    /* plain keys (resource and scope attributes), room reserved by the
+     * caller */
+    wcol keys = wcol_load(&entries->children[0]);
+    for (int64_t i = 0; i < n; i++)
+      put_str(&keys, r[i].key, r[i].key_len);
+    wcol_store(&keys, &entries->children[0]);
+  }
+  oa_builder *kb = key_dc < 0 ? NULL : dec->dc_b[key_dc];
+  if (!kb) {
+  } else if (!kb->validity.data && oa_bytes_reserve(&kb->values, n * 4) == 0) {
     /* known keys (most) are written directly, runs of them with the
      * write position in locals */
     for (int64_t i = 0; i < n;) {
@@ -1404,122 +1558,46 @@ static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
   return list_valid(mb);
 }
 
-/* Appends the attribute map element of the recorded KeyValues. */
+/* Room for n plain (not dictionary-encoded) keys in kb; false when the
+ * bulk path cannot write them. */
+static bool plain_keys_reserve(oa_builder *kb, const kv_rec *r, int64_t n) {
+  if (kb->dict.encoded || kb->validity.data || kb->length + n > INT32_MAX)
+    return false;
+  int64_t bytes = 0;
+  for (int64_t i = 0; i < n; i++)
+    bytes += r[i].key_len;
+  return kb->data.size + bytes <= INT32_MAX &&
+         oa_bytes_reserve(&kb->values, n * 4) == 0 &&
+         oa_bytes_reserve(&kb->data, bytes) == 0;
+}
+
+/* Appends the attribute map element of the recorded KeyValues (key_dc < 0:
+ * plain keys). */
 static int a_attrs_rec(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
                        const kv_rec *r, int64_t n, int64_t nbytes,
                        uint32_t types) {
   oa_builder *vbu = &mb->children[0].children[1];
   if (n > 0 && !mb->children[0].validity.data &&
+      (key_dc >= 0 || plain_keys_reserve(&mb->children[0].children[0], r, n)) &&
       (bulk_reserve_bound(vbu, n, nbytes, types) || bulk_reserve(vbu, r, n)))
     return a_attrs_bulk(dec, mb, key_dc, r, n);
   oa_builder *entries = &mb->children[0];
   oa_builder *vb = &entries->children[1];
   for (int64_t i = 0; i < n; i++, r++) {
-    APPEND(r->key_idx >= 0 ? dict_index(dec->dc_b[key_dc], r->key_idx)
-                           : dict_append(dec, key_dc, r->key, r->key_len));
+    if (key_dc < 0)
+      APPEND(entries->children[0].dict.encoded
+                 ? oa_builder_append_bytes(&entries->children[0],
+                                           r->key_len ? r->key : kNothing,
+                                           r->key_len)
+                 : oa_builder_append_str_fast(&entries->children[0], r->key,
+                                              r->key_len));
+    else
+      APPEND(r->key_idx >= 0 ? dict_index(dec->dc_b[key_dc], r->key_idx)
+                             : dict_append(dec, key_dc, r->key, r->key_len));
     APPEND(a_value(vb, r->type, r->d, r->n, r->v));
     APPEND(struct_valid(entries));
   }
   return list_valid(mb);
-}
-
-static void find_service_name(const uint8_t *p, const uint8_t *end,
-                              group_info *g) {
-  const uint8_t *key = NULL, *val = NULL;
-  int64_t key_len = 0, val_len = 0;
-  pbf f = {0}; /* members of other wire types stay defined */
-  while (next_field(&p, end, &f)) {
-    if (f.wt != OA_PB_LEN) continue;
-    if (f.field == 1) {
-      key = f.d;
-      key_len = f.n;
-    } else if (f.field == 2) {
-      val = f.d;
-      val_len = f.n;
-    }
-  }
-  if (!key || key_len != 12 || memcmp(key, "service.name", 12) != 0) return;
-  if (!val) { /* an absent value is the empty value (what re-encoding makes) */
-    g->svc = NULL;
-    return;
-  }
-  const uint8_t *q = val, *qend = val + val_len;
-  const uint8_t *s = NULL;
-  int64_t sn = 0;
-  bool is_str = false;
-  while (next_field(&q, qend, &f)) {
-    if (f.field >= 1 && f.field <= 7) {
-      is_str = f.field == 1 && f.wt == OA_PB_LEN;
-      s = f.d;
-      sn = f.n;
-    }
-  }
-  if (is_str) {
-    g->svc = s;
-    g->svc_len = sn;
-  } else {
-    g->svc = NULL;
-  }
-}
-
-static int a_anyvalue(oa_builder *vb, const uint8_t *d, int64_t n) {
-  const uint8_t *p = d, *end = d + n;
-  int type = OA_ATTR_EMPTY;
-  pbf f = {0}, last = {0};
-  while (next_field(&p, end, &f)) {
-    /* oneof: the last member on the wire wins */
-    if (f.field >= 1 && f.field <= 7) {
-      static const uint8_t kType[8] = {0,
-                                       OA_ATTR_STR,
-                                       OA_ATTR_BOOL,
-                                       OA_ATTR_INT,
-                                       OA_ATTR_DOUBLE,
-                                       OA_ATTR_ARRAY,
-                                       OA_ATTR_KVLIST,
-                                       OA_ATTR_BYTES};
-      type = kType[f.field];
-      last = f;
-    }
-  }
-  if (type == OA_ATTR_ARRAY || type == OA_ATTR_KVLIST)
-    return a_value(vb, type, d, n, 0); /* the whole AnyValue message */
-  return a_value(vb, type, last.d, last.n, last.v);
-}
-
-/* Appends one KeyValue to the entries of map builder mb (the caller closes
- * the map element). */
-static int a_kv(oa_builder *mb, const uint8_t *d, int64_t n) {
-  static const uint8_t kNone[1] = {0};
-  const uint8_t *p = d, *end = d + n;
-  const uint8_t *key = kNone, *val = kNone;
-  int64_t key_len = 0, val_len = 0;
-  pbf f = {0}; /* members of other wire types stay defined */
-  while (next_field(&p, end, &f)) {
-    if (f.field == 1) {
-      key = f.d;
-      key_len = f.n;
-    } else if (f.field == 2) {
-      val = f.d;
-      val_len = f.n;
-    }
-  }
-  oa_builder *entries = &mb->children[0];
-  oa_builder *kb = &entries->children[0];
-  if (kb->dict.encoded)
-    APPEND(oa_builder_append_bytes(kb, key, key_len));
-  else
-    APPEND(oa_builder_append_str_fast(kb, key, key_len));
-  APPEND(a_anyvalue(&entries->children[1], val, val_len));
-  return oa_builder_append_valid(entries);
-}
-
-/* Appends the map of every `field` KeyValue of message [p, end). */
-static int a_attrs(oa_builder *mb, const uint8_t *p, const uint8_t *end,
-                   uint32_t field) {
-  pbf f = {0}; /* members of other wire types stay defined */
-  while (next_field(&p, end, &f))
-    if (f.field == field) APPEND(a_kv(mb, f.d, f.n));
-  return oa_builder_append_valid(mb);
 }
 
 static int a_resource(oa_otlp_decoder *dec, group_info *g) {
@@ -1527,18 +1605,8 @@ static int a_resource(oa_otlp_decoder *dec, group_info *g) {
   const uint8_t *end = p + (g->msg ? g->msg_len : 0);
   /* from the records of v_resource: parsing the wire again cost more than
    * the appends (resources hold ~20 attributes each) */
-  oa_builder *entries = &dec->res_attrs.children[0];
-  oa_builder *kb = &entries->children[0];
-  const kv_rec *r = dec->res_kvs.a;
-  for (int64_t i = 0; i < dec->res_kvs.n; i++, r++) {
-    if (kb->dict.encoded)
-      APPEND(oa_builder_append_bytes(kb, r->key, r->key_len));
-    else
-      APPEND(oa_builder_append_str_fast(kb, r->key, r->key_len));
-    APPEND(a_value(&entries->children[1], r->type, r->d, r->n, r->v));
-    APPEND(oa_builder_append_valid(entries));
-  }
-  APPEND(oa_builder_append_valid(&dec->res_attrs));
+  APPEND(a_attrs_rec(dec, &dec->res_attrs, -1, dec->res_kvs.a, dec->res_kvs.n,
+                     dec->res_kvs.nbytes, dec->res_kvs.types));
   APPEND(oa_builder_append_str_fast(&dec->res_url, g->url ? g->url : kNothing,
                                     g->url_len));
   oa_builder *refs = &dec->res_refs;
@@ -1551,25 +1619,19 @@ static int a_resource(oa_otlp_decoder *dec, group_info *g) {
   return 0;
 }
 
+/* From what v_scope recorded (the scope's wire bytes are not parsed
+ * again). */
 static int a_scope(oa_otlp_decoder *dec, group_info *g) {
-  const uint8_t *p = g->msg ? g->msg : kNothing;
-  const uint8_t *end = p + (g->msg ? g->msg_len : 0);
-  const uint8_t *name = kNothing, *version = kNothing;
-  int64_t name_len = 0, version_len = 0;
-  pbf f = {0}; /* members of other wire types stay defined */
-  while (next_field(&p, end, &f)) {
-    if (f.field == 1) {
-      name = f.d;
-      name_len = f.n;
-    } else if (f.field == 2) {
-      version = f.d;
-      version_len = f.n;
-    }
-  }
-  p = g->msg ? g->msg : kNothing;
-  APPEND(oa_builder_append_str_fast(&dec->sc_name, name, name_len));
-  APPEND(oa_builder_append_str_fast(&dec->sc_version, version, version_len));
-  APPEND(a_attrs(&dec->sc_attrs, p, end, 3));
+  APPEND(oa_builder_append_str_fast(&dec->sc_name, g->name ? g->name : kNothing,
+                                    g->name ? g->name_len : 0));
+  APPEND(oa_builder_append_str_fast(&dec->sc_version,
+                                    g->version ? g->version : kNothing,
+                                    g->version ? g->version_len : 0));
+  if (g->msg)
+    APPEND(a_attrs_rec(dec, &dec->sc_attrs, -1, dec->sc_kvs.a, dec->sc_kvs.n,
+                       dec->sc_kvs.nbytes, dec->sc_kvs.types));
+  else
+    APPEND(list_valid(&dec->sc_attrs));
   APPEND(oa_builder_append_str_fast(&dec->sc_url, g->url ? g->url : kNothing,
                                     g->url_len));
   return 0;
@@ -1639,7 +1701,7 @@ static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
     APPEND(put_i64(&ch[0], (int64_t)e->time));
     APPEND(dict_append(dec, DC_EVENT_NAME, e->name, e->name_len));
     APPEND(a_attrs_rec(dec, &ch[2], DC_EVENT_KEY, sub_kvs_at(dec, e->kv0),
-                       e->nkv, e->nbytes, ~0u));
+                       e->nkv, e->nbytes, e->types));
     APPEND(put_u32(&ch[3], e->dropped));
     APPEND(struct_valid(evi));
   }
@@ -1651,7 +1713,7 @@ static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
     APPEND(oa_builder_append_str_fast(&ch[2], l->ts, l->ts_len));
     APPEND(put_u32(&ch[3], l->flags));
     APPEND(a_attrs_rec(dec, &ch[4], DC_LINK_KEY, sub_kvs_at(dec, l->kv0),
-                       l->nkv, l->nbytes, ~0u));
+                       l->nkv, l->nbytes, l->types));
     APPEND(put_u32(&ch[5], l->dropped));
     APPEND(struct_valid(lki));
   }
@@ -1806,6 +1868,83 @@ case 3:
   return end_scope(c, &sg);
 }
 
+static inline res_memo *memo_slot(oa_otlp_decoder *dec, uint64_t h) {
+  return &dec->memo[(h >> 40) & (RES_MEMO - 1)];
+}
+
+static inline int64_t memo_off(const uint8_t *p, const uint8_t *msg) {
+  return p == kNothing ? -1 : p - msg;
+}
+
+static inline const uint8_t *memo_ptr(int64_t off, const uint8_t *msg) {
+  return off < 0 ? kNothing : msg + off;
+}
+
+/* Remembers the validated resource g (when small enough; on allocation
+ * failure nothing is remembered). */
+static void memo_store(oa_otlp_decoder *dec, const group_info *g) {
+  const kv_list *kl = &dec->res_kvs;
+  if (g->msg_len > RES_MEMO_MAX_BYTES || kl->n > RES_MEMO_MAX_KVS) return;
+  uint64_t h = cheap_hash(g->msg, g->msg_len);
+  res_memo *m = memo_slot(dec, h);
+  free(m->bytes);
+  m->bytes = malloc((size_t)(g->msg_len ? g->msg_len : 1));
+  kv_rec *kvs = realloc(m->kvs, (size_t)(kl->n ? kl->n : 1) * sizeof *kvs);
+  if (kvs) m->kvs = kvs;
+  if (!m->bytes || !kvs) {
+    free(m->bytes);
+    m->bytes = NULL;
+    return;
+  }
+  memcpy(m->bytes, g->msg, (size_t)g->msg_len);
+  m->len = g->msg_len;
+  m->h = h;
+  for (int64_t i = 0; i < kl->n; i++) {
+    kv_rec r = kl->a[i];
+    r.key = (const uint8_t *)(intptr_t)memo_off(r.key, g->msg);
+    r.d = (const uint8_t *)(intptr_t)memo_off(r.d, g->msg);
+    m->kvs[i] = r;
+  }
+  m->n_kvs = kl->n;
+  m->nbytes = kl->nbytes;
+  m->types = kl->types;
+  m->dropped = g->dropped;
+  m->svc_off = g->svc ? g->svc - g->msg : -1;
+  m->svc_len = g->svc_len;
+}
+
+/* Fills what v_resource would for a resource remembered by memo_store;
+ * false when it is not. */
+static bool memo_restore(oa_otlp_decoder *dec, group_info *g) {
+  if (g->msg_len > RES_MEMO_MAX_BYTES) return false;
+  uint64_t h = cheap_hash(g->msg, g->msg_len);
+  res_memo *m = memo_slot(dec, h);
+  if (!m->bytes || m->h != h || m->len != g->msg_len ||
+      memcmp(m->bytes, g->msg, (size_t)g->msg_len) != 0)
+    return false;
+  kv_list *kl = &dec->res_kvs;
+  while (kl->cap < m->n_kvs) {
+    int64_t ncap = kl->cap ? kl->cap * 2 : 64;
+    kv_rec *a = realloc(kl->a, (size_t)ncap * sizeof *a);
+    if (!a) return false; /* validated the usual way */
+    kl->a = a;
+    kl->cap = ncap;
+  }
+  for (int64_t i = 0; i < m->n_kvs; i++) {
+    kv_rec r = m->kvs[i];
+    r.key = memo_ptr((int64_t)(intptr_t)r.key, g->msg);
+    r.d = memo_ptr((int64_t)(intptr_t)r.d, g->msg);
+    kl->a[i] = r;
+  }
+  kl->n = m->n_kvs;
+  kl->nbytes = m->nbytes;
+  kl->types = m->types;
+  g->dropped = m->dropped;
+  g->svc = m->svc_off < 0 ? NULL : g->msg + m->svc_off;
+  g->svc_len = m->svc_len;
+  return true;
+}
+
 static int do_resource_spans(dctx *c, req_state *st, const uint8_t *p,
                              const uint8_t *end) {
   group_info rg;
@@ -1826,8 +1965,12 @@ case 3:
   break;
   TAG_LOOP_END(c, p, end, "ResourceSpans")
   c->bad = false;
-  c->dec->res_kvs.n = 0;
-  if (rg.msg) OA_RETURN_NOT_OK(v_resource(c, &rg));
+  c->dec->res_kvs.n = c->dec->res_kvs.nbytes = 0;
+  c->dec->res_kvs.types = 0;
+  if (rg.msg && !memo_restore(c->dec, &rg)) {
+    OA_RETURN_NOT_OK(v_resource(c, &rg));
+    if (!c->bad) memo_store(c->dec, &rg);
+  }
   if (rg.url) v_utf8(c, rg.url, rg.url_len, "resource schema_url");
   rg.bad = c->bad;
   if (rg.bad) memcpy(rg.bad_msg, c->bad_msg, sizeof rg.bad_msg);
@@ -1874,6 +2017,8 @@ static int value_builder(oa_otlp_decoder *dec, int col, oa_field *vf,
   return oa_builder_init(b, vf, 0, err);
 }
 
+static void drop_spares(oa_otlp_decoder *dec);
+
 void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
   if (!dec) return;
   for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
@@ -1892,10 +2037,19 @@ void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
   free(dec->span_kvs.a);
   free(dec->sub_kvs.a);
   free(dec->res_kvs.a);
+  for (int i = 0; i < RES_MEMO; i++) {
+    free(dec->memo[i].bytes);
+    free(dec->memo[i].kvs);
+  }
+  free(dec->sc_kvs.a);
   free(dec->evs);
   free(dec->lks);
-  for (int i = 0; i < DC_N; i++)
+  for (int i = 0; i < DC_N; i++) {
     free(dec->dc[i]);
+    free(dec->tab[i].e);
+  }
+  if (dec->spare) drop_spares(dec);
+  free(dec->spare);
   free(dec->hints);
   free(dec);
 }
@@ -1912,6 +2066,31 @@ static void reserve_raw(oa_bytes *b, int64_t cap) {
   oa_aligned_free(b->data);
   b->data = p;
   b->capacity = cap;
+}
+
+/* Reserves cap bytes in b (cap includes 64 bytes of slack, see hint_scaled)
+ * from the spare buffer of hint slot k when that fits: big enough for the
+ * expected bytes, and at most 1.5x the reservation, so a small batch never
+ * keeps a large one's memory. A spare that does not fit is freed. */
+static void reserve_spare(oa_otlp_decoder *dec, int64_t k, oa_bytes *b,
+                          int64_t cap) {
+  oa_bytes *sp = &dec->spare[k];
+  if (sp->data) {
+    if (cap > b->capacity && sp->capacity + 64 >= cap &&
+        sp->capacity <= cap + cap / 2 && sp->capacity >= b->size) {
+      /* (b holds at most the initial offset written by finish) */
+      if (b->size) memcpy(sp->data, b->data, (size_t)b->size);
+      sp->size = b->size;
+      oa_aligned_free(b->data);
+      *b = *sp;
+      oa_bytes_init(sp);
+      dec->n_spare--;
+      return; /* (without the slack: appends grow it if need be) */
+    }
+    oa_bytes_reset(sp);
+    dec->n_spare--;
+  }
+  reserve_raw(b, cap);
 }
 
 /* Zeroes the padding after the used bytes, as zero-filled growth would have
@@ -1954,8 +2133,9 @@ static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
       (void)oa_bytes_reserve(
           &b->data, hint_scaled(dec, dec->hints[k + 1], flat) - b->data.size);
     } else {
-      reserve_raw(&b->values, hint_scaled(dec, dec->hints[k], flat));
-      reserve_raw(&b->data, hint_scaled(dec, dec->hints[k + 1], flat));
+      reserve_spare(dec, k, &b->values, hint_scaled(dec, dec->hints[k], flat));
+      reserve_spare(dec, k + 1, &b->data,
+                    hint_scaled(dec, dec->hints[k + 1], flat));
     }
   } else if (mode == 3) {
     zero_tail(&b->values);
@@ -1968,16 +2148,115 @@ static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
   return k;
 }
 
+/* The builders of the dictionary values of the per-resource and per-scope
+ * columns (in hint order), and their columns. */
+#define N_VALUE_BUILDERS 7
+static const int kValueCols[N_VALUE_BUILDERS] = {
+    OA_SPAN_RESOURCE_ATTRIBUTES,  OA_SPAN_RESOURCE_SCHEMA_URL,
+    OA_SPAN_RESOURCE_ENTITY_REFS, OA_SPAN_SCOPE_NAME,
+    OA_SPAN_SCOPE_VERSION,        OA_SPAN_SCOPE_ATTRIBUTES,
+    OA_SPAN_SCOPE_SCHEMA_URL};
+
+static oa_builder *value_builder_of(oa_otlp_decoder *dec, int i) {
+  oa_builder *vb[N_VALUE_BUILDERS] = {
+      &dec->res_attrs,  &dec->res_url,  &dec->res_refs, &dec->sc_name,
+      &dec->sc_version, &dec->sc_attrs, &dec->sc_url};
+  return vb[i];
+}
+
 static void hint_all(oa_otlp_decoder *dec, int mode) {
   int64_t k = 0;
-  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
-    if (dec->direct[c]) k = hint_walk(dec, &dec->b[c], k, mode, false);
-  oa_builder *vb[] = {&dec->res_attrs, &dec->res_url,    &dec->res_refs,
-                      &dec->sc_name,   &dec->sc_version, &dec->sc_attrs,
-                      &dec->sc_url};
-  for (size_t i = 0; i < sizeof vb / sizeof vb[0]; i++)
-    k = hint_walk(dec, vb[i], k, mode, true);
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
+    if (!dec->direct[c]) continue;
+    dec->slot[c] = k;
+    k = hint_walk(dec, &dec->b[c], k, mode, false);
+  }
+  for (int i = 0; i < N_VALUE_BUILDERS; i++) {
+    dec->slot[kValueCols[i]] = k;
+    k = hint_walk(dec, value_builder_of(dec, i), k, mode, true);
+  }
   dec->n_hints = k;
+}
+
+/* Frees the spare buffers no builder took. */
+static void drop_spares(oa_otlp_decoder *dec) {
+  for (int64_t k = 0; k < dec->n_hints && dec->n_spare > 0; k++) {
+    if (!dec->spare[k].data) continue;
+    oa_bytes_reset(&dec->spare[k]);
+    dec->n_spare--;
+  }
+  dec->n_spare = 0;
+}
+
+/* Takes the memory of buf into spare slot k when buf is the only reference
+ * to a heap region's memory (region from oa_region_alloc/oa_bytes_finish,
+ * refcount 1, the buffer starting at the region's data). Such memory came
+ * from oa_aligned_alloc, which rounds sizes up to 64 bytes: that much is
+ * known to be usable. */
+static void take_spare(oa_otlp_decoder *dec, int64_t k, oa_buffer *buf) {
+  oa_region *r = buf->region;
+  if (!r || k >= dec->n_hints || dec->spare[k].data || !r->data ||
+      r->release != dec->heap_release || r->data != buf->data || r->size <= 0 ||
+      atomic_load(&r->refcount) != 1)
+    return;
+  oa_bytes *sp = &dec->spare[k];
+  sp->data = r->data;
+  sp->size = 0;
+  sp->capacity = (r->size + 63) & ~(int64_t)63;
+  /* the region no longer owns the memory; releasing it frees the region
+   * alone (its release frees a NULL data pointer, a no-op) */
+  r->data = NULL;
+  buf->data = NULL;
+  dec->n_spare++;
+}
+
+/* Walks array a along builder b (the structure finish_into gives) and takes
+ * the buffers appends write completely: values and data, not validity
+ * bitmaps or bool values (set bit by bit on zeroed memory). A structure that
+ * does not match is skipped. Returns the next hint slot, as hint_walk. */
+static int64_t recycle_walk(oa_otlp_decoder *dec, oa_builder *b, oa_array *a,
+                            int64_t k) {
+  oa_type_id id = b->type.id;
+  if (a && b->dict.encoded) {
+    if (a->n_buffers == 2) take_spare(dec, k, &a->buffers[1]);
+  } else if (a && (id == OA_TYPE_SPARSE_UNION || id == OA_TYPE_DENSE_UNION)) {
+    if (a->n_buffers == oa_layout_n_buffers(id)) {
+      take_spare(dec, k, &a->buffers[0]);
+      if (id == OA_TYPE_DENSE_UNION) take_spare(dec, k + 1, &a->buffers[1]);
+    }
+  } else if (a && id != OA_TYPE_BOOL &&
+             a->n_buffers == oa_layout_n_buffers(id)) {
+    if (a->n_buffers >= 2) take_spare(dec, k, &a->buffers[1]);
+    if (a->n_buffers >= 3) take_spare(dec, k + 1, &a->buffers[2]);
+  }
+  k += 2;
+  bool kids = a && !b->dict.encoded && a->n_children == b->n_children;
+  for (int64_t i = 0; i < b->n_children; i++)
+    k = recycle_walk(dec, &b->children[i], kids ? &a->children[i] : NULL, k);
+  if (b->dict_values)
+    k = recycle_walk(dec, b->dict_values, a ? a->dictionary : NULL, k);
+  return k;
+}
+
+void oa_otlp_decoder_recycle(oa_otlp_decoder *dec, oa_batch *batch) {
+  if (!batch) return;
+  if (!dec || batch->n_columns != OA_SPAN_N_COLUMNS || !batch->columns) {
+    oa_batch_reset(batch);
+    return;
+  }
+  /* the per-resource/per-scope columns share the resource_id/scope_id
+   * buffers: their dictionaries first, then drop those references so that
+   * the id buffers are left with one */
+  for (int i = 0; i < N_VALUE_BUILDERS; i++) {
+    oa_array *a = &batch->columns[kValueCols[i]];
+    recycle_walk(dec, value_builder_of(dec, i), a->dictionary,
+                 dec->slot[kValueCols[i]]);
+    oa_array_reset(a);
+  }
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
+    if (dec->direct[c])
+      recycle_walk(dec, &dec->b[c], &batch->columns[c], dec->slot[c]);
+  oa_batch_reset(batch);
 }
 
 int oa_otlp_decoder_new(oa_otlp_decoder **out, const oa_otlp_options *opts,
@@ -2039,7 +2318,14 @@ int oa_otlp_decoder_new(oa_otlp_decoder **out, const oa_otlp_options *opts,
   }
   hint_all(dec, 0);
   dec->hints = calloc((size_t)dec->n_hints, sizeof *dec->hints);
-  if (!dec->hints) goto oom;
+  dec->spare = calloc((size_t)dec->n_hints, sizeof *dec->spare);
+  if (!dec->hints || !dec->spare) goto oom;
+  /* the release function of heap regions (static in the Arrow core): what
+   * take_spare recognizes them by */
+  oa_region *probe = oa_region_alloc(1);
+  if (!probe) goto oom;
+  dec->heap_release = probe->release;
+  oa_region_release(probe);
   *out = dec;
   return 0;
 oom:
@@ -2055,9 +2341,13 @@ fail:
  * after a small one does not regrow every buffer (a copy and a zero-fill per
  * doubling, and the page faults of memory that is then thrown away). */
 static void reserve_for(oa_otlp_decoder *dec, int64_t input) {
-  if (dec->hint_input <= 0 || input <= 0) return;
-  dec->hint_scale = (double)input / (double)dec->hint_input;
-  hint_all(dec, 2);
+  if (dec->hint_input > 0 && input > 0) {
+    dec->hint_scale = (double)input / (double)dec->hint_input;
+    hint_all(dec, 2);
+  }
+  /* spares are handed out here or not at all: the decoder does not hold
+   * memory past the request that could have used it */
+  if (dec->n_spare) drop_spares(dec);
 }
 
 /* Finishes every builder into cols (and the dictionaries); with cols NULL the
@@ -2074,9 +2364,14 @@ static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err,
   }
   hint_all(dec, 3);
   /* the dictionaries start over: every cache entry becomes stale */
+  for (int i = 0; i < DC_N; i++)
+    dec->tab[i].n = 0; /* its entries are of an older gen now */
   if (++dec->gen == 0) {
-    for (int i = 0; i < DC_N; i++)
+    for (int i = 0; i < DC_N; i++) {
       memset(dec->dc[i], 0, sizeof *dec->dc[i]);
+      if (dec->tab[i].e)
+        memset(dec->tab[i].e, 0, (size_t)dec->tab[i].cap * sizeof(dtab_ent));
+    }
     dec->gen = 1;
   }
   for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
@@ -2166,7 +2461,7 @@ int oa_otlp_decoder_decode(oa_otlp_decoder *dec, const uint8_t *data,
   oa_otlp_result local;
   if (!result) result = &local;
   memset(result, 0, sizeof *result);
-  oa_batch_reset(out);
+  oa_otlp_decoder_recycle(dec, out);
   if (size < 0 || (!data && size > 0))
     return oa_error_set(err, EINVAL, "otlp protobuf: invalid input buffer");
   static const uint8_t kEmpty[1] = {0};
