@@ -103,13 +103,15 @@ static void trace_export(void *ctx, oa_grpc_call *call, oa_grpc_message *msg) {
                              : rc == ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
                                             : GRPC_STATUS_INVALID_ARGUMENT,
                              "%s", err.message);
-    oa_batch_reset(b);
+    oa_otlp_decoder_recycle(r->decoders[w], b);
     return;
   }
   if (b->length > 0) {
     rc = r->opts.sink ? r->opts.sink(r->opts.sink_ctx, b, &err)
                       : oa_datasets_append(r->d, r->dataset, b, &err);
-    oa_batch_reset(b); /* the dataset or sink holds its own references */
+    /* the dataset or sink holds its own references: what only the batch
+     * held goes back to this worker's decoder for the next request */
+    oa_otlp_decoder_recycle(r->decoders[w], b);
     if (rc == EAGAIN) {
       atomic_fetch_add(&r->failed, 1);
       fail_retryable(r, call, err.message);
@@ -126,7 +128,7 @@ static void trace_export(void *ctx, oa_grpc_call *call, oa_grpc_message *msg) {
     }
     atomic_fetch_add(&r->accepted, res.accepted_spans);
   }
-  oa_batch_reset(b);
+  oa_otlp_decoder_recycle(r->decoders[w], b);
   atomic_fetch_add(&r->rejected, res.rejected_spans);
   reply_success(call, &res);
 }
