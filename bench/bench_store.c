@@ -328,11 +328,20 @@ int main(int argc, char **argv) {
   uint64_t rng = 12345;
   int64_t copies = (n + base.rows - 1) / base.rows;
   int64_t opened0 = st.segments_opened, found = 0;
+  /* a store smaller than the base holds only the base's first batches */
+  int64_t usable = base.n;
+  if (n < base.rows) {
+    int64_t rows = 0;
+    usable = 0;
+    while (usable < base.n && rows + base.b[usable].length <= n)
+      rows += base.b[usable++].length;
+    if (usable == 0) usable = 1;
+  }
   for (int q = 0; q < Q; q++) {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
-    const oa_batch *b = &base.b[rng % (uint64_t)base.n];
+    const oa_batch *b = &base.b[rng % (uint64_t)usable];
     const oa_array *a = &b->columns[OA_SPAN_TRACE_ID];
     uint8_t id[16];
     memcpy(id,
