@@ -23,7 +23,14 @@ typedef struct oa_cli_query_ctx {
   void *datasets;     /* the server's oa_datasets */
   int64_t max_memory; /* bytes one query may hold (0: no limit) */
   const char *hint;   /* the option that sets it, named in the error */
+  /* memory kept between queries (thread-safe; NULL: none); the server
+   * creates it with oa_cli_query_cache_new and frees it after the Flight
+   * service has stopped */
+  struct oa_query_cache *cache;
 } oa_cli_query_ctx;
+/* The serve query cache: as big as one query may be, at most 256 MB. */
+int oa_cli_query_cache_new(oa_cli_query_ctx *qc, oa_error *err);
+void oa_cli_query_cache_free(oa_cli_query_ctx *qc);
 int oa_cli_flight_query(void *ctx, const char *sql, oa_schema **schema,
                         oa_batch **batches, int64_t *n, oa_error *err);
 /* The query memory limit of serve: --max-query-memory when given (-1: not
@@ -124,6 +131,7 @@ typedef struct oa_cli_output {
   const char *path;
   bool to_stdout;
   bool merge_spans;
+  bool in_place; /* a device or FIFO (e.g. /dev/null): written directly */
   int fd;
   char tmp[4096];
   oa_ipc_write_options wopt;

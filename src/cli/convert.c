@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -121,6 +122,18 @@ int oa_cli_output_open(oa_cli_output *o, const char *path,
         o->merge_spans ? "merging span batches" : oa_cli_out_format_name(fmt));
   if (o->to_stdout) {
     o->fd = STDOUT_FILENO;
+    return 0;
+  }
+  /* Regular files are written to a temporary name and renamed into place,
+   * so a failed run leaves no half file. Anything else (/dev/null, a FIFO)
+   * must be written as is: renaming over it would replace the device. */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    o->in_place = true;
+    o->fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (o->fd < 0)
+      return oa_error_set(err, EIO, "cannot open %s: %s", path,
+                          strerror(errno));
     return 0;
   }
   snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -296,6 +309,14 @@ int oa_cli_output_finish(oa_cli_output *o, oa_error *err) {
     o->bytes = oa_ipc_writer_bytes_written(o->w);
   }
   if (o->to_stdout) return 0;
+  if (o->in_place) {
+    int rc = close(o->fd);
+    o->fd = -1;
+    if (rc != 0)
+      return oa_error_set(err, EIO, "writing %s failed: %s", o->path,
+                          strerror(errno));
+    return 0;
+  }
   if (fsync(o->fd) != 0 || close(o->fd) != 0) {
     int e = errno;
     o->fd = -1;

@@ -60,6 +60,19 @@ expect 1 "inspect truncated file" "error:" -- "$bin" inspect "$tmp/trunc.arrow"
 # a failed convert leaves no output file behind
 "$bin" convert "$tmp/trunc.arrows" "$tmp/never.arrows" >/dev/null 2>&1
 [ ! -e "$tmp/never.arrows" ] && ok "failed convert leaves no output" || bad "failed convert left output"
+# a FIFO (or /dev/null) is written in place, never renamed over: the
+# reader gets the same bytes a regular file gets, and the FIFO stays a FIFO
+mkfifo "$tmp/pipe.arrows"
+cat "$tmp/pipe.arrows" >"$tmp/from-fifo.arrows" &
+reader=$!
+if "$bin" convert "$src" "$tmp/pipe.arrows" --compression none 2>/dev/null &&
+   [ -p "$tmp/pipe.arrows" ] && wait "$reader" &&
+   cmp -s "$tmp/from-fifo.arrows" "$tmp/out-none.arrows"; then
+  ok "convert to a FIFO writes in place"
+else
+  kill "$reader" 2>/dev/null
+  bad "convert to a FIFO"
+fi
 # table output shows the rows
 expect 0 "inspect table" "trace_id" -- "$bin" inspect "$src" --rows 3 --batches 1
 
