@@ -9,14 +9,19 @@
  * 2. End to end: spans/s from oa_exporter_add to an in-process Flight
  *    server over loopback (acknowledged), without/with zstd, with the
  *    persistent queue off/on.
+ * 3. With the queue runs: what the disk allows (files of one queue entry's
+ *    size written and synced as the queue does, and with fdatasync only),
+ *    to tell the queue's own cost from the disk's.
  *
  * Usage: bench_exporter [SPANS [add|CONFIG]] (default 200000; "add": part 1
  * only, e.g. to count instructions with valgrind --tool=callgrind
  * --toggle-collect=oa_exporter_add; CONFIG, e.g. "none, queue off": that
  * end-to-end run only, and a third argument: the compression level) */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "exporter/exporter_internal.h"
@@ -66,6 +71,16 @@ static void fill(oa_span *sp, oa_keyvalue *kv, int64_t i) {
   sp->n_attrs = 10;
 }
 
+/* page faults taken by the calling thread so far */
+static int64_t thread_faults(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru)) return 0;
+  return (int64_t)ru.ru_minflt + (int64_t)ru.ru_majflt;
+}
+
+/* page faults of the calling thread per 1000 adds in the last add_cost */
+static double last_faults_k;
+
 /* ns (thread CPU) per add of n spans; the exporter is built from cfg. */
 static double add_cost(oa_exporter_config *cfg, int64_t n, double *wall_sps,
                        oa_exporter_metrics *mout) {
@@ -74,11 +89,13 @@ static double add_cost(oa_exporter_config *cfg, int64_t n, double *wall_sps,
   oa_keyvalue kv[10];
   oa_span sp;
   double w0 = bench_wall_s(), c0 = bench_cpu_s();
+  int64_t f0 = thread_faults();
   for (int64_t i = 0; i < n; i++) {
     fill(&sp, kv, i);
     CHECK(oa_exporter_add(e, &sp, 1, &err));
   }
   double c1 = bench_cpu_s();
+  last_faults_k = (double)(thread_faults() - f0) * 1000.0 / (double)n;
   if (wall_sps) {
     CHECK(oa_exporter_flush(e, 120000, &err));
     *wall_sps = (double)n / (bench_wall_s() - w0);
@@ -104,6 +121,42 @@ static double staging_only(int64_t n) {
   double c1 = bench_cpu_s();
   oa_exp_stage_reset(&st);
   return (c1 - c0) * 1e9 / (double)n;
+}
+
+/* What the disk allows the persistent queue: files of `bytes` written as
+ * the queue writes them (create, write, fsync, rename, fsync of the
+ * directory), one after the other; the same with fdatasync only (no rename,
+ * no directory sync), and without any sync. Returns files/s in r[0..2]. */
+static void disk_rates(const char *dir, int64_t bytes, int files, double r[3]) {
+  uint8_t *buf = malloc((size_t)bytes);
+  if (!buf) exit(1);
+  for (int64_t i = 0; i < bytes; i++)
+    buf[i] = (uint8_t)(i * 131);
+  char path[4096], tmp[4200];
+  for (int mode = 0; mode < 3; mode++) {
+    double w0 = bench_wall_s();
+    for (int f = 0; f < files; f++) {
+      snprintf(path, sizeof path, "%s/disk-%d.bin", dir, f);
+      snprintf(tmp, sizeof tmp, "%s.tmp", path);
+      int fd = open(mode == 0 ? tmp : path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || write(fd, buf, (size_t)bytes) != (ssize_t)bytes) exit(1);
+      if (mode == 0 && fsync(fd)) exit(1);
+      if (mode == 1 && fdatasync(fd)) exit(1);
+      close(fd);
+      if (mode == 0) {
+        if (rename(tmp, path)) exit(1);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (dfd < 0 || fsync(dfd)) exit(1);
+        close(dfd);
+      }
+    }
+    r[mode] = files / (bench_wall_s() - w0);
+    for (int f = 0; f < files; f++) {
+      snprintf(path, sizeof path, "%s/disk-%d.bin", dir, f);
+      unlink(path);
+    }
+  }
+  free(buf);
 }
 
 static double baseline_memcpy(int64_t n) {
@@ -206,9 +259,11 @@ int main(int argc, char **argv) {
     cfg.retry.initial_ms = 60000;
     cfg.max_buffer_spans = 0;
     cfg.max_buffer_bytes = 0;
-    printf("  oa_exporter_add (no server)         %8.1f\n",
-           add_cost(&cfg, n, NULL, NULL));
-    printf("  span encoding alone (internal)      %8.1f\n", staging_only(n));
+    double ns = add_cost(&cfg, n, NULL, NULL);
+    printf("  oa_exporter_add (no server)         %8.1f  (%.1f page faults "
+           "per 1000 adds)\n",
+           ns, last_faults_k);
+    printf("  span staging alone (internal)       %8.1f\n", staging_only(n));
     printf("  baseline: memcpy of 330 bytes       %8.1f\n", baseline_memcpy(n));
     printf("  baseline: protobuf-c build + pack   %8.1f\n",
            baseline_protobuf_c(n));
@@ -235,8 +290,8 @@ int main(int argc, char **argv) {
   if (!mkdtemp(qdir)) return 1;
 
   printf("\nend to end to an in-process Flight server (loopback, acked):\n");
-  printf("  %-22s %12s %14s %10s\n", "config", "spans/s", "add ns/span",
-         "ratio");
+  printf("  %-22s %12s %14s %10s %12s\n", "config", "spans/s", "add ns/span",
+         "ratio", "faults/1000");
   for (int zstd = 0; zstd < 2; zstd++)
     for (int q = 0; q < 2; q++) {
       oa_exporter_config_init(&cfg);
@@ -251,8 +306,8 @@ int main(int argc, char **argv) {
       double sps = 0;
       oa_exporter_metrics m;
       double ns = add_cost(&cfg, n, &sps, &m);
-      printf("  %-22s %12.0f %14.1f %10.2f\n", label, sps, ns,
-             m.compression_ratio);
+      printf("  %-22s %12.0f %14.1f %10.2f %12.1f\n", label, sps, ns,
+             m.compression_ratio, last_faults_k);
       if (m.spans_exported != n) {
         fprintf(stderr, "bench_exporter: exported %lld of %lld\n",
                 (long long)m.spans_exported, (long long)n);
@@ -260,6 +315,22 @@ int main(int argc, char **argv) {
       }
       CHECK(oa_datasets_drop(d, "spans", &err));
     }
+  if (argc <= 2 || strstr(argv[2], "queue on")) {
+    /* an 8192-span batch of these spans is about 2.7 MB in the queue */
+    double r[3];
+    disk_rates(qdir, 2700000, 20, r);
+    printf("\nthe disk, files of 2.7 MB (one 8192-span queue entry) in "
+           "sequence:\n");
+    printf("  as the queue (fsync, rename, dir fsync) %8.1f files/s = %9.0f "
+           "spans/s\n",
+           r[0], r[0] * 8192);
+    printf("  write + fdatasync                       %8.1f files/s = %9.0f "
+           "spans/s\n",
+           r[1], r[1] * 8192);
+    printf("  write, no sync (page cache)             %8.1f files/s = %9.0f "
+           "spans/s\n",
+           r[2], r[2] * 8192);
+  }
   oa_grpc_server_shutdown(srv, 1000);
   oa_grpc_server_free(srv);
   oa_flight_service_free(svc);

@@ -2,13 +2,15 @@
  * server (otlparrow serve, or any Flight backend that accepts DoPut).
  *
  * A program fills oa_span records and calls oa_exporter_add. Under a short
- * lock the spans are appended, in one sequential write each (OTLP protobuf
- * wire layout, no allocation per value), to the open batch's staging
- * buffer, so the record and its strings may be reused as soon as add
- * returns. When a batch reaches batch_size spans, or flush_interval_ms after
- * its first span, it is sealed and queued; a sender thread turns it into a
- * columnar span batch (the schema of otlp.h, docs/schema.md, built by the
- * OTLP decoder, off the application's thread) and sender threads (connections x
+ * lock each span is copied, with everything it points to, into the open
+ * batch's staging arena (no allocation per value; resources and scopes are
+ * referenced, not copied), so the record and its strings may be reused as
+ * soon as add returns. When a batch reaches batch_size spans, or
+ * flush_interval_ms after its first span, it is sealed and queued; a sender
+ * thread builds the columnar span batch straight from the staged records
+ * (the schema of otlp.h, docs/schema.md: the same batch the OTLP decoder
+ * makes of the equivalent request, off the application's thread) and
+ * sender threads (connections x
  * max_in_flight) send each sealed batch as one DoPut stream to the PATH
  * descriptor `dataset`, with app_metadata "oa-batch-id:<32 lowercase hex>" (a
  * random 128-bit id chosen when the batch is sealed, kept across retries and
@@ -25,8 +27,9 @@
  * exported, failed or dropped (DROP_OLDEST) in the metrics.
  *
  * Durability: with queue_dir set, every sealed batch is written to a file
- * in that directory (the batch as an OTLP protobuf request, with length and
- * CRC-32C framing; written to a temporary name, fsync'ed, renamed) before
+ * in that directory (the batch as an OTLP protobuf request, encoded from the
+ * staged records by the keeper thread, with length and CRC-32C framing;
+ * written to a temporary name, fsync'ed, renamed) before
  * any sender may take it, and the file is removed only after the server
  * acknowledged the DoPut. oa_exporter_add_batch writes its batch before it
  * returns (a receiver may acknowledge its client then); batches sealed from
@@ -121,7 +124,9 @@ struct oa_keyvalue {
 
 /* A resource and an instrumentation scope are created once (their strings
  * and attributes are copied) and referenced by pointer from spans; they must
- * outlive every oa_exporter_add that references them (not the export). */
+ * outlive every oa_exporter_add that references them (not the export:
+ * staged batches hold a reference of their own, so oa_*_free may be called
+ * right after the last add; the object goes when the last batch is built). */
 typedef struct oa_resource oa_resource;
 typedef struct oa_scope oa_scope;
 
@@ -228,7 +233,9 @@ typedef struct oa_exporter_config {
   int64_t batch_size;        /* spans per batch, default 8192 */
   int64_t flush_interval_ms; /* seal a non-empty batch after, default 1000 */
   /* Buffer limits over the open batch + sealed batches not yet acknowledged
-   * (0: unlimited). Defaults 1 << 20 spans, 256 MiB. */
+   * (0: unlimited). Defaults 1 << 20 spans, 256 MiB. Staging memory kept
+   * for reuse is outside them: up to max_buffer_spans / batch_size stages
+   * (8 to 32) and half of max_buffer_bytes. */
   int64_t max_buffer_spans;
   int64_t max_buffer_bytes;
   oa_overflow_policy overflow; /* default OA_OVERFLOW_BLOCK */
@@ -301,7 +308,9 @@ int oa_exporter_new(oa_exporter **out, const oa_exporter_config *cfg,
  * batch is built and counted in spans_failed. When
  * the buffer is full: BLOCK waits (ETIMEDOUT after block_timeout_ms),
  * DROP_NEWEST returns EAGAIN (spans counted as dropped), DROP_OLDEST drops
- * queued batches. After shutdown: EPIPE. */
+ * queued batches. After shutdown: EPIPE. A string over 2 GiB (a column's
+ * 32-bit offsets) stops the call with E2BIG at that span (the ones before
+ * it are added). */
 int oa_exporter_add(oa_exporter *e, const oa_span *spans, size_t n,
                     oa_error *err);
 
@@ -312,7 +321,14 @@ int oa_exporter_add(oa_exporter *e, const oa_span *spans, size_t n,
  * block_timeout_ms is 0) or after block_timeout_ms (BLOCK: ETIMEDOUT), so a
  * receiver can answer retryable; the spans are not counted as dropped.
  * With queue_dir, 0 means the batch is on disk (fsync'ed if queue_fsync);
- * EIO if it could not be written (the batch is not taken). */
+ * EIO if it could not be written (the batch is not taken). A previous
+ * process may have died after writing a batch but before its caller could
+ * acknowledge it; the client then sends the same spans again. So a batch
+ * whose content (a 128-bit hash of its OTLP encoding) equals that of an
+ * entry replayed from the queue, written in the last seconds before the
+ * previous process stopped, takes that entry's batch id (once per entry),
+ * and a server that deduplicates batch ids stores the spans once. Other
+ * batches, identical ones included, get fresh ids. */
 int oa_exporter_add_batch(oa_exporter *e, const oa_batch *b, oa_error *err);
 
 /* Seals the open batch and waits until every span accepted before the call

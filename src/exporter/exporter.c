@@ -18,13 +18,16 @@ const int64_t oa_exporter_latency_bounds_ms[OA_EXPORTER_LATENCY_BUCKETS] = {
 
 enum { ST_PERMISSION_DENIED = 7, ST_UNAUTHENTICATED = 16 };
 
-#define OA_EXP_POOL 4
+/* stages kept for reuse: 8, or up to 32 when the buffer limit lets that
+ * many batches wait (see pool_put_locked) */
+#define OA_EXP_POOL 32
+#define OA_EXP_WARM 4
 
 typedef struct item {
   struct item *next;
   oa_exp_stage stage; /* has_stage: spans staged by add */
   bool has_stage;
-  oa_batch batch; /* built (add_batch, replay) or decoded from stage */
+  oa_batch batch; /* built (add_batch, replay) or from the stage */
   int64_t spans, bytes;
   uint8_t id[16];
   char qname[64]; /* queue file name, "" if not persisted */
@@ -40,7 +43,7 @@ typedef struct sender {
   pthread_t thread;
   bool started;
   oa_flight_client *client;
-  oa_otlp_decoder *dec;
+  oa_exp_rows *rows;
   oa_bytes req;
   uint64_t rng;
 } sender;
@@ -59,13 +62,27 @@ struct oa_exporter {
   /* stages whose batches were built: reused so that steady state allocates
    * (and page-faults) nothing new */
   oa_exp_stage pool[OA_EXP_POOL];
-  int n_pool;
+  int n_pool, pool_cap;
+  int64_t pool_bytes; /* oa_exp_stage_capacity of the pooled stages */
+  /* size of the last sealed stage: the keeper and idle senders keep
+   * OA_EXP_WARM stages of that size in the pool, their memory touched, so
+   * that the adding thread takes no page faults when it starts a batch (4:
+   * huge page faults sometimes wait milliseconds for compaction) */
+  int64_t warm_spans, warm_bytes;
+  int warming; /* threads warming a stage (the keeper, idle senders) */
   item *head, *tail;
   int64_t n_pending, in_flight;
   int64_t buf_spans, buf_bytes;
   int64_t accepted_total, settled_total;
   bool stop, shut, joined;
   uint64_t rng, seq, pseq;
+  /* Entries the previous process wrote last (replayed): it may have died
+   * before its client got the acknowledgement, and the client then sends
+   * the same request again; add_batch gives such a retry the entry's id so
+   * that the server drops it. Content hash and id, 32 bytes each; each
+   * matches once. */
+  uint8_t (*retry_of)[32];
+  int64_t n_retry_of;
   oa_exporter_metrics m;
 
   int n_senders;
@@ -122,6 +139,11 @@ static void logf_(oa_exporter *e, int level, const char *fmt, ...) {
   e->cfg.log(e->cfg.log_ctx, level, msg);
 }
 
+/* arena room above the last batch's: spans vary in size */
+static int64_t nb_slack(const oa_exporter *e) {
+  return e->warm_bytes / 8 + 4096;
+}
+
 static int64_t batch_bytes(const oa_batch *b) {
   int64_t n = 0;
   for (int64_t i = 0; i < b->n_columns; i++)
@@ -173,6 +195,37 @@ static void new_id_locked(oa_exporter *e, uint8_t id[16]) {
   memcpy(id + 8, &b, 8);
 }
 
+/* A batch id from the batch's content (its OTLP encoding): 128 bits from
+ * two independent multiply-rotate lanes over 8-byte words. */
+static uint64_t id_mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+static void content_id(const uint8_t *p, int64_t n, uint8_t id[16]) {
+  uint64_t a = 0x243f6a8885a308d3ull ^ (uint64_t)n, b = 0x13198a2e03707344ull;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    a = (a ^ w) * 0x9e3779b97f4a7c15ull;
+    a = (a << 31) | (a >> 33);
+    b = (b + w) * 0xc2b2ae3d27d4eb4full;
+    b = (b << 27) | (b >> 37);
+  }
+  uint64_t w = 0;
+  if (n > i) memcpy(&w, p + i, (size_t)(n - i));
+  a = id_mix(a ^ w ^ (uint64_t)(n - i));
+  b = id_mix(b + w + a);
+  a = id_mix(a ^ b);
+  memcpy(id, &a, 8);
+  memcpy(id + 8, &b, 8);
+}
+
 /* Accounts spans leaving the buffer (exported, failed or dropped). */
 static void settle_locked(oa_exporter *e, const item *it) {
   e->buf_spans -= it->spans;
@@ -190,20 +243,26 @@ static int seal_locked(oa_exporter *e) {
   it->stage = e->stage;
   it->has_stage = true;
   it->spans = e->stage.n_spans;
-  it->bytes = e->stage.spans.size + e->stage.meta.size;
+  it->bytes = oa_exp_stage_bytes(&e->stage);
   it->sealed_ms = now_ms(e);
   new_id_locked(e, it->id);
   it->ready = e->cfg.queue_dir == NULL;
   if (!it->ready) it->pseq = ++e->pseq;
+  e->warm_spans = it->spans;
+  e->warm_bytes = it->stage.arena.bytes;
+  /* pooled stages come cleared (their chunks kept) */
   if (e->n_pool) {
     e->stage = e->pool[--e->n_pool];
-    oa_exp_stage_clear(&e->stage);
+    e->pool_bytes -= oa_exp_stage_capacity(&e->stage);
   } else {
-    /* a fresh stage sized like the last one: no regrowth copies */
     oa_exp_stage_init(&e->stage);
-    oa_exp_stage_presize(&e->stage, it->stage.spans.size + 4096);
   }
   push_locked(e, it);
+  /* the keeper or an idle sender warms a stage for the next seal */
+  if (e->n_pool < OA_EXP_WARM) {
+    pthread_cond_signal(&e->keep_cv);
+    pthread_cond_signal(&e->work_cv);
+  }
   return 0;
 }
 
@@ -292,28 +351,59 @@ static void record_latency_locked(oa_exporter *e, int64_t ms) {
   e->m.latency_sum_ms += ms;
 }
 
+/* Keeps an empty stage for reuse if the pool has room: at most pool_cap
+ * stages and, with a byte limit, half of max_buffer_bytes (the warm ones
+ * always). The pooled memory is held beyond the buffer limits. */
+static bool pool_put_locked(oa_exporter *e, const oa_exp_stage *st) {
+  int64_t cap = oa_exp_stage_capacity(st);
+  int64_t max_bytes = e->cfg.max_buffer_bytes;
+  if (e->n_pool >= e->pool_cap) return false;
+  if (e->n_pool >= OA_EXP_WARM && max_bytes > 0 &&
+      e->pool_bytes + cap > max_bytes / 2)
+    return false;
+  e->pool[e->n_pool++] = *st;
+  e->pool_bytes += cap;
+  return true;
+}
+
+/* Whether a stage should be warmed for the next seal. */
+static bool want_warm_locked(const oa_exporter *e) {
+  return e->n_pool + e->warming < OA_EXP_WARM && e->warm_spans > 0 && !e->stop;
+}
+
+/* Warms a stage of the last sealed one's size into the pool; the lock is
+ * released meanwhile (the page faults take milliseconds). */
+static void warm_locked(oa_exporter *e) {
+  int64_t ns = e->warm_spans, nb = e->warm_bytes + nb_slack(e);
+  e->warming++;
+  pthread_mutex_unlock(&e->mu);
+  oa_exp_stage st;
+  oa_exp_stage_init(&st);
+  int rc = oa_exp_stage_warm(&st, ns, nb);
+  pthread_mutex_lock(&e->mu);
+  e->warming--;
+  if (rc || !pool_put_locked(e, &st)) oa_exp_stage_reset(&st);
+  if (rc) e->warm_spans = 0; /* no memory: do not insist */
+}
+
 /* Builds it->batch from its stage (sender thread, no lock). Returns the
- * number of spans the decoder rejected, or -1 on failure. */
+ * number of spans rejected (as the OTLP decoder would), or -1 on failure. */
 static int64_t build_batch(sender *s, item *it, oa_error *err) {
   oa_exporter *e = s->e;
-  if (oa_exp_stage_request(&it->stage, &s->req, err)) return -1;
-  oa_otlp_result res;
-  if (oa_otlp_decoder_decode(s->dec, s->req.data, s->req.size, &it->batch, &res,
-                             err))
+  int64_t rejected = 0;
+  char why[OA_ERROR_SIZE];
+  if (oa_exp_rows_build(s->rows, &it->stage, &it->batch, &rejected, why, err))
     return -1;
   /* give the stage's memory back for the next batch */
+  oa_exp_stage_clear(&it->stage);
   pthread_mutex_lock(&e->mu);
-  if (e->n_pool < OA_EXP_POOL) {
-    e->pool[e->n_pool++] = it->stage;
-    oa_exp_stage_init(&it->stage);
-  }
+  if (pool_put_locked(e, &it->stage)) oa_exp_stage_init(&it->stage);
   pthread_mutex_unlock(&e->mu);
   oa_exp_stage_reset(&it->stage);
   it->has_stage = false;
-  if (res.rejected_spans)
-    logf_(e, 1, "exporter: %lld spans rejected: %s",
-          (long long)res.rejected_spans, res.error_message);
-  return res.rejected_spans;
+  if (rejected)
+    logf_(e, 1, "exporter: %lld spans rejected: %s", (long long)rejected, why);
+  return rejected;
 }
 
 /* Writes it (its request in req, or encoded into req from it->batch) to
@@ -496,9 +586,9 @@ static void *keeper_main(void *arg) {
     if (it) {
       it->busy = true;
       pthread_mutex_unlock(&e->mu);
-      /* The staged spans are written as they are (the request the sender
-       * will decode): the decode runs on the senders, in parallel, and this
-       * thread, which every batch passes, only copies and writes. */
+      /* The staged records are written as an OTLP request (the queue's
+       * format, replayed by the decoder); the column build runs on the
+       * senders, in parallel. */
       oa_error err;
       int rc = 0;
       if (it->has_stage) {
@@ -518,6 +608,10 @@ static void *keeper_main(void *arg) {
       continue;
     }
     if (e->stop) break;
+    if (want_warm_locked(e)) {
+      warm_locked(e);
+      continue;
+    }
     if (e->stage.n_spans) {
       int64_t age = now_ms(e) - e->stage.first_ms;
       if (age >= e->cfg.flush_interval_ms) {
@@ -550,6 +644,11 @@ static void *sender_main(void *arg) {
       pthread_mutex_lock(&e->mu);
       e->in_flight--;
       pthread_cond_broadcast(&e->space_cv);
+      continue;
+    }
+    /* idle (the keeper may be busy with the queue's disk writes) */
+    if (want_warm_locked(e)) {
+      warm_locked(e);
       continue;
     }
     cv_wait_ms(&e->work_cv, &e->mu, -1);
@@ -639,6 +738,15 @@ static int replay(oa_exporter *e, oa_error *err) {
   oa_bytes buf;
   oa_bytes_init(&buf);
   int rc = oa_otlp_decoder_new(&dec, NULL, err);
+  /* the entries written in the last seconds before the previous process
+   * stopped (names start with the seq: time in s * 1e6): those its clients
+   * may not have had the acknowledgement of */
+  unsigned long long last_s = 0, sq;
+  for (int64_t i = 0; i < n; i++)
+    if (sscanf(v[i].name, "%16llx", &sq) == 1 && sq / 1000000 > last_s)
+      last_s = sq / 1000000;
+  if (!rc && n && !(e->retry_of = calloc((size_t)n, sizeof *e->retry_of)))
+    rc = oa_error_set(err, ENOMEM, "exporter: replay: out of memory");
   for (int64_t i = 0; !rc && i < n; i++) {
     oa_error qe;
     item *it = calloc(1, sizeof *it);
@@ -681,6 +789,10 @@ static int replay(oa_exporter *e, oa_error *err) {
       continue;
     }
     memcpy(it->id, v[i].id, 16);
+    if (sscanf(v[i].name, "%16llx", &sq) == 1 && sq / 1000000 + 2 >= last_s) {
+      content_id(buf.data, buf.size, e->retry_of[e->n_retry_of]);
+      memcpy(e->retry_of[e->n_retry_of++] + 16, v[i].id, 16);
+    }
     it->ready = true;
     snprintf(it->qname, sizeof it->qname, "%s", v[i].name);
     it->qbytes = v[i].file_bytes;
@@ -713,6 +825,11 @@ int oa_exporter_new(oa_exporter **out, const oa_exporter_config *cfg,
   if (!e) return oa_error_set(err, ENOMEM, "exporter: out of memory");
   e->cfg = *cfg;
   e->joined = true; /* nothing to join until threads start */
+  /* reuse as many stages as batches may wait (the buffer limit) */
+  int64_t waiting =
+      cfg->max_buffer_spans > 0 ? cfg->max_buffer_spans / cfg->batch_size : 0;
+  if (waiting > OA_EXP_POOL) waiting = OA_EXP_POOL;
+  e->pool_cap = waiting < 8 ? 8 : (int)waiting;
   pthread_mutex_init(&e->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -777,7 +894,7 @@ int oa_exporter_new(oa_exporter **out, const oa_exporter_config *cfg,
     else
       rc = oa_flight_client_new_shared(&sd->client, e->senders[i - 1].client,
                                        err);
-    if (!rc) rc = oa_otlp_decoder_new(&sd->dec, NULL, err);
+    if (!rc && i < n_send) rc = oa_exp_rows_new(&sd->rows, err);
   }
   if (rc) {
     oa_error_prefix(err, rc, "exporter: ");
@@ -818,13 +935,13 @@ int oa_exporter_add(oa_exporter *e, const oa_span *spans, size_t n,
   if ((rc = make_room_locked(e, (int64_t)n, true, err)) != 0) goto out;
   size_t i = 0;
   for (; i < n; i++) {
-    int64_t before = e->stage.spans.size + e->stage.meta.size;
+    int64_t before = oa_exp_stage_bytes(&e->stage);
     if (e->stage.n_spans == 0) {
       e->stage.first_ms = now_ms(e);
       pthread_cond_signal(&e->keep_cv); /* the keeper times the interval */
     }
     if ((rc = oa_exp_stage_add(&e->stage, &spans[i], err)) != 0) break;
-    e->buf_bytes += e->stage.spans.size + e->stage.meta.size - before;
+    e->buf_bytes += oa_exp_stage_bytes(&e->stage) - before;
     e->buf_spans++;
     if (e->stage.n_spans >= e->cfg.batch_size && (rc = seal_locked(e)) != 0) {
       i++;
@@ -869,15 +986,36 @@ int oa_exporter_add_batch(oa_exporter *e, const oa_batch *b, oa_error *err) {
      * the batch must be on disk first: written here, outside the lock, with
      * its room reserved meanwhile. */
     new_id_locked(e, it->id);
+    bool maybe_retry = e->n_retry_of > 0;
     e->buf_spans += it->spans;
     e->buf_bytes += it->bytes;
     pthread_mutex_unlock(&e->mu);
     oa_bytes req;
     oa_bytes_init(&req);
-    rc = write_item(e, it, &req, false, err);
+    rc = oa_otlp_encode_traces(&it->batch, &req, err);
+    if (rc) oa_error_prefix(err, rc, "queue: encoding batch: ");
+    uint8_t match[32];
+    bool matched = false;
+    if (!rc && maybe_retry) {
+      content_id(req.data, req.size, match);
+      pthread_mutex_lock(&e->mu);
+      for (int64_t i = 0; !matched && i < e->n_retry_of; i++)
+        if (memcmp(e->retry_of[i], match, 16) == 0) {
+          memcpy(match + 16, e->retry_of[i] + 16, 16);
+          memcpy(it->id, match + 16, 16);
+          memmove(e->retry_of[i], e->retry_of[i + 1],
+                  (size_t)(e->n_retry_of - i - 1) * sizeof *e->retry_of);
+          e->n_retry_of--;
+          matched = true;
+        }
+      pthread_mutex_unlock(&e->mu);
+    }
+    if (!rc) rc = write_item(e, it, &req, true, err);
     oa_bytes_reset(&req);
     if (rc) oa_error_prefix(err, rc, "exporter add_batch: ");
     pthread_mutex_lock(&e->mu);
+    if (rc && matched) /* not taken: the next retry may match */
+      memcpy(e->retry_of[e->n_retry_of++], match, 32);
     e->buf_spans -= it->spans;
     e->buf_bytes -= it->bytes;
     if (rc) pthread_cond_broadcast(&e->space_cv);
@@ -974,7 +1112,7 @@ void oa_exporter_free(oa_exporter *e) {
     /* shared clients first, the connection owner last */
     for (int i = e->n_senders - 1; i >= 0; i--) {
       oa_flight_client_free(e->senders[i].client);
-      oa_otlp_decoder_free(e->senders[i].dec);
+      oa_exp_rows_free(e->senders[i].rows);
       oa_bytes_reset(&e->senders[i].req);
     }
     free(e->senders);
@@ -988,6 +1126,7 @@ void oa_exporter_free(oa_exporter *e) {
   pthread_cond_destroy(&e->space_cv);
   pthread_cond_destroy(&e->keep_cv);
   pthread_mutex_destroy(&e->mu);
+  free(e->retry_of);
   free(e);
 }
 

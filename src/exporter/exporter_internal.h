@@ -1,50 +1,189 @@
-/* Internals of the exporter (not installed): span staging as OTLP
- * protobuf, the persistent queue and CRC-32C. */
+/* Internals of the exporter (not installed): span staging, the direct
+ * span batch builder, OTLP protobuf of staged spans (the persistent queue's
+ * payload), the persistent queue and CRC-32C. */
 #ifndef OA_EXPORTER_INTERNAL_H
 #define OA_EXPORTER_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "otlparrow/exporter.h"
 
-/* A run of consecutive staged spans with the same resource and scope. The
- * resource/scope message bytes are copied into the stage's meta buffer when
- * the run starts, so the objects need only outlive the add. */
+/* ---- a bump allocator over retained chunks: pointers stay valid until
+ * clear, and a cleared arena reuses its chunks (no allocation in steady
+ * state). */
+typedef struct oa_exp_chunk {
+  uint8_t *data;
+  int64_t cap;
+  bool mapped; /* mmap'ed by oa_exp_stage_warm, else malloc'ed */
+} oa_exp_chunk;
+
+typedef struct oa_exp_arena {
+  oa_exp_chunk *chunks;
+  int n_chunks, cap_chunks, cur;
+  int64_t used;  /* in chunks[cur] */
+  int64_t bytes; /* handed out since clear */
+} oa_exp_arena;
+
+void *oa_exp_arena_alloc_slow(oa_exp_arena *a, int64_t n);
+/* Forgets every allocation, keeps the chunks. */
+void oa_exp_arena_clear(oa_exp_arena *a);
+void oa_exp_arena_reset(oa_exp_arena *a);
+/* n bytes at an address aligned to mask + 1 */
+static inline void *oa_exp_arena_alloc_at(oa_exp_arena *a, int64_t n,
+                                          int64_t mask) {
+  if (OA_LIKELY(a->cur < a->n_chunks)) {
+    int64_t u = (a->used + mask) & ~mask;
+    if (OA_LIKELY(u + n <= a->chunks[a->cur].cap)) {
+      a->bytes += u + n - a->used;
+      a->used = u + n;
+      return a->chunks[a->cur].data + u;
+    }
+  }
+  return oa_exp_arena_alloc_slow(a, n);
+}
+/* for records (8-byte aligned) */
+static inline void *oa_exp_arena_alloc(oa_exp_arena *a, int64_t n) {
+  return oa_exp_arena_alloc_at(a, n, 7);
+}
+/* for string bytes (unaligned: no padding between strings) */
+static inline void *oa_exp_arena_bytes(oa_exp_arena *a, int64_t n) {
+  return oa_exp_arena_alloc_at(a, n, 0);
+}
+
+/* ---- a staged attribute: 16 bytes. key is a staged string (below) with
+ * the value's oa_anyvalue_type in the byte before its length; v holds the
+ * int, double or bool (0/1), the staged string or bytes, or a deep copy of
+ * an array or kvlist value. Staged spans, events, links, resources and
+ * scopes hold their attributes as arrays of these, in the oa_keyvalue
+ * pointer fields (oa_exp_kvs converts). */
+typedef struct oa_exp_kv {
+  const char *key;
+  union {
+    int64_t i;
+    double d;
+    const char *s;
+    const oa_anyvalue *nested;
+  } v;
+} oa_exp_kv;
+
+static inline const oa_exp_kv *oa_exp_kvs(const oa_keyvalue *p) {
+  return (const oa_exp_kv *)(const void *)p;
+}
+static inline int oa_exp_kv_type(const oa_exp_kv *kv) {
+  return (uint8_t)kv->key[-5];
+}
+
+/* ---- resource and scope: immutable after creation and reference counted,
+ * so a staged batch holds them without a copy and an address cannot be
+ * reused while a batch refers to it (oa_*_free drops the caller's
+ * reference). */
+struct oa_resource {
+  atomic_int refs;
+  oa_bytes msg;           /* Resource message body: content identity, queue */
+  char *schema_url;       /* NULL: none */
+  const oa_exp_kv *attrs; /* staged copy (service.name first when given) */
+  size_t n_attrs;
+  oa_exp_arena mem; /* the deep copy's strings and nested values */
+};
+
+struct oa_scope {
+  atomic_int refs;
+  oa_bytes msg; /* InstrumentationScope message body */
+  char *schema_url;
+  char *name, *version; /* never NULL */
+  const oa_exp_kv *attrs;
+  size_t n_attrs;
+  oa_exp_arena mem;
+};
+
+void oa_exp_resource_retain(const oa_resource *r);
+void oa_exp_scope_retain(const oa_scope *s);
+/* Same content (message and schema_url; NULL is the empty resource). */
+bool oa_exp_same_resource(const oa_resource *a, const oa_resource *b);
+
+/* A run of consecutive staged spans with the same resource and scope
+ * objects (a reference to each is held). */
 typedef struct oa_exp_group {
-  const void *res_key, *scope_key;
-  int64_t res_off, res_len, res_url_off, res_url_len;
-  int64_t scope_off, scope_len, scope_url_off, scope_url_len;
-  int64_t span_off, span_end;
+  const oa_resource *res;
+  const oa_scope *scope;
+  int64_t first, end; /* span indices */
 } oa_exp_group;
 
-/* Spans added since the last seal, as encoded ScopeSpans.spans fields
- * (tag + length + Span message). Staging as protobuf keeps the calling
- * thread's cost at one sequential write per value; the columnar batch is
- * built by the sender thread with the (tested) OTLP decoder. */
+/* Spans added since the last seal: each oa_span record copied with
+ * everything it points to into the arena, so the calling thread only
+ * copies; the columns are built from these records on a sender thread
+ * (oa_exp_rows_build). Every copied string (keys, values, names; the
+ * attributes of resources and scopes too) is NUL-terminated and has its
+ * length as a uint32 in the 4 bytes before it (oa_exp_staged_len); string
+ * and bytes values also have it in oa_anyvalue's len; NULL span, event
+ * and link strings stay NULL. */
 typedef struct oa_exp_stage {
-  oa_bytes spans;
-  oa_bytes meta;
+  oa_span *spans;
+  int64_t n_spans, cap_spans;
+  bool spans_mapped; /* mmap'ed by oa_exp_stage_warm, else malloc'ed */
+  oa_exp_arena arena;
   oa_exp_group *groups;
   int64_t n_groups, cap_groups;
-  int64_t n_spans;
   int64_t first_ms; /* clock when the first span was staged */
 } oa_exp_stage;
 
+static inline int64_t oa_exp_staged_len(const char *s) {
+  uint32_t n;
+  memcpy(&n, s - 4, 4);
+  return n;
+}
+
 void oa_exp_stage_init(oa_exp_stage *s);
 void oa_exp_stage_reset(oa_exp_stage *s);
-/* Empties s but keeps its memory. */
+/* Empties s (releasing its resources and scopes) but keeps its memory. */
 void oa_exp_stage_clear(oa_exp_stage *s);
-/* Gives an empty stage room for `bytes` of spans, fresh and unzeroed. */
-int oa_exp_stage_presize(oa_exp_stage *s, int64_t bytes);
+/* Makes an empty stage ready for n_spans spans of `bytes` arena bytes in
+ * all, with its memory touched (page faults taken by the caller). New
+ * memory is mapped in 2 MiB blocks advised for transparent huge pages, so
+ * call it from a background thread only: a huge page fault may wait for
+ * the kernel's compaction. */
+int oa_exp_stage_warm(oa_exp_stage *s, int64_t n_spans, int64_t bytes);
+/* Bytes the stage holds for its spans (buffer accounting). */
+static inline int64_t oa_exp_stage_bytes(const oa_exp_stage *s) {
+  return s->n_spans * (int64_t)sizeof(oa_span) + s->arena.bytes;
+}
+/* Bytes of memory the stage keeps allocated (pool accounting). */
+static inline int64_t oa_exp_stage_capacity(const oa_exp_stage *s) {
+  int64_t n = s->cap_spans * (int64_t)sizeof(oa_span);
+  for (int i = 0; i < s->arena.n_chunks; i++)
+    n += s->arena.chunks[i].cap;
+  return n;
+}
 
 /* Checks a span (ids, nesting depth); err names span index i. */
 int oa_exp_span_check(const oa_span *sp, size_t i, oa_error *err);
-/* Appends one span to the stage. */
+/* Appends a copy of one span to the stage. */
 int oa_exp_stage_add(oa_exp_stage *s, const oa_span *sp, oa_error *err);
-/* Writes the ExportTraceServiceRequest of the stage to out (replacing). */
+/* Writes the ExportTraceServiceRequest of the stage to out (replacing):
+ * consecutive groups with equal resources share a ResourceSpans, each group
+ * is one ScopeSpans. */
 int oa_exp_stage_request(const oa_exp_stage *s, oa_bytes *out, oa_error *err);
+/* Appends the AnyValue message body of v (nested values are stored as
+ * these bytes in the batch, as the OTLP decoder does). */
+int oa_exp_anyvalue_pb(oa_bytes *b, const oa_anyvalue *v);
+
+/* ---- the span batch straight from staged records: the schema and values
+ * that decoding oa_exp_stage_request's output with the OTLP decoder (default
+ * options) gives, without the protobuf round trip. One per thread. */
+typedef struct oa_exp_rows oa_exp_rows;
+int oa_exp_rows_new(oa_exp_rows **out, oa_error *err);
+void oa_exp_rows_free(oa_exp_rows *r);
+/* Builds out (initialized; replaced) from the stage. Spans the decoder
+ * would reject (invalid UTF-8, over its limits) are left out and counted in
+ * *rejected, the first one's reason in msg. */
+int oa_exp_rows_build(oa_exp_rows *r, const oa_exp_stage *s, oa_batch *out,
+                      int64_t *rejected, char msg[OA_ERROR_SIZE],
+                      oa_error *err);
 
 /* ---- CRC-32C (Castagnoli) */
 typedef struct oa_crc32c {
   uint32_t table[256];
+  bool hw; /* the CPU has the crc32 instruction (x86-64 SSE4.2) */
 } oa_crc32c_table;
 void oa_crc32c_init(oa_crc32c_table *c);
 uint32_t oa_crc32c(const oa_crc32c_table *c, uint32_t crc, const void *data,

@@ -12,6 +12,27 @@
 #define QMAGIC "OAQ1"
 #define QHEADER 48
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+#define OA_CRC_HW 1
+/* SSE4.2's crc32 instruction computes CRC-32C: 8 bytes per instruction, where
+ * the table walks one (a batch file is megabytes; the table's 8 instructions
+ * per byte were more than the rest of the queue write). */
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
+  uint64_t c = crc;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+  }
+  uint32_t c32 = (uint32_t)c;
+  for (; n; n--)
+    c32 = _mm_crc32_u8(c32, *p++);
+  return c32;
+}
+#endif
+
 void oa_crc32c_init(oa_crc32c_table *c) {
   for (uint32_t i = 0; i < 256; i++) {
     uint32_t v = i;
@@ -19,12 +40,19 @@ void oa_crc32c_init(oa_crc32c_table *c) {
       v = (v & 1) ? (v >> 1) ^ 0x82F63B78u : v >> 1;
     c->table[i] = v;
   }
+  c->hw = false;
+#ifdef OA_CRC_HW
+  c->hw = __builtin_cpu_supports("sse4.2");
+#endif
 }
 
 uint32_t oa_crc32c(const oa_crc32c_table *c, uint32_t crc, const void *data,
                    size_t n) {
   const uint8_t *p = data;
   crc = ~crc;
+#ifdef OA_CRC_HW
+  if (c->hw) return ~crc_hw(crc, p, n);
+#endif
   for (size_t i = 0; i < n; i++)
     crc = c->table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
   return ~crc;

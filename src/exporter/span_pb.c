@@ -1,18 +1,10 @@
-/* Span records to OTLP protobuf: resources, scopes and the span stage. */
+/* Span records: resources, scopes, the span stage (records copied into an
+ * arena) and their OTLP protobuf (the persistent queue's payload). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "exporter_internal.h"
-
-struct oa_resource {
-  oa_bytes msg; /* Resource message body */
-  char *schema_url;
-};
-
-struct oa_scope {
-  oa_bytes msg; /* InstrumentationScope message body */
-  char *schema_url;
-};
 
 #define OA_EXP_MAX_DEPTH 32
 
@@ -416,7 +408,335 @@ int oa_exp_span_check(const oa_span *sp, size_t i, oa_error *err) {
   return 0;
 }
 
+int oa_exp_anyvalue_pb(oa_bytes *b, const oa_anyvalue *v) {
+  return w_anyvalue_body(b, v);
+}
+
+/* ------------------------------------------------------------- arena */
+
+#define OA_EXP_CHUNK (256 * 1024)
+#define OA_EXP_HUGE ((int64_t)2 << 20)
+
+static int64_t huge_round(int64_t n) {
+  return (n + OA_EXP_HUGE - 1) & ~(OA_EXP_HUGE - 1);
+}
+
+/* n bytes (a multiple of 2 MiB) mapped at a 2 MiB boundary and advised for
+ * transparent huge pages: one page fault per 2 MiB instead of 512. Only the
+ * threads that warm stages map these (a huge page fault may stall on
+ * compaction: never on the adding thread). */
+static void *huge_map(int64_t n) {
+  size_t len = (size_t)(n + OA_EXP_HUGE);
+  uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  uintptr_t a = ((uintptr_t)p + (uintptr_t)OA_EXP_HUGE - 1) &
+                ~(uintptr_t)(OA_EXP_HUGE - 1);
+  size_t head = a - (uintptr_t)p, tail = len - head - (size_t)n;
+  if (head) munmap(p, head);
+  if (tail) munmap((uint8_t *)a + n, tail);
+  (void)madvise((void *)a, (size_t)n, MADV_HUGEPAGE); /* advice only */
+  return (void *)a;
+}
+
+/* Takes the page faults of mapped memory now, in one call (about half the
+ * cost of touching each page); a kernel before 5.14 gets the memset. */
+static void populate(void *p, int64_t n) {
+  if (madvise(p, (size_t)n, MADV_POPULATE_WRITE) != 0) memset(p, 0, (size_t)n);
+}
+
+/* Faults in the whole pages of fresh malloc'ed memory in one call, cheaper
+ * than one fault per 4 KiB page as the copies reach them; nothing if the
+ * kernel lacks MADV_POPULATE_WRITE. */
+static void prefault(void *p, int64_t n) {
+  uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+  uintptr_t b = ((uintptr_t)p + (uintptr_t)n) & ~(uintptr_t)4095;
+  if (b > a) (void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+}
+
+static void chunk_free(const oa_exp_chunk *c) {
+  if (c->mapped)
+    munmap(c->data, (size_t)c->cap);
+  else
+    free(c->data);
+}
+
+static int add_chunk(oa_exp_arena *a, uint8_t *p, int64_t cap, bool mapped) {
+  if (a->n_chunks == a->cap_chunks) {
+    int nc = a->cap_chunks ? a->cap_chunks * 2 : 8;
+    oa_exp_chunk *c = realloc(a->chunks, (size_t)nc * sizeof *c);
+    if (!c) return ENOMEM;
+    a->chunks = c;
+    a->cap_chunks = nc;
+  }
+  a->chunks[a->n_chunks++] = (oa_exp_chunk){p, cap, mapped};
+  a->cur = a->n_chunks - 1;
+  a->used = 0;
+  return 0;
+}
+
+void *oa_exp_arena_alloc_slow(oa_exp_arena *a, int64_t n) {
+  /* the next retained chunk if it fits; a too small one is replaced */
+  while (a->cur + 1 < a->n_chunks) {
+    a->cur++;
+    a->used = 0;
+    if (n <= a->chunks[a->cur].cap) return oa_exp_arena_alloc(a, n);
+  }
+  /* chunks double up to 4 MiB: a batch of spans is megabytes */
+  int64_t cap = OA_EXP_CHUNK;
+  if (a->n_chunks) {
+    cap = a->chunks[a->n_chunks - 1].cap * 2;
+    if (cap > ((int64_t)4 << 20)) cap = (int64_t)4 << 20;
+  }
+  if (cap < n) cap = n;
+  /* not zeroed: every byte is written before it is read */
+  uint8_t *p = malloc((size_t)cap);
+  if (!p) return NULL;
+  /* a first chunk may stay mostly unused (a resource's or scope's copy, a
+   * small batch): only a growing arena gets its next chunk faulted in */
+  if (a->n_chunks) prefault(p, cap);
+  if (add_chunk(a, p, cap, false)) {
+    free(p);
+    return NULL;
+  }
+  return oa_exp_arena_alloc(a, n);
+}
+
+void oa_exp_arena_clear(oa_exp_arena *a) {
+  a->cur = 0;
+  a->used = 0;
+  a->bytes = 0;
+}
+
+void oa_exp_arena_reset(oa_exp_arena *a) {
+  for (int i = 0; i < a->n_chunks; i++)
+    chunk_free(&a->chunks[i]);
+  free(a->chunks);
+  memset(a, 0, sizeof *a);
+}
+
+/* ---------------------------------------------------------- deep copy */
+
+/* Short copies inline: most strings of a span are under 16 bytes, where a
+ * call to memcpy costs more than the copy. */
+static inline void copy_small(uint8_t *d, const uint8_t *s, size_t n) {
+  if (n >= 16) {
+    memcpy(d, s, n);
+  } else if (n >= 8) {
+    uint64_t x, y;
+    memcpy(&x, s, 8);
+    memcpy(&y, s + n - 8, 8);
+    memcpy(d, &x, 8);
+    memcpy(d + n - 8, &y, 8);
+  } else if (n >= 4) {
+    uint32_t x, y;
+    memcpy(&x, s, 4);
+    memcpy(&y, s + n - 4, 4);
+    memcpy(d, &x, 4);
+    memcpy(d + n - 4, &y, 4);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      d[i] = s[i];
+  }
+}
+
+/* Staged strings are addressed by 32-bit offsets in the batch anyway. */
+#define OA_EXP_MAX_STRING ((int64_t)INT32_MAX - 16)
+
+/* writes a staged string at p (room: n + 5); returns the string */
+static inline char *put_staged(uint8_t *p, const void *s, int64_t n) {
+  uint32_t n32 = (uint32_t)n;
+  memcpy(p, &n32, 4);
+  copy_small(p + 4, s, (size_t)n);
+  p[4 + n] = 0;
+  return (char *)p + 4;
+}
+
+/* A staged string: its length (uint32) right before it, NUL after it.
+ * NULL: no memory, or too long (copy_err tells which). */
+static inline const char *copy_bytes(oa_exp_arena *a, const void *s,
+                                     int64_t n) {
+  if (OA_UNLIKELY(n > OA_EXP_MAX_STRING)) return NULL;
+  uint8_t *p = oa_exp_arena_bytes(a, n + 5);
+  return p ? put_staged(p, s, n) : NULL;
+}
+
+/* the status of a failed copy_bytes of n bytes */
+static inline int copy_err(int64_t n) {
+  return n > OA_EXP_MAX_STRING ? E2BIG : ENOMEM;
+}
+
+/* NULL stays NULL (an empty string either way) */
+static inline int copy_cstr(oa_exp_arena *a, const char **s) {
+  if (!*s) return 0;
+  int64_t n = (int64_t)strlen(*s);
+  return (*s = copy_bytes(a, *s, n)) ? 0 : copy_err(n);
+}
+
+static int copy_kvs(oa_exp_arena *a, const oa_keyvalue **kvs, size_t n);
+
+static int copy_value(oa_exp_arena *a, oa_anyvalue *v) {
+  switch (v->type) {
+  case OA_ANY_STRING: {
+    const char *s = v->v.str.ptr;
+    int64_t n = !s ? 0 : v->v.str.len < 0 ? (int64_t)strlen(s) : v->v.str.len;
+    if (!(v->v.str.ptr = copy_bytes(a, s, n))) return copy_err(n);
+    v->v.str.len = n;
+    return 0;
+  }
+  case OA_ANY_BYTES: {
+    int64_t n = v->v.bytes.ptr ? v->v.bytes.len : 0;
+    const char *p = copy_bytes(a, v->v.bytes.ptr, n);
+    if (!p) return copy_err(n);
+    v->v.bytes.ptr = (const uint8_t *)p;
+    v->v.bytes.len = n;
+    return 0;
+  }
+  case OA_ANY_ARRAY: {
+    size_t n = v->v.array.n;
+    if (!n) {
+      v->v.array.values = NULL;
+      return 0;
+    }
+    oa_anyvalue *d = oa_exp_arena_alloc(a, (int64_t)(n * sizeof *d));
+    if (!d) return ENOMEM;
+    memcpy(d, v->v.array.values, n * sizeof *d);
+    for (size_t i = 0; i < n; i++)
+      OA_RETURN_NOT_OK(copy_value(a, &d[i]));
+    v->v.array.values = d;
+    return 0;
+  }
+  case OA_ANY_KVLIST:
+    return copy_kvs(a, &v->v.kvlist.kvs, v->v.kvlist.n);
+  default:
+    return 0;
+  }
+}
+
+static int copy_kvs(oa_exp_arena *a, const oa_keyvalue **kvs, size_t n) {
+  if (!n) {
+    *kvs = NULL;
+    return 0;
+  }
+  oa_keyvalue *d = oa_exp_arena_alloc(a, (int64_t)(n * sizeof *d));
+  if (!d) return ENOMEM;
+  memcpy(d, *kvs, n * sizeof *d);
+  for (size_t i = 0; i < n; i++) {
+    oa_keyvalue *kv = &d[i];
+    const char *k = kv->key ? kv->key : "";
+    int64_t kl = (int64_t)strlen(k);
+    oa_anyvalue *v = &kv->value;
+    /* the key and a string value (the usual attribute) in one allocation */
+    if (v->type == OA_ANY_STRING) {
+      const char *s = v->v.str.ptr;
+      int64_t sn = !s                 ? 0
+                   : v->v.str.len < 0 ? (int64_t)strlen(s)
+                                      : v->v.str.len;
+      if (OA_UNLIKELY(kl > OA_EXP_MAX_STRING || sn > OA_EXP_MAX_STRING))
+        return E2BIG;
+      uint8_t *p = oa_exp_arena_bytes(a, kl + 5 + sn + 5);
+      if (!p) return ENOMEM;
+      kv->key = put_staged(p, k, kl);
+      v->v.str.ptr = put_staged(p + kl + 5, s, sn);
+      v->v.str.len = sn;
+      continue;
+    }
+    if (!(kv->key = copy_bytes(a, k, kl))) return copy_err(kl);
+    if (v->type >= OA_ANY_BYTES) OA_RETURN_NOT_OK(copy_value(a, v));
+  }
+  *kvs = d;
+  return 0;
+}
+
+/* A top-level attribute list as oa_exp_kv records (16 bytes each, half an
+ * oa_keyvalue): the staged key carries the value's type in front of its
+ * length. The list's pointer is stored where the oa_keyvalue array was. */
+static int copy_attrs(oa_exp_arena *a, const oa_keyvalue **kvs, size_t n) {
+  if (!n) {
+    *kvs = NULL;
+    return 0;
+  }
+  const oa_keyvalue *src = *kvs;
+  oa_exp_kv *d = oa_exp_arena_alloc(a, (int64_t)(n * sizeof *d));
+  if (!d) return ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const oa_keyvalue *kv = &src[i];
+    const char *k = kv->key ? kv->key : "";
+    int64_t kl = (int64_t)strlen(k);
+    const oa_anyvalue *v = &kv->value;
+    int t = (int)v->type;
+    const void *sp = NULL;
+    int64_t sn = 0;
+    if (t == OA_ANY_STRING) {
+      sp = v->v.str.ptr;
+      sn = !sp ? 0 : v->v.str.len < 0 ? (int64_t)strlen(sp) : v->v.str.len;
+    } else if (t == OA_ANY_BYTES) {
+      sp = v->v.bytes.ptr;
+      sn = sp ? v->v.bytes.len : 0;
+    }
+    if (OA_UNLIKELY(kl > OA_EXP_MAX_STRING || sn > OA_EXP_MAX_STRING))
+      return E2BIG;
+    bool has_str = t == OA_ANY_STRING || t == OA_ANY_BYTES;
+    /* key and string value in one allocation */
+    uint8_t *p = oa_exp_arena_bytes(a, 1 + kl + 5 + (has_str ? sn + 5 : 0));
+    if (!p) return ENOMEM;
+    p[0] = (uint8_t)t;
+    d[i].key = put_staged(p + 1, k, kl);
+    switch (t) {
+    case OA_ANY_STRING:
+    case OA_ANY_BYTES:
+      d[i].v.s = put_staged(p + 1 + kl + 5, sp, sn);
+      break;
+    case OA_ANY_BOOL:
+      d[i].v.i = v->v.b ? 1 : 0;
+      break;
+    case OA_ANY_INT:
+      d[i].v.i = v->v.i;
+      break;
+    case OA_ANY_DOUBLE:
+      d[i].v.d = v->v.d;
+      break;
+    case OA_ANY_ARRAY:
+    case OA_ANY_KVLIST: {
+      oa_anyvalue *nv = oa_exp_arena_alloc(a, (int64_t)sizeof *nv);
+      if (!nv) return ENOMEM;
+      *nv = *v;
+      OA_RETURN_NOT_OK(copy_value(a, nv));
+      d[i].v.nested = nv;
+      break;
+    }
+    default: /* empty */
+      d[i].v.i = 0;
+      break;
+    }
+  }
+  *kvs = (const oa_keyvalue *)(const void *)d;
+  return 0;
+}
+
 /* ------------------------------------------------- resource and scope */
+
+void oa_exp_resource_retain(const oa_resource *r) {
+  atomic_fetch_add_explicit(&((oa_resource *)r)->refs, 1, memory_order_relaxed);
+}
+
+void oa_exp_scope_retain(const oa_scope *s) {
+  atomic_fetch_add_explicit(&((oa_scope *)s)->refs, 1, memory_order_relaxed);
+}
+
+static void resource_destroy(oa_resource *r) {
+  oa_bytes_reset(&r->msg);
+  oa_exp_arena_reset(&r->mem);
+  free(r->schema_url);
+  free(r);
+}
+
+static void scope_destroy(oa_scope *s) {
+  oa_bytes_reset(&s->msg);
+  oa_exp_arena_reset(&s->mem);
+  free(s->schema_url);
+  free(s);
+}
 
 int oa_resource_new(oa_resource **out, const char *service_name,
                     const oa_keyvalue *attrs, size_t n_attrs,
@@ -425,16 +745,28 @@ int oa_resource_new(oa_resource **out, const char *service_name,
   OA_RETURN_NOT_OK(check_kvs(attrs, n_attrs, 0, "resource attributes", 0, err));
   oa_resource *r = calloc(1, sizeof *r);
   if (!r) return oa_error_set(err, ENOMEM, "resource: out of memory");
+  atomic_init(&r->refs, 1);
   oa_bytes_init(&r->msg);
   int rc = 0;
-  if (service_name) {
-    oa_keyvalue kv = OA_KV_STR("service.name", service_name);
-    rc = w_kv(&r->msg, 1, &kv);
+  size_t n = n_attrs + (service_name ? 1 : 0);
+  oa_keyvalue *all = n ? calloc(n, sizeof *all) : NULL;
+  if (n && !all) rc = ENOMEM;
+  if (!rc && service_name) {
+    all[0] = (oa_keyvalue)OA_KV_STR("service.name", service_name);
+    rc = w_kv(&r->msg, 1, &all[0]);
   }
-  if (!rc) rc = w_attrs(&r->msg, 1, attrs, n_attrs);
+  if (!rc && n_attrs) {
+    memcpy(all + (service_name ? 1 : 0), attrs, n_attrs * sizeof *all);
+    rc = w_attrs(&r->msg, 1, attrs, n_attrs);
+  }
+  const oa_keyvalue *copy = all;
+  if (!rc) rc = copy_attrs(&r->mem, &copy, n);
+  r->attrs = rc ? NULL : oa_exp_kvs(copy);
+  r->n_attrs = rc ? 0 : n;
+  free(all);
   if (!rc && schema_url && !(r->schema_url = strdup(schema_url))) rc = ENOMEM;
   if (rc) {
-    oa_resource_free(r);
+    resource_destroy(r);
     return oa_error_set(err, rc, "resource: out of memory");
   }
   *out = r;
@@ -442,10 +774,8 @@ int oa_resource_new(oa_resource **out, const char *service_name,
 }
 
 void oa_resource_free(oa_resource *r) {
-  if (!r) return;
-  oa_bytes_reset(&r->msg);
-  free(r->schema_url);
-  free(r);
+  if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+    resource_destroy(r);
 }
 
 int oa_scope_new(oa_scope **out, const char *name, const char *version,
@@ -455,13 +785,24 @@ int oa_scope_new(oa_scope **out, const char *name, const char *version,
   OA_RETURN_NOT_OK(check_kvs(attrs, n_attrs, 0, "scope attributes", 0, err));
   oa_scope *s = calloc(1, sizeof *s);
   if (!s) return oa_error_set(err, ENOMEM, "scope: out of memory");
+  atomic_init(&s->refs, 1);
   oa_bytes_init(&s->msg);
   int rc = w_str(&s->msg, 1, name);
   if (!rc) rc = w_str(&s->msg, 2, version);
   if (!rc) rc = w_attrs(&s->msg, 3, attrs, n_attrs);
+  const oa_keyvalue *copy = attrs;
+  if (!rc) rc = copy_attrs(&s->mem, &copy, n_attrs);
+  s->attrs = rc ? NULL : oa_exp_kvs(copy);
+  s->n_attrs = n_attrs;
+  const char *nm = name ? name : "", *ver = version ? version : "";
+  if (!rc && !(s->name = (char *)copy_bytes(&s->mem, nm, (int64_t)strlen(nm))))
+    rc = ENOMEM;
+  if (!rc &&
+      !(s->version = (char *)copy_bytes(&s->mem, ver, (int64_t)strlen(ver))))
+    rc = ENOMEM;
   if (!rc && schema_url && !(s->schema_url = strdup(schema_url))) rc = ENOMEM;
   if (rc) {
-    oa_scope_free(s);
+    scope_destroy(s);
     return oa_error_set(err, rc, "scope: out of memory");
   }
   *out = s;
@@ -469,85 +810,75 @@ int oa_scope_new(oa_scope **out, const char *name, const char *version,
 }
 
 void oa_scope_free(oa_scope *s) {
-  if (!s) return;
-  oa_bytes_reset(&s->msg);
-  free(s->schema_url);
-  free(s);
+  if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+    scope_destroy(s);
 }
 
 /* ----------------------------------------------------------- the stage */
 
-void oa_exp_stage_init(oa_exp_stage *s) {
-  memset(s, 0, sizeof *s);
-  oa_bytes_init(&s->spans);
-  oa_bytes_init(&s->meta);
+void oa_exp_stage_init(oa_exp_stage *s) { memset(s, 0, sizeof *s); }
+
+static void release_groups(oa_exp_stage *s) {
+  for (int64_t i = 0; i < s->n_groups; i++) {
+    oa_resource_free((oa_resource *)s->groups[i].res);
+    oa_scope_free((oa_scope *)s->groups[i].scope);
+  }
+  s->n_groups = 0;
+}
+
+static void free_spans(oa_exp_stage *s) {
+  if (s->spans_mapped)
+    munmap(s->spans, (size_t)s->cap_spans * sizeof *s->spans);
+  else
+    free(s->spans);
+  s->spans = NULL;
+  s->cap_spans = 0;
+  s->spans_mapped = false;
 }
 
 void oa_exp_stage_reset(oa_exp_stage *s) {
-  oa_bytes_reset(&s->spans);
-  oa_bytes_reset(&s->meta);
+  release_groups(s);
+  free_spans(s);
   free(s->groups);
+  oa_exp_arena_reset(&s->arena);
   oa_exp_stage_init(s);
 }
 
-int oa_exp_stage_presize(oa_exp_stage *s, int64_t bytes) {
-  if (bytes <= s->spans.capacity || s->spans.size) return 0;
-  /* Not zeroed: every byte up to size is written before it is read, and a
-   * batch is megabytes of fresh memory; zeroing it first doubled the cost
-   * of its page faults on the adding thread. (Huge pages, tried with
-   * madvise, cut that further but stalled some runs for 100+ ms.) */
-  void *p = NULL;
-  size_t cap = ((size_t)bytes + 63) & ~(size_t)63;
-  if (posix_memalign(&p, 64, cap) != 0) return ENOMEM;
-  oa_aligned_free(s->spans.data);
-  s->spans.data = p; /* oa_aligned_free (free) releases it */
-  s->spans.capacity = (int64_t)cap;
-  return 0;
-}
-
 void oa_exp_stage_clear(oa_exp_stage *s) {
-  s->spans.size = 0;
-  s->meta.size = 0;
-  s->n_groups = 0;
+  release_groups(s);
+  oa_exp_arena_clear(&s->arena);
   s->n_spans = 0;
   s->first_ms = 0;
 }
 
-static int meta_add(oa_bytes *meta, const void *p, int64_t n, int64_t *off) {
-  *off = meta->size;
-  return oa_bytes_append(meta, p, n);
-}
-
-static inline bool memeq(const void *a, const void *b, int64_t n) {
-  return n == 0 || memcmp(a, b, (size_t)n) == 0;
-}
-
-/* data + off without arithmetic on a NULL (never allocated) buffer */
-static inline const uint8_t *at(const oa_bytes *b, int64_t off) {
-  return b->data ? b->data + off : (const uint8_t *)"";
-}
-
-/* Same object as the open run, and (in case the address was reused after a
- * free) the same bytes. */
-static bool same_res(const oa_exp_stage *s, const oa_exp_group *g,
-                     const oa_resource *r) {
-  if (g->res_key != (const void *)r) return false;
-  if (!r) return true;
-  const char *url = r->schema_url ? r->schema_url : "";
-  return g->res_len == r->msg.size && g->res_url_len == (int64_t)strlen(url) &&
-         memeq(at(&s->meta, g->res_off), at(&r->msg, 0), g->res_len) &&
-         memeq(at(&s->meta, g->res_url_off), url, g->res_url_len);
-}
-
-static bool same_scope(const oa_exp_stage *s, const oa_exp_group *g,
-                       const oa_scope *sc) {
-  if (g->scope_key != (const void *)sc) return false;
-  if (!sc) return true;
-  const char *url = sc->schema_url ? sc->schema_url : "";
-  return g->scope_len == sc->msg.size &&
-         g->scope_url_len == (int64_t)strlen(url) &&
-         memeq(at(&s->meta, g->scope_off), at(&sc->msg, 0), g->scope_len) &&
-         memeq(at(&s->meta, g->scope_url_off), url, g->scope_url_len);
+int oa_exp_stage_warm(oa_exp_stage *s, int64_t n_spans, int64_t bytes) {
+  if (s->n_spans || s->arena.bytes) return 0; /* only an empty stage */
+  /* the pages are faulted in here, not on the thread that fills the stage;
+   * the cap is rounded to 2 MiB, so the stage holds that much slack */
+  if (n_spans > s->cap_spans) {
+    int64_t nb = huge_round(n_spans * (int64_t)sizeof(oa_span));
+    oa_span *v = huge_map(nb);
+    if (!v) return ENOMEM;
+    populate(v, nb);
+    free_spans(s);
+    s->spans = v;
+    s->cap_spans = nb / (int64_t)sizeof(oa_span);
+    s->spans_mapped = true;
+  }
+  oa_exp_arena *a = &s->arena;
+  if (a->n_chunks == 0 || a->chunks[0].cap < bytes) {
+    int64_t nb = huge_round(bytes);
+    uint8_t *p = huge_map(nb);
+    if (!p) return ENOMEM;
+    populate(p, nb);
+    oa_exp_arena_reset(a);
+    if (add_chunk(a, p, nb, true)) {
+      munmap(p, (size_t)nb);
+      return ENOMEM;
+    }
+    oa_exp_arena_clear(a);
+  }
+  return 0;
 }
 
 static int new_group(oa_exp_stage *s, const oa_resource *r,
@@ -559,29 +890,122 @@ static int new_group(oa_exp_stage *s, const oa_resource *r,
     s->groups = g;
     s->cap_groups = cap;
   }
-  oa_exp_group *g = &s->groups[s->n_groups];
-  memset(g, 0, sizeof *g);
-  g->res_key = r;
-  g->scope_key = sc;
-  if (r) {
-    const char *url = r->schema_url ? r->schema_url : "";
-    OA_RETURN_NOT_OK(meta_add(&s->meta, r->msg.data, r->msg.size, &g->res_off));
-    g->res_len = r->msg.size;
-    OA_RETURN_NOT_OK(
-        meta_add(&s->meta, url, (int64_t)strlen(url), &g->res_url_off));
-    g->res_url_len = (int64_t)strlen(url);
+  oa_exp_group *g = &s->groups[s->n_groups++];
+  g->res = r;
+  g->scope = sc;
+  g->first = g->end = s->n_spans;
+  if (r) oa_exp_resource_retain(r);
+  if (sc) oa_exp_scope_retain(sc);
+  return 0;
+}
+
+static int copy_span(oa_exp_arena *a, oa_span *d) {
+  OA_RETURN_NOT_OK(copy_cstr(a, &d->trace_state));
+  OA_RETURN_NOT_OK(copy_cstr(a, &d->name));
+  OA_RETURN_NOT_OK(copy_cstr(a, &d->status_message));
+  OA_RETURN_NOT_OK(copy_attrs(a, &d->attrs, d->n_attrs));
+  if (d->n_events) {
+    oa_span_event *ev =
+        oa_exp_arena_alloc(a, (int64_t)(d->n_events * sizeof *ev));
+    if (!ev) return ENOMEM;
+    memcpy(ev, d->events, d->n_events * sizeof *ev);
+    for (size_t k = 0; k < d->n_events; k++) {
+      OA_RETURN_NOT_OK(copy_cstr(a, &ev[k].name));
+      OA_RETURN_NOT_OK(copy_attrs(a, &ev[k].attrs, ev[k].n_attrs));
+    }
+    d->events = ev;
+  } else {
+    d->events = NULL;
   }
-  if (sc) {
-    const char *url = sc->schema_url ? sc->schema_url : "";
-    OA_RETURN_NOT_OK(
-        meta_add(&s->meta, sc->msg.data, sc->msg.size, &g->scope_off));
-    g->scope_len = sc->msg.size;
-    OA_RETURN_NOT_OK(
-        meta_add(&s->meta, url, (int64_t)strlen(url), &g->scope_url_off));
-    g->scope_url_len = (int64_t)strlen(url);
+  if (d->n_links) {
+    oa_span_link *l = oa_exp_arena_alloc(a, (int64_t)(d->n_links * sizeof *l));
+    if (!l) return ENOMEM;
+    memcpy(l, d->links, d->n_links * sizeof *l);
+    for (size_t k = 0; k < d->n_links; k++) {
+      OA_RETURN_NOT_OK(copy_cstr(a, &l[k].trace_state));
+      OA_RETURN_NOT_OK(copy_attrs(a, &l[k].attrs, l[k].n_attrs));
+    }
+    d->links = l;
+  } else {
+    d->links = NULL;
   }
-  g->span_off = g->span_end = s->spans.size;
-  s->n_groups++;
+  return 0;
+}
+
+int oa_exp_stage_add(oa_exp_stage *s, const oa_span *sp, oa_error *err) {
+  oa_exp_group *g = s->n_groups ? &s->groups[s->n_groups - 1] : NULL;
+  int rc = 0;
+  /* the group holds references: an equal pointer is the same object */
+  if (!g || g->res != sp->resource || g->scope != sp->scope)
+    rc = new_group(s, sp->resource, sp->scope);
+  if (!rc && s->n_spans == s->cap_spans) {
+    int64_t cap = s->cap_spans ? s->cap_spans * 2 : 1024;
+    oa_span *v = s->spans_mapped ? malloc((size_t)cap * sizeof *v)
+                                 : realloc(s->spans, (size_t)cap * sizeof *v);
+    if (!v)
+      rc = ENOMEM;
+    else {
+      if (s->spans_mapped) { /* a warmed array outgrown */
+        memcpy(v, s->spans, (size_t)s->n_spans * sizeof *v);
+        free_spans(s);
+      }
+      if (s->n_spans) /* growing: the new half will be filled */
+        prefault(v + s->n_spans, (cap - s->n_spans) * (int64_t)sizeof *v);
+      s->spans = v;
+      s->cap_spans = cap;
+    }
+  }
+  if (!rc) {
+    oa_span *d = &s->spans[s->n_spans];
+    *d = *sp;
+    rc = copy_span(&s->arena, d);
+  }
+  if (rc) /* what the partial copy took stays unused until clear */
+    return oa_error_set(err, rc, "exporter: staging a span: %s",
+                        rc == E2BIG ? "a string is longer than 2 GiB"
+                                    : "out of memory");
+  s->n_spans++;
+  s->groups[s->n_groups - 1].end = s->n_spans;
+  return 0;
+}
+
+/* -------------------------------------------------- staged -> protobuf */
+
+/* A staged attribute list (oa_exp_kv records), as w_attrs writes it. */
+static int w_staged_attrs(oa_bytes *b, uint32_t field, const oa_keyvalue *list,
+                          size_t n) {
+  const oa_exp_kv *kvs = oa_exp_kvs(list);
+  for (size_t i = 0; i < n; i++) {
+    const oa_exp_kv *kv = &kvs[i];
+    oa_keyvalue t = {.key = kv->key};
+    t.value.type = (oa_anyvalue_type)oa_exp_kv_type(kv);
+    switch (t.value.type) {
+    case OA_ANY_STRING:
+      t.value.v.str.ptr = kv->v.s;
+      t.value.v.str.len = oa_exp_staged_len(kv->v.s);
+      break;
+    case OA_ANY_BYTES:
+      t.value.v.bytes.ptr = (const uint8_t *)kv->v.s;
+      t.value.v.bytes.len = oa_exp_staged_len(kv->v.s);
+      break;
+    case OA_ANY_BOOL:
+      t.value.v.b = kv->v.i != 0;
+      break;
+    case OA_ANY_INT:
+      t.value.v.i = kv->v.i;
+      break;
+    case OA_ANY_DOUBLE:
+      t.value.v.d = kv->v.d;
+      break;
+    case OA_ANY_ARRAY:
+    case OA_ANY_KVLIST:
+      t.value = *kv->v.nested;
+      break;
+    default:
+      break;
+    }
+    OA_RETURN_NOT_OK(w_kv(b, field, &t));
+  }
   return 0;
 }
 
@@ -619,7 +1043,7 @@ static int w_span(oa_bytes *b, const oa_span *sp) {
     p += 8;
   }
   b->size = p - b->data;
-  OA_RETURN_NOT_OK(w_attrs(b, 9, sp->attrs, sp->n_attrs));
+  OA_RETURN_NOT_OK(w_staged_attrs(b, 9, sp->attrs, sp->n_attrs));
   OA_RETURN_NOT_OK(w_uint(b, 10, sp->dropped_attributes_count));
   for (size_t k = 0; k < sp->n_events; k++) {
     const oa_span_event *ev = &sp->events[k];
@@ -628,7 +1052,7 @@ static int w_span(oa_bytes *b, const oa_span *sp) {
     if (ev->time_unix_nano)
       OA_RETURN_NOT_OK(w_fixed64(b, 1, (uint64_t)ev->time_unix_nano));
     OA_RETURN_NOT_OK(w_str(b, 2, ev->name));
-    OA_RETURN_NOT_OK(w_attrs(b, 3, ev->attrs, ev->n_attrs));
+    OA_RETURN_NOT_OK(w_staged_attrs(b, 3, ev->attrs, ev->n_attrs));
     OA_RETURN_NOT_OK(w_uint(b, 4, ev->dropped_attributes_count));
     w_end(b, me);
   }
@@ -640,7 +1064,7 @@ static int w_span(oa_bytes *b, const oa_span *sp) {
     OA_RETURN_NOT_OK(w_len(b, 1, l->trace_id, 16));
     OA_RETURN_NOT_OK(w_len(b, 2, l->span_id, 8));
     OA_RETURN_NOT_OK(w_str(b, 3, l->trace_state));
-    OA_RETURN_NOT_OK(w_attrs(b, 4, l->attrs, l->n_attrs));
+    OA_RETURN_NOT_OK(w_staged_attrs(b, 4, l->attrs, l->n_attrs));
     OA_RETURN_NOT_OK(w_uint(b, 5, l->dropped_attributes_count));
     if (l->flags) OA_RETURN_NOT_OK(w_fixed32(b, 6, l->flags));
     w_end(b, ml);
@@ -657,62 +1081,49 @@ static int w_span(oa_bytes *b, const oa_span *sp) {
   return w_end_r(b, m, 2);
 }
 
-int oa_exp_stage_add(oa_exp_stage *s, const oa_span *sp, oa_error *err) {
-  oa_exp_group *g = s->n_groups ? &s->groups[s->n_groups - 1] : NULL;
-  int rc = 0;
-  if (!g || !same_res(s, g, sp->resource) || !same_scope(s, g, sp->scope)) {
-    rc = new_group(s, sp->resource, sp->scope);
-    g = &s->groups[s->n_groups - 1];
-  }
-  int64_t before = s->spans.size;
-  if (!rc) rc = w_span(&s->spans, sp);
-  if (rc) {
-    s->spans.size = before; /* drop the partial span */
-    return oa_error_set(err, rc, "exporter: staging a span: out of memory");
-  }
-  g->span_end = s->spans.size;
-  s->n_spans++;
-  return 0;
+static inline const char *url_of(const char *u) { return u ? u : ""; }
+
+bool oa_exp_same_resource(const oa_resource *a, const oa_resource *b) {
+  if (a == b) return true;
+  int64_t na = a ? a->msg.size : 0, nb = b ? b->msg.size : 0;
+  const char *ua = a ? url_of(a->schema_url) : "";
+  const char *ub = b ? url_of(b->schema_url) : "";
+  return na == nb && strcmp(ua, ub) == 0 &&
+         (na == 0 || memcmp(a->msg.data, b->msg.data, (size_t)na) == 0);
 }
 
 int oa_exp_stage_request(const oa_exp_stage *s, oa_bytes *out, oa_error *err) {
   out->size = 0;
-  int rc = oa_bytes_reserve(out, s->spans.size + s->n_groups * 64 +
-                                     s->meta.size + 64);
-  const oa_bytes *mb = &s->meta;
+  int rc = oa_bytes_reserve(out, oa_exp_stage_bytes(s) / 2 + 64);
   for (int64_t i = 0; !rc && i < s->n_groups;) {
-    const oa_exp_group *g = &s->groups[i];
+    const oa_resource *r = s->groups[i].res;
     int64_t mrs, mr;
     rc = w_begin(out, 1, &mrs);
     if (!rc) rc = w_begin(out, 1, &mr);
-    if (!rc) rc = oa_bytes_append(out, at(mb, g->res_off), g->res_len);
+    if (!rc && r) rc = oa_bytes_append(out, r->msg.data, r->msg.size);
     if (rc) break;
     w_end(out, mr);
-    /* following runs with an equal resource share its ResourceSpans */
+    /* following groups with an equal resource share its ResourceSpans */
     int64_t j = i;
     for (; !rc && j < s->n_groups; j++) {
       const oa_exp_group *h = &s->groups[j];
-      if (j > i &&
-          (h->res_len != g->res_len || h->res_url_len != g->res_url_len ||
-           !memeq(at(mb, h->res_off), at(mb, g->res_off), g->res_len) ||
-           !memeq(at(mb, h->res_url_off), at(mb, g->res_url_off),
-                  g->res_url_len)))
-        break;
+      if (j > i && !oa_exp_same_resource(h->res, r)) break;
       int64_t mss, msc;
       rc = w_begin(out, 2, &mss);
       if (!rc) rc = w_begin(out, 1, &msc);
-      if (!rc) rc = oa_bytes_append(out, at(mb, h->scope_off), h->scope_len);
+      if (!rc && h->scope)
+        rc = oa_bytes_append(out, h->scope->msg.data, h->scope->msg.size);
       if (rc) break;
       w_end(out, msc);
-      rc = oa_bytes_append(out, at(&s->spans, h->span_off),
-                           h->span_end - h->span_off);
-      if (!rc && h->scope_url_len)
-        rc = w_len(out, 3, at(mb, h->scope_url_off), h->scope_url_len);
+      for (int64_t k = h->first; !rc && k < h->end; k++)
+        rc = w_span(out, &s->spans[k]);
+      if (!rc && h->scope && h->scope->schema_url && *h->scope->schema_url)
+        rc = w_str(out, 3, h->scope->schema_url);
       if (rc) break;
       w_end(out, mss);
     }
-    if (!rc && g->res_url_len)
-      rc = w_len(out, 3, at(mb, g->res_url_off), g->res_url_len);
+    if (!rc && r && r->schema_url && *r->schema_url)
+      rc = w_str(out, 3, r->schema_url);
     if (rc) break;
     w_end(out, mrs);
     i = j;

@@ -10,11 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "arrow/internal.h"
+#include "otlp/otlp_build.h"
 #include "otlp/otlp_internal.h"
 
 #if defined(__GNUC__)
@@ -351,33 +348,6 @@ static int skip_value(dctx *c, const uint8_t **pp, const uint8_t *end,
 
 /* ------------------------------------------------------ pass 1: validate */
 
-/* True when s[0..n) is ASCII: one OR over (overlapping) 8-byte words, no
- * branch per word; most strings in telemetry are ASCII. */
-static inline bool ascii_only(const uint8_t *s, int64_t n) {
-  uint64_t acc = 0;
-#if defined(__SSE2__)
-  if (n >= 16) { /* 16 bytes at a time (SSE2 is in the x86-64 baseline) */
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
-    for (int64_t i = 0; i + 16 < n; i += 16)
-      v = _mm_or_si128(v,
-                       _mm_loadu_si128((const __m128i *)(const void *)(s + i)));
-    return _mm_movemask_epi8(v) == 0;
-  }
-#endif
-  if (n >= 8) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      acc |= oa_pb_load64(s + i);
-    acc |= oa_pb_load64(s + n - 8);
-  } else if (n >= 4) {
-    acc = oa_pb_load32(s) | oa_pb_load32(s + n - 4);
-  } else {
-    for (int64_t i = 0; i < n; i++)
-      acc |= s[i];
-  }
-  return (acc & 0x8080808080808080ull) == 0;
-}
-
 static NOINLINE_ void v_utf8_slow(dctx *c, const uint8_t *d, int64_t n,
                                   const char *what) {
   if (!oa_otlp_utf8_valid(d, n)) sem_err(c, d, "%s: invalid UTF-8", what);
@@ -385,7 +355,7 @@ static NOINLINE_ void v_utf8_slow(dctx *c, const uint8_t *d, int64_t n,
 
 static inline void v_utf8(dctx *c, const uint8_t *d, int64_t n,
                           const char *what) {
-  if (c->dec->opts.check_utf8 && OA_UNLIKELY(!ascii_only(d, n)))
+  if (c->dec->opts.check_utf8 && OA_UNLIKELY(!oa_otlp_ascii_only(d, n)))
     v_utf8_slow(c, d, n, what);
 }
 
@@ -544,25 +514,6 @@ static inline uint64_t cheap_hash(const uint8_t *p, int64_t n) {
   return h ^ (h >> 29);
 }
 
-static inline bool eq_bytes(const uint8_t *a, const uint8_t *b, int64_t n) {
-  if (n >= 8) {
-    if (n > 32) return memcmp(a, b, (size_t)n) == 0;
-    uint64_t x = oa_pb_load64(a) ^ oa_pb_load64(b);
-    x |= oa_pb_load64(a + n - 8) ^ oa_pb_load64(b + n - 8);
-    if (n > 16) {
-      x |= oa_pb_load64(a + 8) ^ oa_pb_load64(b + 8);
-      x |= oa_pb_load64(a + n - 16) ^ oa_pb_load64(b + n - 16);
-    }
-    return x == 0;
-  }
-  if (n >= 4)
-    return ((oa_pb_load32(a) ^ oa_pb_load32(b)) |
-            (oa_pb_load32(a + n - 4) ^ oa_pb_load32(b + n - 4))) == 0;
-  for (int64_t i = 0; i < n; i++)
-    if (a[i] != b[i]) return false;
-  return true;
-}
-
 /* The dictionary index of key if a cache knows it (-1 otherwise). Entries
  * point into this input (gen changes with every decode), so a hit compares
  * bytes that are hot in the cache; pos >= 0 is the position in an attribute
@@ -579,7 +530,7 @@ static inline int32_t dict_lookup(oa_otlp_decoder *dec, int which,
    * valid whatever becomes of this span: the key is in the dictionary at
    * that index.) */
   if (pe && pe->gen == dec->gen && pe->len == len &&
-      eq_bytes(pe->key, key, len)) {
+      oa_otlp_eq_bytes(pe->key, key, len)) {
     pe->key = key;
     return pe->idx;
   }
@@ -590,7 +541,7 @@ static inline int32_t dict_lookup(oa_otlp_decoder *dec, int which,
    * predecessor. */
   // NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
   if (e->gen == dec->gen && e->h == h && e->len == len &&
-      eq_bytes(e->key, key, len)) {
+      oa_otlp_eq_bytes(e->key, key, len)) {
     e->key = key;
     if (pe) *pe = *e;
     return e->idx;
@@ -1136,44 +1087,9 @@ static inline int null_fixed(oa_builder *b, int w) {
   return 0;
 }
 
-static inline int bool_fast(oa_builder *b, bool v) {
-  int rc = oa_builder_mark_valid_(b);
-  if (rc) return rc;
-  if ((b->length & 7) == 0) {
-    rc = oa_bytes_reserve(&b->values, 1);
-    if (rc) return rc;
-    b->values.data[b->values.size++] = 0;
-  }
-  if (v) oa_bit_set(b->values.data, b->length);
-  b->length++;
-  return 0;
-}
-
 /* closes a struct element (its children were appended) */
 static inline int struct_valid(oa_builder *b) {
   int rc = oa_builder_mark_valid_(b);
-  if (rc) return rc;
-  b->length++;
-  return 0;
-}
-
-/* closes a list/map element at the child's current length */
-static inline int list_valid(oa_builder *b) {
-  int rc = oa_builder_mark_valid_(b);
-  if (rc) return rc;
-  if (OA_UNLIKELY(b->children[0].length > INT32_MAX)) return E2BIG;
-  int32_t end = (int32_t)b->children[0].length;
-  rc = oa_bytes_append(&b->values, &end, 4);
-  if (rc) return rc;
-  b->length++;
-  return 0;
-}
-
-/* appends a dictionary index (int32) to a dictionary-encoded builder */
-static inline int dict_index(oa_builder *b, int32_t idx) {
-  int rc = oa_builder_mark_valid_(b);
-  if (rc) return rc;
-  rc = oa_bytes_append(&b->values, &idx, 4);
   if (rc) return rc;
   b->length++;
   return 0;
@@ -1235,7 +1151,7 @@ static NOINLINE_ int dtab_find_add(dtab *t, uint32_t gen, oa_builder *b,
     int32_t k = t->e[pos].idx, o0, o1;
     memcpy(&o0, offs + (int64_t)k * 4, 4);
     memcpy(&o1, offs + (int64_t)k * 4 + 4, 4);
-    if (o1 - o0 == len && eq_bytes(data + o0, key, len)) {
+    if (o1 - o0 == len && oa_otlp_eq_bytes(data + o0, key, len)) {
       *out = k;
       return 0;
     }
@@ -1263,7 +1179,7 @@ static inline int dict_append(oa_otlp_decoder *dec, int which,
   dcache_ent *e = &dc->e[(h >> 20) & (DCACHE_SIZE - 1)];
   int32_t idx;
   if (e->gen == dec->gen && e->h == h && e->len == len &&
-      eq_bytes(e->key, key, len)) {
+      oa_otlp_eq_bytes(e->key, key, len)) {
     idx = e->idx;
     e->key = key; /* (see dict_lookup) */
   } else {
@@ -1275,7 +1191,7 @@ static inline int dict_append(oa_otlp_decoder *dec, int which,
     e->gen = dec->gen;
     e->idx = idx;
   }
-  return dict_index(b, idx);
+  return oa_otlp_dict_index(b, idx);
 }
 
 /* ---- attribute values: a dense union whose child index is the type code
@@ -1302,7 +1218,7 @@ static inline int a_value(oa_builder *vb, int t, const uint8_t *d, int64_t n,
     rc = oa_builder_append_u64_fast(c, v);
     break;
   case OA_ATTR_BOOL:
-    rc = bool_fast(c, v != 0);
+    rc = oa_otlp_bool_append(c, v != 0);
     break;
   default: /* the null-type child */
     c->length++;
@@ -1497,7 +1413,7 @@ static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
   } else {
     for (int64_t i = 0; i < n; i++)
       APPEND(r[i].key_idx >= 0
-                 ? dict_index(kb, r[i].key_idx)
+                 ? oa_otlp_dict_index(kb, r[i].key_idx)
                  : dict_append(dec, key_dc, r[i].key, r[i].key_len));
   }
   uint8_t *codes = vb->values.data + vb->values.size;
@@ -1555,7 +1471,7 @@ static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
   vb->data.size += n * 4;
   vb->length += n;
   entries->length += n;
-  return list_valid(mb);
+  return oa_otlp_list_valid(mb);
 }
 
 /* Room for n plain (not dictionary-encoded) keys in kb; false when the
@@ -1592,12 +1508,12 @@ static int a_attrs_rec(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
                  : oa_builder_append_str_fast(&entries->children[0], r->key,
                                               r->key_len));
     else
-      APPEND(r->key_idx >= 0 ? dict_index(dec->dc_b[key_dc], r->key_idx)
+      APPEND(r->key_idx >= 0 ? oa_otlp_dict_index(dec->dc_b[key_dc], r->key_idx)
                              : dict_append(dec, key_dc, r->key, r->key_len));
     APPEND(a_value(vb, r->type, r->d, r->n, r->v));
     APPEND(struct_valid(entries));
   }
-  return list_valid(mb);
+  return oa_otlp_list_valid(mb);
 }
 
 static int a_resource(oa_otlp_decoder *dec, group_info *g) {
@@ -1631,7 +1547,7 @@ static int a_scope(oa_otlp_decoder *dec, group_info *g) {
     APPEND(a_attrs_rec(dec, &dec->sc_attrs, -1, dec->sc_kvs.a, dec->sc_kvs.n,
                        dec->sc_kvs.nbytes, dec->sc_kvs.types));
   else
-    APPEND(list_valid(&dec->sc_attrs));
+    APPEND(oa_otlp_list_valid(&dec->sc_attrs));
   APPEND(oa_builder_append_str_fast(&dec->sc_url, g->url ? g->url : kNothing,
                                     g->url_len));
   return 0;
@@ -1717,15 +1633,15 @@ static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
     APPEND(put_u32(&ch[5], l->dropped));
     APPEND(struct_valid(lki));
   }
-  APPEND(list_valid(ev));
-  APPEND(list_valid(lk));
+  APPEND(oa_otlp_list_valid(ev));
+  APPEND(oa_otlp_list_valid(lk));
   APPEND(put_u32(&b[OA_SPAN_DROPPED_EVENTS_COUNT], s->dropped_events));
   APPEND(put_u32(&b[OA_SPAN_DROPPED_LINKS_COUNT], s->dropped_links));
   oa_builder *svc = &b[OA_SPAN_SERVICE_NAME];
   if (!res->svc) {
     APPEND(null_fixed(svc, 4));
   } else if (res->svc_idx >= 0) {
-    APPEND(dict_index(svc, res->svc_idx));
+    APPEND(oa_otlp_dict_index(svc, res->svc_idx));
   } else {
     APPEND(oa_builder_append_bytes(svc, res->svc_len ? res->svc : kNothing,
                                    res->svc_len));
@@ -1834,7 +1750,7 @@ static int do_scope_spans(dctx *c, req_state *st, const uint8_t *p,
     /* after the spans (field order puts it there): harmless unless it
      * would have rejected them, or replaces an earlier one */
     if (seen && (url_before || sg.bad ||
-                 (c->dec->opts.check_utf8 && !ascii_only(u, un) &&
+                 (c->dec->opts.check_utf8 && !oa_otlp_ascii_only(u, un) &&
                   !oa_otlp_utf8_valid(u, un))))
       return RESTART_CAREFUL;
     url_before = !seen;
@@ -2054,20 +1970,6 @@ void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
   free(dec);
 }
 
-/* Grows b to a capacity of at least cap without zero-filling: every byte
- * below size is written by an append before it is handed out (the slack up to
- * the next multiple of 64 is zeroed by zero_tail before finish). */
-static void reserve_raw(oa_bytes *b, int64_t cap) {
-  if (cap <= b->capacity) return;
-  cap = (cap + 63) & ~(int64_t)63;
-  uint8_t *p = oa_aligned_alloc(cap);
-  if (!p) return;
-  if (b->size) memcpy(p, b->data, (size_t)b->size);
-  oa_aligned_free(b->data);
-  b->data = p;
-  b->capacity = cap;
-}
-
 /* Reserves cap bytes in b (cap includes 64 bytes of slack, see hint_scaled)
  * from the spare buffer of hint slot k when that fits: big enough for the
  * expected bytes, and at most 1.5x the reservation, so a small batch never
@@ -2090,16 +1992,7 @@ static void reserve_spare(oa_otlp_decoder *dec, int64_t k, oa_bytes *b,
     oa_bytes_reset(sp);
     dec->n_spare--;
   }
-  reserve_raw(b, cap);
-}
-
-/* Zeroes the padding after the used bytes, as zero-filled growth would have
- * left it (IPC padding must not be uninitialized memory). */
-static void zero_tail(oa_bytes *b) {
-  if (!b->data) return;
-  int64_t pad = ((b->size + 63) & ~(int64_t)63) - b->size;
-  if (pad > b->capacity - b->size) pad = b->capacity - b->size;
-  if (pad > 0) memset(b->data + b->size, 0, (size_t)pad);
+  oa_otlp_reserve_raw(b, cap);
 }
 
 /* A hint scaled to this request's size (+ slack for the rounding), bounded
@@ -2138,8 +2031,8 @@ static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
                     hint_scaled(dec, dec->hints[k + 1], flat));
     }
   } else if (mode == 3) {
-    zero_tail(&b->values);
-    zero_tail(&b->data);
+    oa_otlp_zero_tail(&b->values);
+    oa_otlp_zero_tail(&b->data);
   }
   k += 2;
   for (int64_t i = 0; i < b->n_children; i++)
@@ -2150,15 +2043,9 @@ static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
 
 /* The builders of the dictionary values of the per-resource and per-scope
  * columns (in hint order), and their columns. */
-#define N_VALUE_BUILDERS 7
-static const int kValueCols[N_VALUE_BUILDERS] = {
-    OA_SPAN_RESOURCE_ATTRIBUTES,  OA_SPAN_RESOURCE_SCHEMA_URL,
-    OA_SPAN_RESOURCE_ENTITY_REFS, OA_SPAN_SCOPE_NAME,
-    OA_SPAN_SCOPE_VERSION,        OA_SPAN_SCOPE_ATTRIBUTES,
-    OA_SPAN_SCOPE_SCHEMA_URL};
 
 static oa_builder *value_builder_of(oa_otlp_decoder *dec, int i) {
-  oa_builder *vb[N_VALUE_BUILDERS] = {
+  oa_builder *vb[OA_OTLP_N_VALUE_COLS] = {
       &dec->res_attrs,  &dec->res_url,  &dec->res_refs, &dec->sc_name,
       &dec->sc_version, &dec->sc_attrs, &dec->sc_url};
   return vb[i];
@@ -2171,8 +2058,8 @@ static void hint_all(oa_otlp_decoder *dec, int mode) {
     dec->slot[c] = k;
     k = hint_walk(dec, &dec->b[c], k, mode, false);
   }
-  for (int i = 0; i < N_VALUE_BUILDERS; i++) {
-    dec->slot[kValueCols[i]] = k;
+  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++) {
+    dec->slot[oa_otlp_value_cols[i]] = k;
     k = hint_walk(dec, value_builder_of(dec, i), k, mode, true);
   }
   dec->n_hints = k;
@@ -2247,10 +2134,10 @@ void oa_otlp_decoder_recycle(oa_otlp_decoder *dec, oa_batch *batch) {
   /* the per-resource/per-scope columns share the resource_id/scope_id
    * buffers: their dictionaries first, then drop those references so that
    * the id buffers are left with one */
-  for (int i = 0; i < N_VALUE_BUILDERS; i++) {
-    oa_array *a = &batch->columns[kValueCols[i]];
+  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++) {
+    oa_array *a = &batch->columns[oa_otlp_value_cols[i]];
     recycle_walk(dec, value_builder_of(dec, i), a->dictionary,
-                 dec->slot[kValueCols[i]]);
+                 dec->slot[oa_otlp_value_cols[i]]);
     oa_array_reset(a);
   }
   for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)

@@ -120,6 +120,42 @@ static inline void xs_span(oa_span *sp, int64_t i, const oa_keyvalue *attrs,
   sp->n_attrs = n_attrs;
 }
 
+/* A server (no token, no memory limit, plain) and a config to it. */
+static inline void xs_start_config(xserver *t, oa_exporter_config *c) {
+  xs_start(t, NULL, 0, NULL);
+  oa_exporter_config_init(c);
+  c->endpoint = t->uri;
+}
+
+/* The first request of n generated spans (default generator options). */
+static inline void xs_gen_request(oa_trace_gen *g, int64_t n, oa_bytes *req) {
+  oa_error err_, *err = &err_;
+  oa_trace_gen_options go;
+  oa_trace_gen_options_default(&go);
+  go.spans = n;
+  CHECK_OK(oa_trace_gen_init(g, &go, err), err);
+  oa_bytes_init(req);
+  int64_t got = 0;
+  CHECK_OK(oa_trace_gen_next_request(g, n, req, &got, err), err);
+  CHECK_EQ_INT(got, n);
+}
+
+/* A fresh queue directory (dir: a mkdtemp template) and a config whose
+ * endpoint nothing listens on, with the queue there. */
+static inline void xs_queue_config(char *dir, oa_exporter_config *c) {
+  CHECK(mkdtemp(dir) != NULL);
+  oa_exporter_config_init(c);
+  c->endpoint = "grpc://127.0.0.1:1";
+  c->queue_dir = dir;
+}
+
+/* Removes a test's temporary directory and what is in it. */
+static inline void xs_rm_rf(const char *dir) {
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 static inline bool make_cert_dir(char *dir, size_t cap) {
   snprintf(dir, cap, "/tmp/oa-exp-tls-XXXXXX");
   if (!mkdtemp(dir)) return false;

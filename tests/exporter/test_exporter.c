@@ -49,10 +49,8 @@ static oa_exporter *new_exporter(oa_exporter_config *c) {
 OA_TEST(test_rows_field_by_field) {
   oa_error err_, *err = &err_;
   xserver t;
-  xs_start(&t, NULL, 0, NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = t.uri;
+  xs_start_config(&t, &c);
   oa_exporter *e = new_exporter(&c);
 
   oa_keyvalue res_attrs[] = {OA_KV_STR("host.name", "h1")};
@@ -251,10 +249,8 @@ OA_TEST(test_config_errors) {
 OA_TEST(test_batch_size) {
   oa_error err_, *err = &err_;
   xserver t;
-  xs_start(&t, NULL, 0, NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = t.uri;
+  xs_start_config(&t, &c);
   c.batch_size = 100;
   c.flush_interval_ms = 600000;
   c.max_in_flight = 1; /* one sender: batches arrive in order */
@@ -580,10 +576,8 @@ OA_TEST(test_retries_exhausted) {
 OA_TEST(test_add_batch_compressed) {
   oa_error err_, *err = &err_;
   xserver t;
-  xs_start(&t, NULL, 0, NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = t.uri;
+  xs_start_config(&t, &c);
   c.compression = OA_COMPRESSION_ZSTD;
   c.connections = 2;
   oa_exporter *e = new_exporter(&c);
@@ -694,9 +688,7 @@ OA_TEST(test_tls_and_mtls) {
   }
   free(cert);
   free(key);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  xs_rm_rf(dir);
 }
 
 /* many threads add at once: every span arrives once */
@@ -719,10 +711,8 @@ static void *adder(void *p) {
 OA_TEST(test_threads) {
   oa_error err_, *err = &err_;
   xserver t;
-  xs_start(&t, NULL, 0, NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = t.uri;
+  xs_start_config(&t, &c);
   c.batch_size = 700;
   oa_exporter *e = new_exporter(&c);
   pthread_t th[4];
@@ -747,10 +737,8 @@ OA_TEST(test_threads) {
 OA_TEST(test_invalid_utf8_counted) {
   oa_error err_, *err = &err_;
   xserver t;
-  xs_start(&t, NULL, 0, NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = t.uri;
+  xs_start_config(&t, &c);
   oa_exporter *e = new_exporter(&c);
   oa_span sp[3];
   for (int i = 0; i < 3; i++)

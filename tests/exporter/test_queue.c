@@ -106,10 +106,8 @@ OA_TEST(test_kill_and_replay) {
   fclose(f);
 
   xserver t;
-  xs_start(&t, NULL, 0, NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = t.uri;
+  xs_start_config(&t, &c);
   c.queue_dir = dir;
   oa_exporter *e = NULL;
   CHECK_OK(oa_exporter_new(&e, &c, err), err);
@@ -166,20 +164,15 @@ OA_TEST(test_kill_and_replay) {
   CHECK_OK(oa_exporter_shutdown(e, 1000, err), err);
   oa_exporter_free(e);
   xs_stop(&t);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  xs_rm_rf(dir);
 }
 
 /* shutdown with the server down keeps the batches on disk (not failed) */
 OA_TEST(test_shutdown_keeps_queue) {
   oa_error err_, *err = &err_;
   char dir[] = "/tmp/oa-exp-queue-XXXXXX";
-  CHECK(mkdtemp(dir) != NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = "grpc://127.0.0.1:1";
-  c.queue_dir = dir;
+  xs_queue_config(dir, &c);
   c.queue_fsync = false;
   c.retry.initial_ms = 20;
   oa_exporter *e = NULL;
@@ -208,9 +201,7 @@ OA_TEST(test_shutdown_keeps_queue) {
   CHECK_EQ_INT(xs_rows(&t, "spans", NULL), 10);
   CHECK_EQ_INT(count_files(dir, ".oaq"), 0);
   xs_stop(&t);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  xs_rm_rf(dir);
 }
 
 /* The same batch queued twice (a crash after the server stored it but
@@ -220,16 +211,10 @@ OA_TEST(test_replay_same_id_deduplicated) {
   oa_error err_, *err = &err_;
   char dir[] = "/tmp/oa-exp-queue-XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
-  oa_trace_gen_options go;
-  oa_trace_gen_options_default(&go);
-  go.spans = 100;
   oa_trace_gen g;
-  CHECK_OK(oa_trace_gen_init(&g, &go, err), err);
   oa_bytes req;
-  oa_bytes_init(&req);
-  int64_t got = 0;
-  CHECK_OK(oa_trace_gen_next_request(&g, 100, &req, &got, err), err);
-  CHECK_EQ_INT(got, 100);
+  xs_gen_request(&g, 100, &req);
+  int64_t got = 100;
   oa_crc32c_table crc;
   oa_crc32c_init(&crc);
   uint8_t id[16], id2[16];
@@ -247,10 +232,8 @@ OA_TEST(test_replay_same_id_deduplicated) {
            err);
   CHECK_EQ_INT(count_files(dir, ".oaq"), 3);
   xserver t;
-  xs_start(&t, NULL, 0, NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = t.uri;
+  xs_start_config(&t, &c);
   c.queue_dir = dir;
   c.max_in_flight = 1;
   oa_exporter *e = NULL;
@@ -266,9 +249,7 @@ OA_TEST(test_replay_same_id_deduplicated) {
   xs_stop(&t);
   oa_bytes_reset(&req);
   oa_trace_gen_reset(&g);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  xs_rm_rf(dir);
 }
 
 /* add_batch with a queue: the batch is on disk when the call returns (a
@@ -277,15 +258,9 @@ OA_TEST(test_add_batch_durable_on_return) {
   oa_error err_, *err = &err_;
   char dir[] = "/tmp/oa-exp-queue-XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
-  oa_trace_gen_options go;
-  oa_trace_gen_options_default(&go);
-  go.spans = 100;
   oa_trace_gen g;
-  CHECK_OK(oa_trace_gen_init(&g, &go, err), err);
   oa_bytes req;
-  oa_bytes_init(&req);
-  int64_t got = 0;
-  CHECK_OK(oa_trace_gen_next_request(&g, 100, &req, &got, err), err);
+  xs_gen_request(&g, 100, &req);
   oa_batch b;
   oa_batch_init(&b);
   CHECK_OK(oa_otlp_decode_traces(req.data, req.size, NULL, &b, NULL, err), err);
@@ -342,9 +317,7 @@ OA_TEST(test_add_batch_durable_on_return) {
   oa_batch_reset(&b);
   oa_bytes_reset(&req);
   oa_trace_gen_reset(&g);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  xs_rm_rf(dir);
 }
 
 /* flush returns only once every sealed batch is on disk, even when it
@@ -352,11 +325,8 @@ OA_TEST(test_add_batch_durable_on_return) {
 OA_TEST(test_flush_persists_before_timeout) {
   oa_error err_, *err = &err_;
   char dir[] = "/tmp/oa-exp-queue-XXXXXX";
-  CHECK(mkdtemp(dir) != NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = "grpc://127.0.0.1:1";
-  c.queue_dir = dir;
+  xs_queue_config(dir, &c);
   c.retry.initial_ms = 20;
   oa_exporter *e = NULL;
   CHECK_OK(oa_exporter_new(&e, &c, err), err);
@@ -371,9 +341,7 @@ OA_TEST(test_flush_persists_before_timeout) {
   }
   oa_exporter_free(e);
   CHECK_EQ_INT(count_files(dir, ".oaq"), 3);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  xs_rm_rf(dir);
 }
 
 /* A queued batch with a span the decoder refuses (invalid UTF-8) is not a
@@ -382,11 +350,8 @@ OA_TEST(test_flush_persists_before_timeout) {
 OA_TEST(test_queue_invalid_utf8) {
   oa_error err_, *err = &err_;
   char dir[] = "/tmp/oa-exp-queue-XXXXXX";
-  CHECK(mkdtemp(dir) != NULL);
   oa_exporter_config c;
-  oa_exporter_config_init(&c);
-  c.endpoint = "grpc://127.0.0.1:1";
-  c.queue_dir = dir;
+  xs_queue_config(dir, &c);
   c.queue_fsync = false;
   c.retry.initial_ms = 20;
   oa_exporter *e = NULL;
@@ -423,12 +388,36 @@ OA_TEST(test_queue_invalid_utf8) {
   CHECK_EQ_INT(count_files(dir, ".oaq"), 0);
   CHECK_EQ_INT(count_files(dir, ".corrupt"), 0);
   xs_stop(&t);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  xs_rm_rf(dir);
 }
 
-OA_TEST_MAIN(OA_T(test_kill_and_replay), OA_T(test_shutdown_keeps_queue),
+/* CRC-32C: the check value of the catalogue ("123456789" -> e3069283),
+ * and the hardware path (when the CPU has it) equal to the table for every
+ * length and alignment, also when continued across calls. */
+OA_TEST(test_crc32c) {
+  oa_crc32c_table hw, sw;
+  oa_crc32c_init(&hw);
+  oa_crc32c_init(&sw);
+  sw.hw = false;
+  CHECK_EQ_INT(oa_crc32c(&sw, 0, "123456789", 9), 0xE3069283u);
+  CHECK_EQ_INT(oa_crc32c(&hw, 0, "123456789", 9), 0xE3069283u);
+  CHECK_EQ_INT(oa_crc32c(&hw, 0, "", 0), 0);
+  uint8_t buf[300];
+  for (int i = 0; i < 300; i++)
+    buf[i] = (uint8_t)(i * 131 + 7);
+  for (int off = 0; off < 8; off++)
+    for (int n = 0; n + off <= 300; n += 13) {
+      uint32_t a = oa_crc32c(&sw, 0, buf + off, (size_t)n);
+      CHECK_EQ_INT(oa_crc32c(&hw, 0, buf + off, (size_t)n), a);
+      /* in two pieces */
+      uint32_t b = oa_crc32c(&hw, 0, buf + off, (size_t)n / 3);
+      b = oa_crc32c(&hw, b, buf + off + n / 3, (size_t)(n - n / 3));
+      CHECK_EQ_INT(b, a);
+    }
+}
+
+OA_TEST_MAIN(OA_T(test_crc32c), OA_T(test_kill_and_replay),
+             OA_T(test_shutdown_keeps_queue),
              OA_T(test_replay_same_id_deduplicated),
              OA_T(test_add_batch_durable_on_return),
              OA_T(test_flush_persists_before_timeout),
