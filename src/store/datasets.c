@@ -1150,11 +1150,17 @@ static int snapshot(oa_datasets *d, const char *name, bool filter,
     atomic_fetch_add(&g->refs, 1);
     segs[n_segs++] = g;
   }
-  cap = e->n + 16;
-  if (!rc && !(out = calloc((size_t)cap, sizeof *out))) rc = oom(err);
+  /* The unflushed batches are newer than the segments: copied now (under
+   * the lock, for a consistent cut) and put after the segments' batches, so
+   * that a snapshot has the append order whether or not a flush ran in
+   * between. */
+  oa_batch *tail = NULL;
+  int64_t n_tail = 0;
+  if (!rc && e->n && !(tail = calloc((size_t)e->n, sizeof *tail)))
+    rc = oom(err);
   for (int64_t i = 0; !rc && i < e->n; i++) {
-    rc = oa_batch_copy(&out[n_out], &e->mem[i].batch, err);
-    if (!rc) n_out++;
+    rc = oa_batch_copy(&tail[n_tail], &e->mem[i].batch, err);
+    if (!rc) n_tail++;
   }
   if (!rc) {
     s = e->schema;
@@ -1163,6 +1169,8 @@ static int snapshot(oa_datasets *d, const char *name, bool filter,
   d->st.segments_skipped += skipped;
   d->st.segments_opened += n_segs;
   pthread_mutex_unlock(&d->mu);
+  cap = n_tail + 16;
+  if (!rc && !(out = calloc((size_t)cap, sizeof *out))) rc = oom(err);
   /* segments are decoded outside the lock: appends go on meanwhile */
   int64_t corrupt = 0;
   for (int64_t i = 0; !rc && i < n_segs; i++) {
@@ -1177,6 +1185,20 @@ static int snapshot(oa_datasets *d, const char *name, bool filter,
   for (int64_t i = 0; i < n_segs; i++)
     seg_release(segs[i]);
   free(segs);
+  if (!rc && n_out + n_tail > cap) {
+    oa_batch *g = realloc(out, (size_t)(n_out + n_tail) * sizeof *g);
+    if (!g)
+      rc = oom(err);
+    else
+      out = g;
+  }
+  for (int64_t i = 0; i < n_tail; i++) {
+    if (!rc)
+      oa_batch_move(&out[n_out++], &tail[i]);
+    else
+      oa_batch_reset(&tail[i]);
+  }
+  free(tail);
   if (corrupt) {
     pthread_mutex_lock(&d->mu);
     d->st.segments_corrupt += corrupt;
@@ -1649,6 +1671,13 @@ static int write_segment(oa_datasets *d, const char *name, oa_schema *schema,
       rc =
           unify_collect(&u, &schema->fields[c], &b[i].batch.columns[c], 0, err);
   if (!rc && dicts) rc = unify_build(&u, err);
+  if (rc == ENOTSUP && n == 1) {
+    /* one batch needs no merge: its dictionaries are written as they are
+     * (a nested dictionary would otherwise block every flush forever) */
+    unifier_reset(&u);
+    dicts = false;
+    rc = 0;
+  }
   if (rc) {
     unifier_reset(&u);
     return rc;
@@ -1683,9 +1712,13 @@ static int write_segment(oa_datasets *d, const char *name, oa_schema *schema,
   oa_batch *group = calloc((size_t)(n ? n : 1), sizeof *group);
   if (!rc && !group) rc = oom(err);
   for (int64_t i = 0; !rc && i < n;) {
-    /* one record batch from consecutive batches up to CHUNK_ROWS rows */
+    /* span datasets: one record batch from consecutive batches up to
+     * CHUNK_ROWS rows (they are read as rows, and a bloom filter per chunk
+     * pays off). Other datasets keep the batches as appended: DoGet returns
+     * the same batches whether they were flushed or not. */
     int64_t j = i, g_rows = 0;
-    while (j < n && (j == i || g_rows + b[j].batch.length <= CHUNK_ROWS))
+    while (j < n &&
+           (j == i || (si.span && g_rows + b[j].batch.length <= CHUNK_ROWS)))
       g_rows += b[j++].batch.length;
     int64_t k = 0;
     for (; !rc && k < j - i; k++) {
@@ -1968,7 +2001,9 @@ static void job_reset(job *j, bool doom) {
   seg_list_release(&j->out, doom);
 }
 
-static int entry_add_seg(ds_entry *e, seg *s, oa_error *err) {
+/* Puts s at position at of the dataset's segments (their order is the
+ * order in which snapshots return the batches). */
+static int entry_insert_seg(ds_entry *e, seg *s, int64_t at, oa_error *err) {
   if (e->n_segs == e->cap_segs) {
     int64_t cap = e->cap_segs ? e->cap_segs * 2 : 8;
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
@@ -1977,10 +2012,17 @@ static int entry_add_seg(ds_entry *e, seg *s, oa_error *err) {
     e->segs = g;
     e->cap_segs = cap;
   }
-  e->segs[e->n_segs++] = s;
+  memmove(&e->segs[at + 1], &e->segs[at],
+          (size_t)(e->n_segs - at) * sizeof *e->segs);
+  e->segs[at] = s;
+  e->n_segs++;
   for (int64_t i = 0; i < s->meta.n_ids; i++)
     if (idset_add(&e->ids, s->meta.ids[i])) return oom(err);
   return 0;
+}
+
+static int entry_add_seg(ds_entry *e, seg *s, oa_error *err) {
+  return entry_insert_seg(e, s, e->n_segs, err);
 }
 
 /* Something is only in the logs (d->mu held): batches, or records such as
@@ -2198,13 +2240,19 @@ static int compact_one(oa_datasets *d, const char *name, bool *did,
       oa_bytes man;
       oa_bytes_init(&man);
       if (still) {
+        /* the merged segment takes the place of the first one it replaces,
+         * so that the dataset keeps its order */
+        int64_t at = 0;
+        while (at < e2->n_segs && e2->segs[at] != pick.s[0])
+          at++;
         for (int64_t i = 0; i < pick.n; i++)
           for (int64_t k = 0; k < e2->n_segs; k++)
             if (e2->segs[k] == pick.s[i]) {
               entry_remove_seg(e2, k, &doomed);
               break;
             }
-        rc = entry_add_seg(e2, out, err);
+        if (at > e2->n_segs) at = e2->n_segs;
+        rc = entry_insert_seg(e2, out, at, err);
         if (!rc) {
           out = NULL;
           d->st.compactions++;

@@ -126,11 +126,13 @@ if bad:
 print("%d spans compared" % len(sent))
 PY
 
-# send.py URL FRAMED.pb ACKED_FILE DEADLINE_S: posts each request of a
-# gRPC-framed .pb like an OTLP SDK: retries on 429/502/503/504 and
+# send.py URL FRAMED.pb ACKED_FILE DEADLINE_S [GAP_S]: posts each request
+# of a gRPC-framed .pb like an OTLP SDK: retries on 429/502/503/504 and
 # connection errors (honouring Retry-After) until DEADLINE_S; writes the
-# index of each acknowledged (200) request to ACKED_FILE. Exit 0 when all
-# were acknowledged.
+# index of each acknowledged (200) request to ACKED_FILE, and each attempt
+# that failed (with the time and why) to ACKED_FILE.log. URL @FILE: the URL
+# is read from FILE before each attempt (a restarted receiver's new port).
+# Exit 0 when all were acknowledged.
 cat >"$tmp/send.py" <<'PY'
 import sys, time, struct, urllib.request, urllib.error
 url, path, acked_path, deadline = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
@@ -147,12 +149,14 @@ else:
     reqs.append(data)
 end = time.time() + deadline
 acked = open(acked_path, "w")
+log = open(acked_path + ".log", "a")
 all_ok = True
 for idx, body in enumerate(reqs):
     while True:
         wait = 0.1
         try:
-            r = urllib.request.Request(url, data=body, method="POST",
+            to = open(url[1:]).read().strip() if url.startswith("@") else url
+            r = urllib.request.Request(to, data=body, method="POST",
                                        headers={"Content-Type": "application/x-protobuf"})
             with urllib.request.urlopen(r, timeout=5) as resp:
                 resp.read()
@@ -160,6 +164,8 @@ for idx, body in enumerate(reqs):
             acked.flush()
             break
         except urllib.error.HTTPError as e:
+            log.write("%.3f request %d: HTTP %d\n" % (time.time(), idx, e.code))
+            log.flush()
             if e.code not in (429, 502, 503, 504):
                 print("request %d: HTTP %d (final)" % (idx, e.code), file=sys.stderr)
                 all_ok = False
@@ -167,8 +173,9 @@ for idx, body in enumerate(reqs):
             ra = e.headers.get("Retry-After")
             if ra and ra.isdigit():
                 wait = min(float(ra), 0.5)
-        except Exception:
-            pass
+        except Exception as e:
+            log.write("%.3f request %d: %r\n" % (time.time(), idx, e))
+            log.flush()
         if time.time() > end:
             print("request %d: deadline" % idx, file=sys.stderr)
             all_ok = False

@@ -9,33 +9,45 @@
 # 2. A destination unreachable for longer than the retry window: the spans
 #    are reported failed; accepted = exported + failed + dropped + queued.
 # Usage: test_forward_faults.sh OTLPARROW_BINARY
+# OA_KEEP_TMP=DIR: on failure, the scratch directory (every server and
+# forward log, the sender's per-request log) is copied into DIR.
 set -uo pipefail
 bin=$1
 # shellcheck source=tests/cli/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/cli/forward_lib.sh
 . "$(dirname "$0")/forward_lib.sh"
+trap 'if [ "$fail" != 0 ] && [ -n "${OA_KEEP_TMP:-}" ]; then
+  mkdir -p "$OA_KEEP_TMP" && cp -r "$tmp" "$OA_KEEP_TMP/" &&
+    echo "kept $tmp in $OA_KEEP_TMP"; fi; rm -rf "$tmp"' EXIT
 expect_clip=600
 SECONDS=0
 
 "$bin" gen --spans 12000 --seed 31 --batch 300 -q -o "$tmp/in.pb" || bad "gen"
 "$bin" convert "$tmp/in.pb" "$tmp/in.jsonl" >/dev/null 2>&1 || bad "convert"
 fp=$(free_port)
-hp=$(free_port)
+# forward's OTLP/HTTP port: bound anew (port 0) by each forward process and
+# read by the sender before each attempt (a port chosen ahead of time may be
+# taken by another process while forward restarts)
 
 op=$(free_port)
 dest="flight://127.0.0.1:$fp"
 serve_up() {
+  rm -f "$tmp/srv.out" # as in forward_up
   start_serve srv --otlp-grpc "127.0.0.1:$op" --otlp-http off --flight "127.0.0.1:$fp" \
     --data-dir "$tmp/srv" --dump-on-exit "$tmp/final.arrows"
 }
 forward_up() {
+  # the killed process's "ready" and port must not be read for the new one
+  # (start_bg truncates its output file only once the job runs)
+  rm -f "$tmp/fwd.out"
   start_bg fwd "$bin" forward --to "$dest" --otlp-grpc off \
-    --otlp-http "127.0.0.1:$hp" --data-dir "$tmp/fwd" --flush-interval 100 \
+    --otlp-http 127.0.0.1:0 --data-dir "$tmp/fwd" --flush-interval 100 \
     --batch-size 1000 --retry-max-elapsed 120000 --timeout 2000 \
     --shutdown-timeout 30000
   wait_ready fwd
-  cat "$tmp/fwd.err" >>"$tmp/fwd.all.err"
+  echo "http://127.0.0.1:$(bound_port fwd "OTLP/HTTP")/v1/traces" >"$tmp/url.new"
+  mv "$tmp/url.new" "$tmp/url"
 }
 
 # chaos NAME STEPS...: a fresh server and forwarder, the 40 requests
@@ -46,23 +58,26 @@ forward_up() {
 chaos() {
   local name=$1 mode=$2
   shift 2
-  rm -rf "$tmp/srv" "$tmp/fwd" "$tmp/final.arrows" "$tmp/fwd.all.err"
+  rm -rf "$tmp/srv" "$tmp/fwd" "$tmp/final.arrows" "$tmp"/*.all.err "$tmp/acked.log"
   mkdir -p "$tmp/srv" "$tmp/fwd"
   serve_up
   forward_up
-  python3 "$tmp/send.py" "http://127.0.0.1:$hp/v1/traces" "$tmp/in.pb" "$tmp/acked" 50 0.1 &
+  python3 "$tmp/send.py" "@$tmp/url" "$tmp/in.pb" "$tmp/acked" 50 0.1 &
   local sender=$! kills=0 step
   for step in "$@"; do
     sleep 0.7
     kill -0 "$sender" 2>/dev/null || break
+    echo "$(date +%s.%N) SIGKILL $step" >>"$tmp/acked.log"
     if [ "$step" = server ]; then
       kill -KILL "${pids[srv]}"
       wait "${pids[srv]}" 2>/dev/null
+      cat "$tmp/srv.err" >>"$tmp/srv.all.err"
       sleep 0.4 # forward retries meanwhile
       serve_up
     else
       kill -KILL "${pids[fwd]}"
       wait "${pids[fwd]}" 2>/dev/null
+      cat "$tmp/fwd.err" >>"$tmp/fwd.all.err"
       forward_up
     fi
     kills=$((kills + 1))
