@@ -14,7 +14,8 @@
  * BENCH_INPUT=FILE.arrow queries the batches of an Arrow IPC file, mapped as
  * `otlparrow query --input` maps it (SPANS is then ignored), e.g. the file of
  * `otlparrow gen --spans 1000000 --seed 1 --max-trace-spans 14 --batch 65536
- * -o FILE.arrow` that bench_query_duckdb.mjs uses. */
+ * -o FILE.arrow` that bench_query_duckdb.mjs uses. Queries share an
+ * oa_query_cache, as in a server; BENCH_NO_CACHE=1 runs them without. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 
 static oa_error err;
 static double g_cpu; /* process CPU seconds of the last query */
+/* kept between the runs, as a server keeps it (BENCH_NO_CACHE=1: none) */
+static oa_query_cache *g_cache;
 
 typedef struct table {
   oa_schema *schema;
@@ -110,6 +113,7 @@ static double run_query(table *t, const char *sql, int threads,
   o.resolve_ctx = t;
   o.threads = threads;
   o.simd = simd;
+  o.cache = g_cache;
   oa_query_result r;
   double t0 = bench_wall_s(), c0 = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
   CHECK(oa_query_run(sql, &o, &r, &err));
@@ -253,6 +257,9 @@ int main(int argc, char **argv) {
          (long long)t.n_rows, (long long)t.n_batches,
          t.file ? "mapped from BENCH_INPUT" : "generated", bench_wall_s() - g0,
          threads, oa_simd_name(oa_simd_detect()));
+  const char *nocache = getenv("BENCH_NO_CACHE");
+  if (!(nocache && *nocache == '1'))
+    CHECK(oa_query_cache_new(0, &g_cache, &err));
   idrow *rows = rows_of(&t);
   int64_t r, groups;
   double base[64];
@@ -305,6 +312,7 @@ filter_case:
            (long long)r, k, e3 * 1e3, g_cpu * 1e3, nb * 1e3);
   }
 end:
+  oa_query_cache_free(g_cache);
   free(rows);
   for (int64_t i = 0; i < t.n_batches; i++)
     oa_batch_reset(&t.batches[i]);

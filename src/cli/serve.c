@@ -423,7 +423,8 @@ static int serve_run(serve_cfg *c) {
   oa_grpc_server *otlp_srv = NULL, *flight_srv = NULL;
   oa_otlp_grpc *otlp = NULL;
   oa_flight_service *flight = NULL;
-  oa_cli_query_ctx qctx = {NULL, 0, "--max-query-memory"}; /* SQL handler */
+  /* SQL handler */
+  oa_cli_query_ctx qctx = {NULL, 0, "--max-query-memory", NULL};
   oa_otlp_http *http = NULL;
   oa_metrics_http *metrics = NULL;
   oa_serve_metrics sm = {0};
@@ -556,7 +557,8 @@ static int serve_run(serve_cfg *c) {
     qctx.datasets = d;
     qctx.max_memory =
         oa_cli_query_memory_default(c->max_query_memory, c->max_memory);
-    if (oa_grpc_server_new(&flight_srv, &fo_s, &err) ||
+    if (oa_cli_query_cache_new(&qctx, &err) ||
+        oa_grpc_server_new(&flight_srv, &fo_s, &err) ||
         oa_flight_service_new(&flight, d, &fo, &err) ||
         oa_flight_service_set_query_handler(flight, oa_cli_flight_query, &qctx,
                                             &err) ||
@@ -656,6 +658,7 @@ done:
   oa_grpc_server_free(flight_srv);
   oa_otlp_grpc_free(otlp);
   oa_flight_service_free(flight);
+  oa_cli_query_cache_free(&qctx);
   oa_datasets_free(d);
   free(cert);
   free(key);

@@ -1127,7 +1127,8 @@ static bool node_equal(const oa_qnode *a, const oa_qnode *c) {
     if (a->lit_type == OA_Q_DOUBLE && a->lit_d != c->lit_d) return false;
     if (a->lit_type == OA_Q_STR || a->lit_type == OA_Q_BIN)
       return a->lit_s.len == c->lit_s.len &&
-             memcmp(a->lit_s.p, c->lit_s.p, (size_t)a->lit_s.len) == 0;
+             (a->lit_s.len == 0 || /* a NULL literal has no bytes */
+              memcmp(a->lit_s.p, c->lit_s.p, (size_t)a->lit_s.len) == 0);
     return true;
   case OA_N_COL:
     return a->column == c->column;

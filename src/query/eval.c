@@ -641,9 +641,16 @@ static int eval_cmp(oa_qeval *ev, const char *op, const oa_qvec *a,
     }
     return 0;
   }
+  /* a null row's value is whatever its producer left there (a dangling
+   * pointer in reused memory): bytes are compared on non-null rows only */
+  const uint8_t *nul = out->null;
   if (a->type == OA_Q_STR || a->type == OA_Q_BIN) {
     if (kind <= 1) {
       for (int64_t k = 0; k < n; k++) {
+        if (nul && nul[k]) {
+          r[k] = 0;
+          continue;
+        }
         bool eq = a->s[k].len == b->s[k].len &&
                   (a->s[k].len == 0 ||
                    memcmp(a->s[k].p, b->s[k].p, (size_t)a->s[k].len) == 0);
@@ -653,6 +660,10 @@ static int eval_cmp(oa_qeval *ev, const char *op, const oa_qvec *a,
     }
   }
   for (int64_t k = 0; k < n; k++) {
+    if (nul && nul[k]) {
+      r[k] = 0;
+      continue;
+    }
     int c = cmp_val(a, k, b, k);
     switch (kind) {
     case 0:

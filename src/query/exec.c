@@ -63,11 +63,13 @@ void oa_qacc_init(oa_qacc *a, oa_qtype t, int32_t fsb_width) {
 }
 
 void oa_qacc_reset(oa_qacc *a) {
-  free(a->null);
-  free(a->i);
-  free(a->d);
-  free(a->b);
-  free(a->s);
+  /* the sizes reserve gave them: big blocks go back to the cache */
+  oa_query_cache *c = oa_qmem_cache(a->mem);
+  oa_qbig_put(c, a->null, a->cap);
+  oa_qbig_put(c, a->i, a->cap * 8);
+  oa_qbig_put(c, a->d, a->cap * 8);
+  oa_qbig_put(c, a->b, a->cap);
+  oa_qbig_put(c, a->s, a->cap * (int64_t)sizeof(oa_qstr));
   memset(a, 0, sizeof *a);
 }
 
@@ -239,11 +241,12 @@ uint64_t oa_qhash_bytes(const uint8_t *p, int64_t n) {
 void oa_qhash_init(oa_qhash *h) { memset(h, 0, sizeof *h); }
 
 void oa_qhash_reset(oa_qhash *h) {
+  oa_query_cache *c = oa_qmem_cache(h->mem);
   free(h->slots);
-  free(h->hashes);
-  free(h->off);
-  free(h->len);
-  free(h->keys);
+  oa_qbig_put(c, h->hashes, h->cap * 8);
+  oa_qbig_put(c, h->off, h->cap * 8);
+  oa_qbig_put(c, h->len, h->cap * 4);
+  oa_qbig_put(c, h->keys, h->keys_cap);
   memset(h, 0, sizeof *h);
 }
 
@@ -430,18 +433,20 @@ static int groups_reserve(qgroups *G, int64_t n) {
 }
 
 static void groups_free(qgroups *G) {
+  oa_query_cache *c = oa_qmem_cache(G->mem);
   oa_qhash_reset(&G->h);
-  free(G->fslots);
+  if (G->fslots)
+    oa_qbig_put(c, G->fslots, (G->fmask + 1) * (int64_t)sizeof(struct qslot));
   for (int32_t i = 0; i < G->n_keys; i++)
     oa_qacc_reset(&G->keys[i]);
   for (int32_t a = 0; a < G->n_aggs; a++) {
     qagg *A = &G->aggs[a];
-    free(A->cnt);
-    free(A->isum);
-    free(A->dsum);
+    oa_qbig_put(c, A->cnt, G->cap * 8);
+    oa_qbig_put(c, A->isum, G->cap * 16);
+    oa_qbig_put(c, A->dsum, G->cap * 8);
     oa_qacc_reset(&A->ext);
     oa_qhash_reset(&A->distinct);
-    free(A->qv);
+    oa_qbig_put(c, A->qv, A->qcap * (int64_t)sizeof *A->qv);
   }
   free(G->keys);
   free(G->aggs);
@@ -773,7 +778,7 @@ static int new_group(qrun *R, oa_qvec *keys, int32_t n_keys, int64_t k,
 static int fast_rehash(qgroups *G, int64_t cap) {
   int64_t bytes = cap * (int64_t)sizeof(struct qslot);
   if (oa_qmem_charge(G->mem, bytes, kGroupBy)) return E2BIG;
-  struct qslot *fs = oa_qbig_alloc((size_t)bytes);
+  struct qslot *fs = oa_qbig_get(oa_qmem_cache(G->mem), (size_t)bytes);
   if (!fs) {
     oa_qmem_release(G->mem, bytes);
     return ENOMEM;
@@ -791,7 +796,9 @@ static int fast_rehash(qgroups *G, int64_t cap) {
       j = (j + 1) & mask;
     fs[j] = *o;
   }
-  free(G->fslots);
+  if (G->fslots)
+    oa_qbig_put(oa_qmem_cache(G->mem), G->fslots,
+                (G->fmask + 1) * (int64_t)sizeof(struct qslot));
   G->fslots = fs;
   G->fmask = mask;
   return 0;
@@ -1349,6 +1356,7 @@ static void extra_run_init(const qrun *R, qrun *x, oa_error *e,
   x->mem = R->mem;
   oa_qarena_init(&x->keep);
   oa_qarena_init(&x->tmp);
+  x->keep.cache = x->tmp.cache = oa_qmem_cache(R->mem);
   x->keep.mem = R->mem;
   x->keep.what = R->keep.what;
 }
@@ -1656,7 +1664,8 @@ static int sort_rows(qrun *R, const oa_qvec *keys, int64_t n, int64_t need,
   int64_t bytes = (n ? n : 1) * rs * 2;
   if (oa_qmem_charge(R->mem, bytes, kOrderBy))
     return oa_error_set(R->err, E2BIG, "ORDER BY: over the memory limit");
-  uint8_t *recs = oa_qbig_alloc((size_t)(n ? n : 1) * (size_t)rs);
+  int64_t rbytes = (n ? n : 1) * rs;
+  uint8_t *recs = oa_qbig_get(oa_qmem_cache(R->mem), (size_t)rbytes);
   if (!recs) {
     oa_qmem_release(R->mem, bytes);
     return oa_error_set(R->err, ENOMEM, "out of memory (sort keys)");
@@ -1672,10 +1681,11 @@ static int sort_rows(qrun *R, const oa_qvec *keys, int64_t n, int64_t need,
     rc = oa_qtopk_records(recs, n, rs, klen, need);
     n = need;
   } else {
-    rc = oa_qsort_records_mt(recs, n, rs, klen, R->threads);
+    rc = oa_qsort_records_cached(oa_qmem_cache(R->mem), recs, n, rs, klen,
+                                 R->threads);
   }
   if (rc) {
-    free(recs);
+    oa_qbig_put(oa_qmem_cache(R->mem), recs, rbytes);
     oa_qmem_release(R->mem, bytes);
     return oa_error_set(R->err, rc, "out of memory (sort)");
   }
@@ -1684,7 +1694,7 @@ static int sort_rows(qrun *R, const oa_qvec *keys, int64_t n, int64_t need,
     perm[k] = (int32_t)((uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 |
                         (uint32_t)q[2] << 8 | q[3]);
   }
-  free(recs);
+  oa_qbig_put(oa_qmem_cache(R->mem), recs, rbytes);
   oa_qmem_release(R->mem, bytes);
   return 0;
 }
@@ -2140,6 +2150,7 @@ int oa_query_run(const char *sql, const oa_query_options *o,
   memset(&R, 0, sizeof R);
   oa_qmem mem;
   oa_qmem_init(&mem, o->max_memory);
+  mem.cache = o->cache;
   R.mem = &mem;
   int64_t mem_rows = -1; /* rows being sorted or output, for the message */
   R.o = o;
@@ -2150,10 +2161,12 @@ int oa_query_run(const char *sql, const oa_query_options *o,
   if (R.threads < 1) R.threads = 1;
   oa_qarena_init(&R.keep);
   oa_qarena_init(&R.tmp);
+  R.keep.cache = R.tmp.cache = o->cache;
   R.keep.mem = &mem;
   R.keep.what = kResult;
   oa_qarena ast;
   oa_qarena_init(&ast);
+  ast.cache = o->cache;
   oa_qstmt st;
   oa_qplan plan;
   oa_query_table table;

@@ -317,7 +317,7 @@ int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
     goto done;
   }
   starts = malloc(sizeof(int64_t) * (size_t)(t->n_batches + 1));
-  c.recs = oa_qbig_alloc((size_t)(n * c.rs));
+  c.recs = oa_qbig_get(oa_qmem_cache(mem), (size_t)(n * c.rs));
   if (!starts || !c.recs) {
     rc = oa_error_set(err, ENOMEM, "out of memory (sort keys)");
     goto done;
@@ -333,7 +333,8 @@ int oa_qlate_sort(const oa_qplan *p, const oa_query_table *t, int threads,
   if (need < n && need * 16 < n)
     rc = oa_qtopk_records(c.recs, n, c.rs, c.klen, need);
   else
-    rc = oa_qsort_records_mt(c.recs, n, c.rs, c.klen, threads);
+    rc = oa_qsort_records_cached(oa_qmem_cache(mem), c.recs, n, c.rs, c.klen,
+                                 threads);
   if (rc) {
     rc = oa_error_set(err, rc, "out of memory (sort)");
     goto done;
@@ -425,6 +426,6 @@ done:
   }
   if (s) oa_schema_release(s);
   free(starts);
-  free(c.recs);
+  oa_qbig_put(oa_qmem_cache(mem), c.recs, n * c.rs);
   return rc;
 }

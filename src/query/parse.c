@@ -21,13 +21,14 @@ void oa_qarena_init(oa_qarena *a) {
   a->mem = NULL;
   a->what = NULL;
   a->total = 0;
+  a->cache = NULL;
 }
 
 static void free_blocks(oa_qarena *a, oa_qarena_block *b) {
   while (b) {
     oa_qarena_block *n = b->next;
     oa_qmem_release(a->mem, b->cap);
-    free(b);
+    oa_qbig_put(a->cache, b, (int64_t)sizeof *b + b->cap);
     b = n;
   }
 }
@@ -75,7 +76,7 @@ void *oa_qarena_alloc(oa_qarena *a, int64_t size) {
       dflt -= (int64_t)sizeof *nb;
       int64_t cap = size > dflt ? size : dflt;
       if (oa_qmem_charge(a->mem, cap, a->what)) return NULL;
-      nb = oa_qbig_alloc(sizeof *nb + (size_t)cap);
+      nb = oa_qbig_get(a->cache, sizeof *nb + (size_t)cap);
       if (!nb) {
         oa_qmem_release(a->mem, cap);
         return NULL;

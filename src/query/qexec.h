@@ -57,6 +57,9 @@ int oa_qparallel_for(int threads, int64_t n_items,
 /* oa_qsort_records on up to `threads` threads (large inputs only). */
 int oa_qsort_records_mt(uint8_t *recs, int64_t n, int64_t rs, int64_t klen,
                         int threads);
+/* The same, with its second buffer from the query's cache (NULL: none). */
+int oa_qsort_records_cached(oa_query_cache *c, uint8_t *recs, int64_t n,
+                            int64_t rs, int64_t klen, int threads);
 
 /* Moves the k smallest records (memcmp of key_size bytes) to the front, in
  * order. */

@@ -19,9 +19,10 @@
 typedef struct oa_qmem {
   int64_t limit; /* bytes; 0: none */
   _Atomic int64_t used, peak;
-  _Atomic int over; /* set once, by the first charge over the limit */
-  const char *what; /* what that charge was for */
-  int64_t want;     /* bytes it asked for */
+  _Atomic int over;      /* set once, by the first charge over the limit */
+  const char *what;      /* what that charge was for */
+  int64_t want;          /* bytes it asked for */
+  oa_query_cache *cache; /* big blocks come from and go back here; NULL */
 } oa_qmem;
 
 void oa_qmem_init(oa_qmem *m, int64_t limit);
@@ -31,6 +32,16 @@ void oa_qmem_release(oa_qmem *m, int64_t bytes);
 /* A buffer of bytes (huge pages for big ones, so that a query does not take
  * a page fault per 4 KB of fresh memory); free() releases it. */
 void *oa_qbig_alloc(size_t size);
+/* oa_qbig_alloc through cache c (NULL: none), and the matching free:
+ * bytes is at most what was asked of oa_qbig_get/oa_qbig_alloc or
+ * oa_qmem_resize for p, or less than 16 KB for a malloc'ed p (just freed).
+ * A bigger count would let the cache hand out a block as longer than it
+ * is. */
+void *oa_qbig_get(oa_query_cache *c, size_t size);
+void oa_qbig_put(oa_query_cache *c, void *p, int64_t bytes);
+static inline oa_query_cache *oa_qmem_cache(const oa_qmem *m) {
+  return m ? m->cache : NULL;
+}
 /* Resizes *p (malloc'ed or oa_qbig_alloc'ed) from old_bytes to new_bytes,
  * keeping the content and charging the difference: 0, ENOMEM or E2BIG. */
 int oa_qmem_resize(oa_qmem *m, const char *what, void **p, int64_t old_bytes,
@@ -45,6 +56,7 @@ typedef struct oa_qarena {
   oa_qmem *mem;           /* charged per block; NULL: not */
   const char *what;       /* named when the budget runs out */
   int64_t total;          /* bytes of its blocks */
+  oa_query_cache *cache;  /* big blocks come from and go back here; NULL */
 } oa_qarena;
 
 void oa_qarena_init(oa_qarena *a);

@@ -8,19 +8,137 @@
 
 #include "query/qexec.h"
 
-void *oa_qbig_alloc(size_t size) {
+#define OA_QBIG_HUGE ((size_t)2 << 20)
+/* From here on buffers are cacheable (malloc unmaps or trims what a query
+ * frees, and the next query faults it in again); below 1 MB their lengths
+ * are rounded to 16 KB, from 1 MB to 2 MB huge pages. */
+#define OA_QBIG_MID ((size_t)16 << 10)
+#define OA_QBIG_MID_STEP ((size_t)16 << 10)
+/* Blocks a cache holds at most: a 2-thread 100K-group GROUP BY frees about
+ * a hundred (its arrays double through the sizes on the way). */
+#define OA_QCACHE_SLOTS 512
+
+struct oa_query_cache {
+  pthread_mutex_t mu;
+  int64_t max, held, n;
+  int64_t hits, misses;
+  /* oldest first: a full cache drops its oldest block */
+  struct {
+    void *p;
+    int64_t len; /* the block's real length (see big_len) */
+  } b[OA_QCACHE_SLOTS];
+};
+
+int oa_query_cache_new(int64_t max_bytes, oa_query_cache **out, oa_error *err) {
+  if (!out) return oa_error_set(err, EINVAL, "oa_query_cache_new: NULL out");
+  *out = NULL;
+  oa_query_cache *c = calloc(1, sizeof *c);
+  if (!c) return oa_error_set(err, ENOMEM, "out of memory (query cache)");
+  if (pthread_mutex_init(&c->mu, NULL)) {
+    free(c);
+    return oa_error_set(err, ENOMEM, "query cache: cannot create its mutex");
+  }
+  c->max = max_bytes > 0 ? max_bytes : (int64_t)256 << 20;
+  *out = c;
+  return 0;
+}
+
+void oa_query_cache_free(oa_query_cache *c) {
+  if (!c) return;
+  for (int64_t i = 0; i < c->n; i++)
+    free(c->b[i].p);
+  pthread_mutex_destroy(&c->mu);
+  free(c);
+}
+
+void oa_query_cache_get_stats(oa_query_cache *c, oa_query_cache_stats *out) {
+  memset(out, 0, sizeof *out);
+  if (!c) return;
+  pthread_mutex_lock(&c->mu);
+  out->bytes = c->held;
+  out->blocks = c->n;
+  out->hits = c->hits;
+  out->misses = c->misses;
+  pthread_mutex_unlock(&c->mu);
+}
+
+static size_t big_len(size_t size) {
+  size_t step = size >= OA_QBIG_HUGE / 2 ? OA_QBIG_HUGE : OA_QBIG_MID_STEP;
+  return (size + step - 1) & ~(step - 1);
+}
+
+void *oa_qbig_alloc(size_t size) { return oa_qbig_get(NULL, size); }
+
+void *oa_qbig_get(oa_query_cache *c, size_t size) {
   /* Big buffers are fresh memory every query: with 4 KB pages the kernel
    * takes a fault per page (a third of a 100K-group GROUP BY went there),
    * with 2 MB pages one per 2 MB. */
-  const size_t huge = (size_t)2 << 20;
-  if (size < huge / 2) return malloc(size ? size : 1);
-  size_t len = (size + huge - 1) & ~(huge - 1);
+  if (size < OA_QBIG_MID) return malloc(size ? size : 1);
+  size_t len = big_len(size);
+  if (c) {
+    /* only a block of the same length: the put side knows no other, and
+     * growth by doubling repeats the same lengths query after query */
+    void *hit = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (int64_t i = c->n - 1; i >= 0; i--)
+      if (c->b[i].len == (int64_t)len) {
+        hit = c->b[i].p;
+        c->held -= c->b[i].len;
+        memmove(&c->b[i], &c->b[i + 1],
+                (size_t)(c->n - 1 - i) * sizeof c->b[0]);
+        c->n--;
+        break;
+      }
+    if (hit)
+      c->hits++;
+    else
+      c->misses++;
+    pthread_mutex_unlock(&c->mu);
+#ifndef NDEBUG
+    /* debug builds scribble on reused blocks: code that took fresh pages
+     * for zeroed ones fails the tests instead of a later warm query */
+    if (hit) memset(hit, 0xA5, len);
+#endif
+    if (hit) return hit;
+  }
+  /* the whole rounded length: the cache hands it out as that */
+  if (size < OA_QBIG_HUGE / 2) return malloc(len);
   void *p = NULL;
-  if (posix_memalign(&p, huge, len)) return NULL;
+  if (posix_memalign(&p, OA_QBIG_HUGE, len)) return NULL;
 #ifdef MADV_HUGEPAGE
   madvise(p, len, MADV_HUGEPAGE);
 #endif
   return p;
+}
+
+void oa_qbig_put(oa_query_cache *c, void *p, int64_t bytes) {
+  if (!p) return;
+  if (!c || bytes < (int64_t)OA_QBIG_MID) {
+    free(p);
+    return;
+  }
+  int64_t len = (int64_t)big_len((size_t)bytes);
+  if (len > c->max) {
+    free(p);
+    return;
+  }
+  void *drop[OA_QCACHE_SLOTS];
+  int64_t n_drop = 0;
+  pthread_mutex_lock(&c->mu);
+  /* make room by dropping the oldest blocks (freed outside the lock) */
+  while (c->n > 0 && (c->n == OA_QCACHE_SLOTS || c->held + len > c->max)) {
+    drop[n_drop++] = c->b[0].p;
+    c->held -= c->b[0].len;
+    memmove(&c->b[0], &c->b[1], (size_t)(c->n - 1) * sizeof c->b[0]);
+    c->n--;
+  }
+  c->b[c->n].p = p;
+  c->b[c->n].len = len;
+  c->n++;
+  c->held += len;
+  pthread_mutex_unlock(&c->mu);
+  for (int64_t i = 0; i < n_drop; i++)
+    free(drop[i]);
 }
 
 void oa_qmem_init(oa_qmem *m, int64_t limit) {
@@ -30,6 +148,7 @@ void oa_qmem_init(oa_qmem *m, int64_t limit) {
   atomic_init(&m->over, 0);
   m->what = NULL;
   m->want = 0;
+  m->cache = NULL;
 }
 
 int oa_qmem_charge(oa_qmem *m, int64_t bytes, const char *what) {
@@ -61,12 +180,14 @@ int oa_qmem_resize(oa_qmem *m, const char *what, void **p, int64_t old_bytes,
   int rc = oa_qmem_charge(m, new_bytes - old_bytes, what);
   if (rc) return rc;
   void *q;
-  if (new_bytes < ((int64_t)1 << 20)) {
+  /* the same threshold as oa_qbig_get: whatever a put may cache came from
+   * it, at its rounded length */
+  if (new_bytes < (int64_t)OA_QBIG_MID) {
     q = realloc(*p, (size_t)new_bytes);
   } else {
-    q = oa_qbig_alloc((size_t)new_bytes);
+    q = oa_qbig_get(oa_qmem_cache(m), (size_t)new_bytes);
     if (q && old_bytes > 0) memcpy(q, *p, (size_t)old_bytes);
-    if (q) free(*p);
+    if (q) oa_qbig_put(oa_qmem_cache(m), *p, old_bytes);
   }
   if (!q) {
     oa_qmem_release(m, new_bytes - old_bytes);
@@ -196,20 +317,25 @@ static void msd(uint8_t *a, uint8_t *b, int64_t n, int64_t rs, int64_t byte,
   if (to_b) memcpy(b, a, (size_t)(n * rs));
 }
 
-int oa_qsort_records(uint8_t *recs, int64_t n, int64_t rec_size,
-                     int64_t key_size) {
+static int sort_st(oa_query_cache *c, uint8_t *recs, int64_t n,
+                   int64_t rec_size, int64_t key_size) {
   if (n < 2) return 0;
-  uint8_t *aux = oa_qbig_alloc((size_t)(n * rec_size));
+  uint8_t *aux = oa_qbig_get(c, (size_t)(n * rec_size));
   uint8_t *tmp = malloc((size_t)rec_size);
   if (!aux || !tmp) {
-    free(aux);
+    oa_qbig_put(c, aux, n * rec_size);
     free(tmp);
     return ENOMEM;
   }
   msd(recs, aux, n, rec_size, 0, key_size, tmp, false);
-  free(aux);
+  oa_qbig_put(c, aux, n * rec_size);
   free(tmp);
   return 0;
+}
+
+int oa_qsort_records(uint8_t *recs, int64_t n, int64_t rec_size,
+                     int64_t key_size) {
+  return sort_st(NULL, recs, n, rec_size, key_size);
 }
 
 static void sift_down(uint8_t *h, int64_t n, int64_t i, int64_t rs,
@@ -256,9 +382,14 @@ static void *mt_worker(void *arg) {
 
 int oa_qsort_records_mt(uint8_t *recs, int64_t n, int64_t rs, int64_t klen,
                         int threads) {
-  if (threads <= 1 || n < 262144) return oa_qsort_records(recs, n, rs, klen);
+  return oa_qsort_records_cached(NULL, recs, n, rs, klen, threads);
+}
+
+int oa_qsort_records_cached(oa_query_cache *c, uint8_t *recs, int64_t n,
+                            int64_t rs, int64_t klen, int threads) {
+  if (threads <= 1 || n < 262144) return sort_st(c, recs, n, rs, klen);
   if (threads > 16) threads = 16;
-  uint8_t *aux = oa_qbig_alloc((size_t)(n * rs));
+  uint8_t *aux = oa_qbig_get(c, (size_t)(n * rs));
   if (!aux) return ENOMEM;
   /* one radix pass here, then the buckets split over the threads */
   int64_t byte = 0, cnt[256];
@@ -316,7 +447,7 @@ int oa_qsort_records_mt(uint8_t *recs, int64_t n, int64_t rs, int64_t klen,
     mt_worker(&parts[t]);
   for (int t = 1; t <= started; t++)
     pthread_join(tids[t], NULL);
-  free(aux);
+  oa_qbig_put(c, aux, n * rs);
   for (int t = 0; t < np; t++)
     if (parts[t].rc) return parts[t].rc;
   return 0;

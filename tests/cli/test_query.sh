@@ -29,6 +29,12 @@ expect 0 "repeat: timing names the runs" "median of 3 runs, first" -- \
 out=$("$B" query --input "$tmp/s.pb" "SELECT count(*) AS n FROM spans" --repeat 4 --format csv 2>/dev/null)
 one=$("$B" query --input "$tmp/s.pb" "SELECT count(*) AS n FROM spans" --format csv 2>/dev/null)
 [ -n "$one" ] && [ "$out" = "$one" ] && ok "repeat prints the result once" || bad "repeat output: '$out' vs '$one'"
+# later runs reuse the memory of earlier ones (the query cache): same rows
+"$B" gen --spans 20000 --seed 9 --max-trace-spans 3 -q -o "$tmp/g.arrow" || exit 1
+GSQL="SELECT trace_id, count(*) AS n, avg(duration), max(duration), min(duration) FROM spans GROUP BY trace_id ORDER BY n DESC, trace_id LIMIT 20"
+out=$("$B" query --input "$tmp/g.arrow" "$GSQL" --repeat 5 --format csv 2>/dev/null)
+one=$("$B" query --input "$tmp/g.arrow" "$GSQL" --format csv 2>/dev/null)
+[ "$(printf '%s\n' "$one" | wc -l)" -eq 21 ] && [ "$out" = "$one" ] && ok "repeat of a GROUP BY gives the rows of one run" || bad "repeat GROUP BY output differs: '$out' vs '$one'"
 expect 1 "repeat 0 refused" "--repeat needs a number of runs" -- "$B" query --input "$tmp/s.pb" "SELECT 1" --repeat 0
 expect 1 "repeat with --flight refused" "not with --flight" -- "$B" query --flight 127.0.0.1:1 "SELECT 1" --repeat 2
 
