@@ -14,40 +14,11 @@
 #include <unistd.h>
 
 #include "otlparrow/dataset.h"
+#include "store_test_util.h"
 #include "test.h"
 
 static char g_mnt[64];
 static int g_mounted;
-
-static oa_schema *k_schema(void) {
-  oa_schema *s;
-  oa_schema_new(&s, NULL);
-  oa_field f;
-  oa_field_init(&f, "k", OA_TYPE_INT64, NULL);
-  oa_schema_add_field(s, &f, NULL);
-  return s;
-}
-
-/* rows values k, k+1, ... */
-static int append_k(oa_datasets *d, int64_t rows, int64_t k, oa_error *err) {
-  oa_schema *s = k_schema();
-  oa_region *r = oa_region_alloc(rows * 8);
-  for (int64_t i = 0; i < rows; i++)
-    ((int64_t *)r->data)[i] = k + i;
-  oa_array c;
-  oa_array_init(&c);
-  c.length = rows;
-  c.null_count = 0;
-  c.n_buffers = 2;
-  c.buffers[1] = (oa_buffer){r->data, rows * 8, r};
-  oa_batch b;
-  oa_batch_init(&b);
-  oa_batch_set(&b, s, rows, &c, NULL);
-  int rc = oa_datasets_append(d, "t", &b, err);
-  oa_batch_reset(&b);
-  oa_schema_release(s);
-  return rc;
-}
 
 /* Rows and sum of column k. */
 static void count(oa_datasets *d, int64_t *rows, int64_t *sum) {
@@ -107,7 +78,7 @@ OA_TEST(test_full_disk_is_retryable_and_loses_nothing) {
   int64_t acked_rows = 0, acked_sum = 0, k = 0;
   int rc = 0;
   for (int i = 0; i < 1000 && rc == 0; i++, k += 1000) {
-    rc = append_k(d, 1000, k, err);
+    rc = st_append_k(d, "t", 1000, k, err);
     if (rc == 0) {
       acked_rows += 1000;
       acked_sum += sum_range(k, 1000);
@@ -120,7 +91,7 @@ OA_TEST(test_full_disk_is_retryable_and_loses_nothing) {
   CHECK(strstr(err->message, data) != NULL);
   CHECK(strstr(err->message, strerror(ENOSPC)) != NULL);
   /* still full: the same clear error, and nothing acknowledged is gone */
-  CHECK_FAILS(append_k(d, 1000, k, err), EAGAIN, err, "disk full");
+  CHECK_FAILS(st_append_k(d, "t", 1000, k, err), EAGAIN, err, "disk full");
   int64_t rows, sum;
   count(d, &rows, &sum);
   CHECK_EQ_INT(rows, acked_rows);
@@ -135,7 +106,7 @@ OA_TEST(test_full_disk_is_retryable_and_loses_nothing) {
   /* space comes back: appends and flushes work again */
   CHECK_EQ_INT(unlink(filler), 0);
   for (int i = 0; i < 5; i++, k += 1000) {
-    CHECK_OK(append_k(d, 1000, k, err), err);
+    CHECK_OK(st_append_k(d, "t", 1000, k, err), err);
     acked_rows += 1000;
     acked_sum += sum_range(k, 1000);
   }
@@ -169,7 +140,7 @@ OA_TEST(test_reopen_on_a_full_disk) {
   CHECK_OK(oa_datasets_open(&d, data, &o, 0, err), err);
   if (!d) return;
   for (int i = 0; i < 10; i++)
-    CHECK_OK(append_k(d, 1000, i * 1000, err), err);
+    CHECK_OK(st_append_k(d, "t", 1000, i * 1000, err), err);
   oa_datasets_free(d);
   CHECK(fill(filler) >= 0);
   int rc = oa_datasets_open(&d, data, &o, 0, err);
@@ -178,7 +149,8 @@ OA_TEST(test_reopen_on_a_full_disk) {
     count(d, &rows, &sum);
     CHECK_EQ_INT(rows, 10000);
     CHECK_EQ_INT(sum, sum_range(0, 10000));
-    CHECK_FAILS(append_k(d, 1000, 10000, err), EAGAIN, err, "disk full");
+    CHECK_FAILS(st_append_k(d, "t", 1000, 10000, err), EAGAIN, err,
+                "disk full");
     oa_datasets_free(d);
   } else {
     /* refusing to open is acceptable only as a clear, retryable error */

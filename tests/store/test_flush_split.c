@@ -12,41 +12,12 @@
 #include "otlparrow/dataset.h"
 #include "otlparrow/otlp.h"
 #include "store/store_internal.h"
+#include "store_test_util.h"
 #include "test.h"
 
 static void tmpdir(char *out) {
   strcpy(out, "/tmp/oa_split_XXXXXX");
   if (!mkdtemp(out)) abort();
-}
-
-static void rmrf(const char *dir) {
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-/* One int64 column "k" holding k, k+1, ... */
-static int append_k(oa_datasets *d, int64_t rows, int64_t k, oa_error *err) {
-  oa_schema *s;
-  oa_schema_new(&s, NULL);
-  oa_field f;
-  oa_field_init(&f, "k", OA_TYPE_INT64, NULL);
-  oa_schema_add_field(s, &f, NULL);
-  oa_region *r = oa_region_alloc(rows * 8);
-  for (int64_t i = 0; i < rows; i++)
-    ((int64_t *)r->data)[i] = k + i;
-  oa_array c;
-  oa_array_init(&c);
-  c.length = rows;
-  c.n_buffers = 2;
-  c.buffers[1] = (oa_buffer){r->data, rows * 8, r};
-  oa_batch b;
-  oa_batch_init(&b);
-  oa_batch_set(&b, s, rows, &c, NULL);
-  int rc = oa_datasets_append(d, "t", &b, err);
-  oa_batch_reset(&b);
-  oa_schema_release(s);
-  return rc;
 }
 
 /* Rows per segment as listed in DIR/MANIFEST (sorted ascending). */
@@ -110,7 +81,7 @@ static int64_t split_of(int batches, int64_t *seg_rows, int64_t cap,
   oa_datasets *d;
   CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
   for (int i = 0; i < batches; i++)
-    CHECK_OK(append_k(d, 100, i * 100LL, err), err);
+    CHECK_OK(st_append_k(d, "t", 100, i * 100LL, err), err);
   CHECK_OK(oa_datasets_flush(d, err), err);
   oa_store_stats st;
   oa_datasets_store_stats(d, &st);
@@ -125,7 +96,7 @@ static int64_t split_of(int batches, int64_t *seg_rows, int64_t cap,
   CHECK_EQ_INT(rows, total);
   CHECK_EQ_INT(sum, total * (total - 1) / 2);
   oa_datasets_free(d);
-  rmrf(dir);
+  st_rmrf(dir);
   return n;
 }
 
@@ -271,7 +242,7 @@ OA_TEST(test_span_batches_split_in_parallel) {
   oa_datasets_free(d);
   for (int i = 0; i < n_in; i++)
     oa_batch_reset(&in[i]);
-  rmrf(dir);
+  st_rmrf(dir);
 }
 
 OA_TEST_MAIN(OA_T(test_split_sizes), OA_T(test_span_batches_split_in_parallel))

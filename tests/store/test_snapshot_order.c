@@ -10,44 +10,15 @@
 
 #include "otlparrow/dataset.h"
 #include "otlparrow/ipc.h"
+#include "store_test_util.h"
 #include "test.h"
-
-static void rmrf(const char *dir) {
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "command failed: %s\n", cmd);
-}
-
-static oa_schema *k_schema(void) {
-  oa_schema *s;
-  oa_schema_new(&s, NULL);
-  oa_field f;
-  oa_field_init(&f, "k", OA_TYPE_INT64, NULL);
-  oa_schema_add_field(s, &f, NULL);
-  return s;
-}
-
-/* rows values k, k+1, ... */
-static void k_batch(oa_batch *b, oa_schema *s, int64_t rows, int64_t k) {
-  oa_region *r = oa_region_alloc(rows * 8);
-  for (int64_t i = 0; i < rows; i++)
-    ((int64_t *)r->data)[i] = k + i;
-  oa_array c;
-  oa_array_init(&c);
-  c.length = rows;
-  c.null_count = 0;
-  c.n_buffers = 2;
-  c.buffers[1] = (oa_buffer){r->data, rows * 8, r};
-  oa_batch_init(b);
-  oa_batch_set(b, s, rows, &c, NULL);
-}
 
 /* Appends a batch of rows values continuing the sequence at *next. */
 static void append_next(oa_datasets *d, int64_t rows, int64_t *next,
                         oa_error *err) {
-  oa_schema *s = k_schema();
+  oa_schema *s = st_k_schema();
   oa_batch b;
-  k_batch(&b, s, rows, *next);
+  st_k_batch(&b, s, rows, *next);
   CHECK_OK(oa_datasets_append(d, "gold", &b, err), err);
   oa_batch_reset(&b);
   oa_schema_release(s);
@@ -124,7 +95,7 @@ OA_TEST(test_flush_midway_keeps_order_and_batches) {
   d = open_store(dir, 0, err); /* two segments and a log to replay */
   check_snapshot(d, more, 35);
   oa_datasets_free(d);
-  rmrf(dir);
+  st_rmrf(dir);
 }
 
 /* A compaction merges the small segments into one that keeps their
@@ -154,7 +125,7 @@ OA_TEST(test_compaction_keeps_order_and_batches) {
   d = open_store(dir, 3, err);
   check_snapshot(d, want, 12);
   oa_datasets_free(d);
-  rmrf(dir);
+  st_rmrf(dir);
 }
 
 /* Reads the batches of an Arrow gold stream (OA_SHARED_DIR); 0 when the
@@ -234,7 +205,7 @@ OA_TEST(test_gold_streams_through_segments) {
   oa_datasets_store_stats(d, &st);
   CHECK_EQ_INT(st.wal_records_replayed, 0); /* all of it from segments */
   oa_datasets_free(d);
-  rmrf(dir);
+  st_rmrf(dir);
 }
 
 OA_TEST_MAIN(OA_T(test_flush_midway_keeps_order_and_batches),

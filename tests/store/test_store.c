@@ -13,6 +13,7 @@
 #include "otlparrow/dataset.h"
 #include "otlparrow/otlp.h"
 #include "store/store_internal.h"
+#include "store_test_util.h"
 #include "test.h"
 
 static void tmpdir(char *out) {
@@ -34,30 +35,6 @@ static void crash_copy(const char *from, const char *to) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "cp -a '%s'/. '%s'/", from, to);
   if (system(cmd) != 0) fprintf(stderr, "copy failed\n");
-}
-
-static oa_schema *k_schema(void) {
-  oa_schema *s;
-  oa_schema_new(&s, NULL);
-  oa_field f;
-  oa_field_init(&f, "k", OA_TYPE_INT64, NULL);
-  oa_schema_add_field(s, &f, NULL);
-  return s;
-}
-
-/* rows values k, k+1, ... */
-static void k_batch(oa_batch *b, oa_schema *s, int64_t rows, int64_t k) {
-  oa_region *r = oa_region_alloc(rows * 8);
-  for (int64_t i = 0; i < rows; i++)
-    ((int64_t *)r->data)[i] = k + i;
-  oa_array c;
-  oa_array_init(&c);
-  c.length = rows;
-  c.null_count = 0;
-  c.n_buffers = 2;
-  c.buffers[1] = (oa_buffer){r->data, rows * 8, r};
-  oa_batch_init(b);
-  oa_batch_set(b, s, rows, &c, NULL);
 }
 
 static void options(oa_store_options *o) {
@@ -88,9 +65,9 @@ static void close_and_remove(oa_datasets *d, const char *dir,
 
 static int append_k(oa_datasets *d, const char *name, int64_t rows, int64_t k,
                     const char *id, int *dup, oa_error *err) {
-  oa_schema *s = k_schema();
+  oa_schema *s = st_k_schema();
   oa_batch b;
-  k_batch(&b, s, rows, k);
+  st_k_batch(&b, s, rows, k);
   int rc = oa_datasets_append_id(d, name, &b, id, dup, err);
   oa_batch_reset(&b);
   oa_schema_release(s);
@@ -819,7 +796,7 @@ OA_TEST(test_empty_dataset_survives_restarts) {
   tmpdir(dir);
   oa_store_options o;
   options(&o);
-  oa_schema *s = k_schema();
+  oa_schema *s = st_k_schema();
   for (int round = 0; round < 4; round++) {
     oa_datasets *d;
     CHECK_OK(oa_datasets_open(&d, dir, &o, 0, err), err);
