@@ -197,6 +197,31 @@ static inline int qt_gen_spans(int64_t n, int64_t per_request, qt_table *t,
   return rc;
 }
 
+/* The 16-byte id of group g: distinct per g, spread over all bytes. */
+static inline void qt_group_id(uint64_t g, uint8_t id[16]) {
+  g = g * 0x9E3779B97F4A7C15ULL + 1;
+  memcpy(id, &g, 8);
+  g ^= 0xD6E8FEB86659FD93ULL;
+  memcpy(id + 8, &g, 8);
+}
+
+/* Columns k int64, tid fixed_size_binary(16), v double, s string: a key,
+ * an id to group by, a value to aggregate and a string to compare. */
+static inline oa_schema *qt_ktvs_schema(void) {
+  oa_schema *s;
+  oa_schema_new(&s, NULL);
+  oa_field f = tf("k", OA_TYPE_INT64);
+  oa_schema_add_field(s, &f, NULL);
+  f = tf("tid", OA_TYPE_FIXED_SIZE_BINARY);
+  f.type.byte_width = 16;
+  oa_schema_add_field(s, &f, NULL);
+  f = tf("v", OA_TYPE_DOUBLE);
+  oa_schema_add_field(s, &f, NULL);
+  f = tf("s", OA_TYPE_STRING);
+  oa_schema_add_field(s, &f, NULL);
+  return s;
+}
+
 static inline void qt_table_free(qt_table *t) {
   for (int64_t i = 0; i < t->n_batches; i++)
     oa_batch_reset(&t->batches[i]);

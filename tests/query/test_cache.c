@@ -17,11 +17,8 @@ static int cache_row(oa_builder *b, const oa_field *f, int64_t r) {
   if (!strcmp(f->name, "k")) return oa_builder_append_int(b, r % 997);
   if (!strcmp(f->name, "tid")) {
     if (r % 7001 == 3) return oa_builder_append_null(b);
-    uint64_t g = (uint64_t)(r % GROUPS) * 0x9E3779B97F4A7C15ULL + 1;
     uint8_t id[16];
-    memcpy(id, &g, 8);
-    g ^= 0xD6E8FEB86659FD93ULL;
-    memcpy(id + 8, &g, 8);
+    qt_group_id((uint64_t)(r % GROUPS), id);
     return oa_builder_append_bytes(b, id, 16);
   }
   if (!strcmp(f->name, "v"))
@@ -31,17 +28,7 @@ static int cache_row(oa_builder *b, const oa_field *f, int64_t r) {
 }
 
 static void make_table(qt_table *t) {
-  oa_schema *s;
-  oa_schema_new(&s, NULL);
-  oa_field f = tf("k", OA_TYPE_INT64);
-  oa_schema_add_field(s, &f, NULL);
-  f = tf("tid", OA_TYPE_FIXED_SIZE_BINARY);
-  f.type.byte_width = 16;
-  oa_schema_add_field(s, &f, NULL);
-  f = tf("v", OA_TYPE_DOUBLE);
-  oa_schema_add_field(s, &f, NULL);
-  f = tf("s", OA_TYPE_STRING);
-  oa_schema_add_field(s, &f, NULL);
+  oa_schema *s = qt_ktvs_schema();
   memset(t, 0, sizeof *t);
   t->name = "t";
   t->schema = s;

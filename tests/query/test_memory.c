@@ -11,10 +11,7 @@ static oa_error *err = &err_s;
 #define GROUPS 20011 /* distinct trace ids */
 
 static void tid_of(int64_t r, uint8_t id[16]) {
-  uint64_t g = (uint64_t)(r % GROUPS) * 0x9E3779B97F4A7C15ULL + 1;
-  memcpy(id, &g, 8);
-  uint64_t x = g ^ 0xD6E8FEB86659FD93ULL;
-  memcpy(id + 8, &x, 8);
+  qt_group_id((uint64_t)(r % GROUPS), id);
 }
 
 static bool g_tid_nulls = true;
@@ -37,24 +34,9 @@ static int mem_row(oa_builder *b, const oa_field *f, int64_t r) {
   return oa_builder_append_cstr(b, words[r % 4]);
 }
 
-static oa_schema *mem_schema(void) {
-  oa_schema *s;
-  oa_schema_new(&s, NULL);
-  oa_field f = tf("k", OA_TYPE_INT64);
-  oa_schema_add_field(s, &f, NULL);
-  f = tf("tid", OA_TYPE_FIXED_SIZE_BINARY);
-  f.type.byte_width = 16;
-  oa_schema_add_field(s, &f, NULL);
-  f = tf("v", OA_TYPE_DOUBLE);
-  oa_schema_add_field(s, &f, NULL);
-  f = tf("s", OA_TYPE_STRING);
-  oa_schema_add_field(s, &f, NULL);
-  return s;
-}
-
 /* The same rows as one batch (one) and as 13 uneven slices (many). */
 static void make_tables(qt_table *one, qt_table *many) {
-  oa_schema *s = mem_schema();
+  oa_schema *s = qt_ktvs_schema();
   oa_batch whole;
   oa_batch_init(&whole);
   CHECK_OK(tbuild_batch(s, ROWS, mem_row, &whole, err), err);
