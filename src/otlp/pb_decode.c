@@ -1817,8 +1817,11 @@ static void memo_store(oa_otlp_decoder *dec, const group_info *g) {
   m->h = h;
   for (int64_t i = 0; i < kl->n; i++) {
     kv_rec r = kl->a[i];
+    /* int, double and bool records leave d unset: it is not read */
+    bool has_d = r.type == OA_ATTR_STR || r.type == OA_ATTR_BYTES ||
+                 r.type == OA_ATTR_KVLIST || r.type == OA_ATTR_ARRAY;
     r.key = (const uint8_t *)(intptr_t)memo_off(r.key, g->msg);
-    r.d = (const uint8_t *)(intptr_t)memo_off(r.d, g->msg);
+    r.d = (const uint8_t *)(intptr_t)(has_d ? memo_off(r.d, g->msg) : -1);
     m->kvs[i] = r;
   }
   m->n_kvs = kl->n;
