@@ -4,25 +4,9 @@
  * after a large one must not keep the large one's memory. */
 #include <malloc.h>
 
+#include "otlp_test_util.h"
 #include "otlparrow/otlp.h"
 #include "test.h"
-
-static int gen_request(int64_t spans, uint64_t seed, oa_bytes *out,
-                       oa_error *err) {
-  oa_trace_gen_options o;
-  oa_trace_gen_options_default(&o);
-  o.spans = spans;
-  o.seed = seed;
-  oa_trace_gen g;
-  OA_RETURN_NOT_OK(oa_trace_gen_init(&g, &o, err));
-  int64_t n = 0;
-  int rc = oa_trace_gen_next_request(&g, spans, out, &n, err);
-  oa_trace_gen_reset(&g);
-  if (rc == 0 && n != spans)
-    rc = oa_error_set(err, EINVAL, "generator made %lld spans, wanted %lld",
-                      (long long)n, (long long)spans);
-  return rc;
-}
 
 #define MAX_PTRS 4096
 typedef struct ptrs {
@@ -93,10 +77,10 @@ OA_TEST(recycled_batches_equal_fresh_decodes) {
   oa_bytes_init(&small);
   oa_bytes_init(&mid);
   oa_bytes_init(&mid2);
-  CHECK_OK(gen_request(4000, 3, &big, err), err);
-  CHECK_OK(gen_request(12, 4, &small, err), err);
-  CHECK_OK(gen_request(700, 5, &mid, err), err);
-  CHECK_OK(gen_request(650, 6, &mid2, err), err);
+  CHECK_OK(ot_gen_request(4000, 3, &big, err), err);
+  CHECK_OK(ot_gen_request(12, 4, &small, err), err);
+  CHECK_OK(ot_gen_request(700, 5, &mid, err), err);
+  CHECK_OK(ot_gen_request(650, 6, &mid2, err), err);
   const oa_bytes *order[] = {&big, &small, &big, &mid, &mid2, &mid,
                              &mid, &small, &big, &big, &mid2};
   const int64_t spans[] = {4000, 12, 4000, 700,  650, 700,
@@ -150,8 +134,8 @@ OA_TEST(recycling_shared_batch_leaves_other_references_intact) {
   oa_bytes a_in, b_in;
   oa_bytes_init(&a_in);
   oa_bytes_init(&b_in);
-  CHECK_OK(gen_request(900, 11, &a_in, err), err);
-  CHECK_OK(gen_request(900, 12, &b_in, err), err);
+  CHECK_OK(ot_gen_request(900, 11, &a_in, err), err);
+  CHECK_OK(ot_gen_request(900, 12, &b_in, err), err);
   oa_otlp_decoder *dec;
   CHECK_OK(oa_otlp_decoder_new(&dec, NULL, err), err);
   oa_batch a, copy, slice, b;
@@ -233,7 +217,7 @@ OA_TEST(recycle_accepts_any_batch) {
    * invalid request) and is freed with the spare buffers */
   oa_bytes in;
   oa_bytes_init(&in);
-  CHECK_OK(gen_request(300, 21, &in, err), err);
+  CHECK_OK(ot_gen_request(300, 21, &in, err), err);
   oa_otlp_decoder *other;
   CHECK_OK(oa_otlp_decoder_new(&other, NULL, err), err);
   CHECK_OK(oa_otlp_decoder_decode(other, in.data, in.size, &b, NULL, err), err);

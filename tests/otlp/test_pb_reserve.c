@@ -4,25 +4,9 @@
  * large one's memory. */
 #include <malloc.h>
 
+#include "otlp_test_util.h"
 #include "otlparrow/otlp.h"
 #include "test.h"
-
-static int gen_request(int64_t spans, uint64_t seed, oa_bytes *out,
-                       oa_error *err) {
-  oa_trace_gen_options o;
-  oa_trace_gen_options_default(&o);
-  o.spans = spans;
-  o.seed = seed;
-  oa_trace_gen g;
-  OA_RETURN_NOT_OK(oa_trace_gen_init(&g, &o, err));
-  int64_t n = 0;
-  int rc = oa_trace_gen_next_request(&g, spans, out, &n, err);
-  oa_trace_gen_reset(&g);
-  if (rc == 0 && n != spans)
-    rc = oa_error_set(err, EINVAL, "generator made %lld spans, wanted %lld",
-                      (long long)n, (long long)spans);
-  return rc;
-}
 
 typedef struct seen {
   const void *p[4096];
@@ -62,9 +46,9 @@ OA_TEST(reused_decoder_matches_fresh_and_scales_reservations) {
   oa_bytes_init(&big);
   oa_bytes_init(&small);
   oa_bytes_init(&mid);
-  CHECK_OK(gen_request(4000, 3, &big, err), err);
-  CHECK_OK(gen_request(12, 4, &small, err), err);
-  CHECK_OK(gen_request(700, 5, &mid, err), err);
+  CHECK_OK(ot_gen_request(4000, 3, &big, err), err);
+  CHECK_OK(ot_gen_request(12, 4, &small, err), err);
+  CHECK_OK(ot_gen_request(700, 5, &mid, err), err);
   const oa_bytes *order[] = {&big, &small, &big, &mid, &small, &big};
   oa_otlp_decoder *dec;
   CHECK_OK(oa_otlp_decoder_new(&dec, NULL, err), err);
@@ -108,7 +92,7 @@ OA_TEST(failed_request_between_good_ones) {
   oa_error e_, *err = &e_;
   oa_bytes req;
   oa_bytes_init(&req);
-  CHECK_OK(gen_request(300, 9, &req, err), err);
+  CHECK_OK(ot_gen_request(300, 9, &req, err), err);
   oa_otlp_decoder *dec;
   CHECK_OK(oa_otlp_decoder_new(&dec, NULL, err), err);
   oa_batch a, b;
