@@ -1,23 +1,19 @@
 /* Shared by the metrics tests (tests/receiver/test_metrics.c and
- * tests/cli/test_metrics.c): a strict checker of the Prometheus text
- * exposition format 0.0.4, a lookup of one series' value, a plain HTTP GET
- * over loopback, and HTTPS scrapes through the curl tool with certificates
- * made by the openssl tool. */
+ * tests/cli/test_metrics_serve.c): a strict checker of the Prometheus text
+ * exposition format 0.0.4, a lookup of one series' value, plain HTTP
+ * requests over loopback and HTTPS scrapes through the curl tool (the
+ * client and the certificates of http_test_client.h). */
 #ifndef OA_TEST_METRICS_UTIL_H
 #define OA_TEST_METRICS_UTIL_H
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+
+#include "receiver/http_test_client.h"
 
 /* ------------------------------------------------- Prometheus checker */
 
@@ -309,35 +305,14 @@ static inline double prom_value(const char *page, const char *key) {
 
 /* ------------------------------------------------------ HTTP over TCP */
 
-typedef struct mt_resp {
-  int status;
-  char head[4096];
-  char *body; /* NUL-terminated */
-  size_t body_len;
-} mt_resp;
+/* The names the metrics tests use for the shared client. */
+typedef ht_resp mt_resp;
 
-static inline void mt_resp_free(mt_resp *r) {
-  free(r->body);
-  memset(r, 0, sizeof *r);
-}
+static inline void mt_resp_free(mt_resp *r) { ht_resp_free(r); }
 
 static inline const char *mt_header(const mt_resp *r, const char *name,
                                     char *buf, size_t cap) {
-  size_t nl = strlen(name);
-  for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-    const char *line = p + 2;
-    if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-      const char *v = line + nl + 1;
-      while (*v == ' ')
-        v++;
-      size_t n = strcspn(v, "\r\n");
-      if (n >= cap) n = cap - 1;
-      memcpy(buf, v, n);
-      buf[n] = 0;
-      return buf;
-    }
-  }
-  return NULL;
+  return ht_header(r, name, buf, cap);
 }
 
 /* One request on a fresh connection (Connection: close); extra holds more
@@ -346,55 +321,14 @@ static inline const char *mt_header(const mt_resp *r, const char *name,
 static inline int mt_request_body(int port, const char *method,
                                   const char *path, const char *extra,
                                   const void *body, size_t blen, mt_resp *out) {
-  memset(out, 0, sizeof *out);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  struct timeval tv = {20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  char req[2048];
-  int n = snprintf(req, sizeof req,
-                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
-                   "close\r\n%s\r\n",
-                   method, path, extra ? extra : "");
-  if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n ||
-      (blen && send(fd, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
-    close(fd);
-    return -1;
-  }
-  size_t cap = 1 << 16, len = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
-    ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
-    if (k <= 0) break;
-    len += (size_t)k;
-  }
-  close(fd);
-  buf[len] = 0;
-  char *sep = strstr(buf, "\r\n\r\n");
-  if (!sep || sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) {
-    free(buf);
-    return -1;
-  }
-  size_t hl = (size_t)(sep - buf);
-  if (hl >= sizeof out->head) hl = sizeof out->head - 1;
-  memcpy(out->head, buf, hl);
-  out->head[hl] = 0;
-  out->body_len = len - (size_t)(sep + 4 - buf);
-  out->body = malloc(out->body_len + 1);
-  memcpy(out->body, sep + 4, out->body_len);
-  out->body[out->body_len] = 0;
-  free(buf);
-  return 0;
+  return ht_send(port,
+                 &(ht_request){.method = method,
+                               .path = path,
+                               .extra = extra,
+                               .body = body,
+                               .len = blen,
+                               .no_length = true},
+                 out);
 }
 
 static inline int mt_request(int port, const char *method, const char *path,
@@ -404,43 +338,13 @@ static inline int mt_request(int port, const char *method, const char *path,
 
 /* ----------------------------------------------- TLS through the tools */
 
-/* A CA, a server certificate for localhost/127.0.0.1, a client certificate
- * signed by the CA and a self-signed "rogue" client certificate, in a new
- * directory; false when openssl is missing or failed. */
+/* The certificates of ht_make_pki (ca, server, client and rogue .pem/.key)
+ * in a new directory; false when openssl is missing or failed. */
 static inline bool mt_make_pki(char *dir, size_t cap) {
-  snprintf(dir, cap, "/tmp/oa-metrics-pki-XXXXXX");
-  if (!mkdtemp(dir)) return false;
-  char cmd[4096];
-  snprintf(
-      cmd, sizeof cmd,
-      "(cd %s && set -e && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=oa-test-ca "
-      "-addext basicConstraints=critical,CA:TRUE "
-      "-addext keyUsage=critical,keyCertSign,cRLSign "
-      "-keyout ca.key -out ca.pem && "
-      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
-      "extendedKeyUsage=serverAuth\\n' > server.ext && "
-      "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
-      "-keyout server.key -out server.csr && "
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-      "-CAcreateserial -days 1 -extfile server.ext -out server.pem && "
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=oa-test-client "
-      "-keyout client.key -out client.csr && "
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-      "-CAcreateserial -days 1 -extfile client.ext -out client.pem && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
-      "-subj /CN=oa-test-client -keyout rogue.key -out rogue.pem"
-      ") >/dev/null 2>&1",
-      dir);
-  return system(cmd) == 0;
+  return ht_make_pki(dir, cap);
 }
 
-static inline void mt_rm_dir(const char *dir) {
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) printf("could not remove %s\n", dir);
-}
+static inline void mt_rm_dir(const char *dir) { ht_rm_dir(dir); }
 
 static inline bool mt_have_curl(void) {
   return system("curl --version >/dev/null 2>&1") == 0;

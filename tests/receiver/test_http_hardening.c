@@ -3,9 +3,7 @@
  * network), decoder limits, and slow clients against a live server: a
  * client that trickles its headers or body is cut at request_timeout_s
  * while other clients are served. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,37 +12,13 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
+#include "receiver/encoding_test_util.h"
+#include "receiver/http_test_client.h"
 #include "receiver/otlp_http.h"
 #include "test.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static void gzip_bytes(const void *in, size_t n, oa_bytes *out) {
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  CHECK(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9,
-                     Z_DEFAULT_STRATEGY) == Z_OK);
-  oa_bytes_init(out);
-  oa_bytes_reserve(out, (int64_t)deflateBound(&z, (uLong)n));
-  z.next_in = (Bytef *)in;
-  z.avail_in = (uInt)n;
-  z.next_out = out->data;
-  z.avail_out = (uInt)out->capacity;
-  CHECK(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out->size = (int64_t)z.total_out;
-  deflateEnd(&z);
-}
-
-static void zstd_bytes(const void *in, size_t n, oa_bytes *out) {
-  oa_bytes_init(out);
-  oa_bytes_reserve(out, (int64_t)ZSTD_compressBound(n));
-  size_t k = ZSTD_compress(out->data, (size_t)out->capacity, in, n, 19);
-  CHECK(!ZSTD_isError(k));
-  out->size = (int64_t)k;
-}
 
 /* One span with n_attrs string attributes and one attribute whose value is
  * an array nested depth times. */
@@ -118,8 +92,8 @@ OA_TEST(test_decompression_bombs) {
   const size_t big = 64u << 20;
   uint8_t *zeros = calloc(1, big);
   oa_bytes gz, zs;
-  gzip_bytes(zeros, big, &gz);
-  zstd_bytes(zeros, big, &zs);
+  enc_gzip(zeros, big, 9, &gz);
+  enc_zstd(zeros, big, 19, &zs);
   free(zeros);
   CHECK(gz.size < 128 * 1024);
   CHECK(zs.size < 16 * 1024);
@@ -151,8 +125,8 @@ OA_TEST(test_encodings_and_types) {
   char *js = span_json(2, 0);
   size_t n = strlen(js);
   oa_bytes gz, zs;
-  gzip_bytes(js, n, &gz);
-  zstd_bytes(js, n, &zs);
+  enc_gzip(js, n, 9, &gz);
+  enc_zstd(js, n, 19, &zs);
   const int64_t limit = 1 << 20;
   /* the same span whatever the encoding and however the body is cut */
   size_t chunks[] = {0, 1, 7, 4096};
@@ -173,8 +147,8 @@ OA_TEST(test_encodings_and_types) {
   oa_bytes two;
   oa_bytes_init(&two);
   oa_bytes g1, g2;
-  gzip_bytes(js, 10, &g1);
-  gzip_bytes(js + 10, n - 10, &g2);
+  enc_gzip(js, 10, 9, &g1);
+  enc_gzip(js + 10, n - 10, 9, &g2);
   oa_bytes_append(&two, g1.data, g1.size);
   oa_bytes_append(&two, g2.data, g2.size);
   decoded m = run("application/json", "gzip", two.data, (size_t)two.size, 5,
@@ -264,23 +238,6 @@ OA_TEST(test_decoder_limits) {
 
 /* ------------------------------------------------------- slow clients */
 
-static int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  struct timeval tv = {20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -294,25 +251,15 @@ static void nap_ms(int ms) {
 
 /* A whole JSON request on a fresh connection: its HTTP status, or -1. */
 static int post_json(int port, const char *body) {
-  int fd = connect_to(port);
-  if (fd < 0) return -1;
-  char head[256];
-  int hn = snprintf(head, sizeof head,
-                    "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                    "application/json\r\nContent-Length: %zu\r\n"
-                    "Connection: close\r\n\r\n",
-                    strlen(body));
-  if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn ||
-      send(fd, body, strlen(body), MSG_NOSIGNAL) != (ssize_t)strlen(body)) {
-    close(fd);
-    return -1;
-  }
-  char buf[512];
-  ssize_t k = recv(fd, buf, sizeof buf - 1, 0);
-  close(fd);
-  if (k < 12) return -1;
-  buf[k] = 0;
-  return atoi(buf + 9);
+  ht_resp r;
+  int rc = ht_send(port,
+                   &(ht_request){.ctype = "application/json",
+                                 .body = body,
+                                 .len = strlen(body)},
+                   &r);
+  int status = rc == 0 ? r.status : -1;
+  ht_resp_free(&r);
+  return status;
 }
 
 /* Sends one byte of msg every step_ms until the server hangs up; returns
@@ -339,7 +286,7 @@ typedef struct slow_arg {
 
 static void *slow_client(void *p) {
   slow_arg *a = p;
-  int fd = connect_to(a->port);
+  int fd = ht_connect(a->port);
   a->took = fd < 0 ? -2 : trickle(fd, a->msg, 100);
   if (fd >= 0) close(fd);
   return NULL;
@@ -375,7 +322,7 @@ OA_TEST(test_slowloris_cut_at_request_timeout) {
            strlen(js), js);
   slow_arg a = {port, headers, 0}, b = {port, NULL, 0};
   /* the body client sends its headers at once and trickles the body */
-  int fd_b = connect_to(port);
+  int fd_b = ht_connect(port);
   CHECK(fd_b >= 0);
   size_t head_len = (size_t)(strstr(body_msg, "\r\n\r\n") + 4 - body_msg);
   CHECK(send(fd_b, body_msg, head_len, MSG_NOSIGNAL) == (ssize_t)head_len);
@@ -405,18 +352,17 @@ OA_TEST(test_slowloris_cut_at_request_timeout) {
 
   /* a keep-alive connection whose requests each arrive in time is not cut,
    * however long it lives */
-  int fd = connect_to(port);
+  int fd = ht_connect(port);
   CHECK(fd >= 0);
   int answered = 0;
   double t2 = now_s();
   while (now_s() - t2 < 3.0) {
     char head[256];
-    int hn = snprintf(head, sizeof head,
-                      "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      "application/json\r\nContent-Length: %zu\r\n\r\n",
-                      strlen(js));
-    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn ||
-        send(fd, js, strlen(js), MSG_NOSIGNAL) != (ssize_t)strlen(js))
+    int hn = ht_request_head(&(ht_request){.ctype = "application/json",
+                                           .body = js,
+                                           .len = strlen(js)},
+                             true, head, sizeof head);
+    if (!ht_send_all(fd, head, (size_t)hn) || !ht_send_all(fd, js, strlen(js)))
       break;
     char buf[1024];
     ssize_t k = recv(fd, buf, sizeof buf - 1, 0);

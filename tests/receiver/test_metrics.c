@@ -301,15 +301,8 @@ OA_TEST(test_listener_keep_alive) {
   oa_metrics_http *m = start(&f, "127.0.0.1:0", NULL, NULL, false);
   if (!m) return;
   int port = oa_metrics_http_port(m);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  int fd = ht_connect(port);
+  CHECK(fd >= 0);
   const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
   char body[8192];
   for (int i = 0; i < 3; i++) {

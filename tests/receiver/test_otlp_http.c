@@ -8,10 +8,8 @@
  * each scenario the
  * dataset must hold exactly the accepted spans, compared batch by batch with
  * what the decoder makes of the same bytes. */
-#include <arpa/inet.h>
 #include <json-c/json.h>
 #include <lz4frame.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -19,188 +17,19 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "otlparrow/dataset.h"
 #include "otlparrow/otlp.h"
+#include "receiver/encoding_test_util.h"
+#include "receiver/http_test_client.h"
 #include "receiver/otlp_http.h"
 #include "test.h"
 
 /* ------------------------------------------------------------ client */
 
-typedef struct resp {
-  int status;
-  char head[8192]; /* status line and headers */
-  uint8_t *body;
-  size_t body_len;
-} resp;
-
-static void resp_free(resp *r) {
-  free(r->body);
-  memset(r, 0, sizeof *r);
-}
-
-/* Header value (copied into buf) or NULL. */
-static const char *resp_header(const resp *r, const char *name, char *buf,
-                               size_t cap) {
-  size_t nl = strlen(name);
-  for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-    const char *line = p + 2;
-    if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-      const char *v = line + nl + 1;
-      while (*v == ' ')
-        v++;
-      size_t n = strcspn(v, "\r\n");
-      if (n >= cap) n = cap - 1;
-      memcpy(buf, v, n);
-      buf[n] = 0;
-      return buf;
-    }
-  }
-  return NULL;
-}
-
-static int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  struct timeval tv = {20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static bool send_all(int fd, const void *data, size_t n) {
-  const uint8_t *p = data;
-  while (n) {
-    ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-    if (k <= 0) return false;
-    p += k;
-    n -= (size_t)k;
-  }
-  return true;
-}
-
-/* Parses the first response in buf[0..n) and frees buf. */
-static int parse_response(uint8_t *buf, size_t n, resp *out) {
-  uint8_t *end = n >= 4 ? memmem(buf, n, "\r\n\r\n", 4) : NULL;
-  if (!end) {
-    free(buf);
-    return -1;
-  }
-  size_t hl = (size_t)(end - buf) + 2;
-  if (hl >= sizeof out->head) hl = sizeof out->head - 1;
-  memcpy(out->head, buf, hl);
-  out->head[hl] = 0;
-  out->status = atoi(out->head + 9);
-  size_t off = (size_t)(end - buf) + 4;
-  out->body_len = n - off;
-  char cl[32];
-  if (resp_header(out, "Content-Length", cl, sizeof cl) &&
-      (size_t)atoll(cl) < out->body_len)
-    out->body_len = (size_t)atoll(cl);
-  out->body = malloc(out->body_len + 1);
-  memcpy(out->body, buf + off, out->body_len);
-  out->body[out->body_len] = 0;
-  free(buf);
-  return 0;
-}
-
-/* Reads a whole response (the request said Connection: close). */
-static int read_response(int fd, resp *out) {
-  size_t cap = 1 << 16, n = 0;
-  uint8_t *buf = malloc(cap);
-  for (;;) {
-    if (n == cap) buf = realloc(buf, cap *= 2);
-    ssize_t k = recv(fd, buf + n, cap - n, 0);
-    if (k <= 0) break;
-    n += (size_t)k;
-  }
-  return parse_response(buf, n, out);
-}
-
-typedef struct request {
-  const char *method; /* default POST */
-  const char *path;   /* default /v1/traces */
-  const char *ctype;  /* Content-Type or NULL */
-  const char *extra;  /* more header lines, each ending in \r\n */
-  const void *body;
-  size_t len;
-  bool chunked;      /* Transfer-Encoding: chunked instead of a length */
-  bool headers_only; /* announce len but send no body */
-} request;
-
-/* The request line and headers of q. */
-static int request_head(const request *q, bool keep_alive, char *head,
-                        size_t cap) {
-  int hn =
-      snprintf(head, cap,
-               "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               "Connection: %s\r\n",
-               q->method ? q->method : "POST", q->path ? q->path : "/v1/traces",
-               keep_alive ? "keep-alive" : "close");
-  if (q->ctype)
-    hn +=
-        snprintf(head + hn, cap - (size_t)hn, "Content-Type: %s\r\n", q->ctype);
-  if (q->extra) hn += snprintf(head + hn, cap - (size_t)hn, "%s", q->extra);
-  hn += snprintf(head + hn, cap - (size_t)hn, "Content-Length: %zu\r\n\r\n",
-                 q->len);
-  return hn;
-}
-
-static int http(int port, const request *q, resp *out) {
-  memset(out, 0, sizeof *out);
-  int fd = connect_to(port);
-  if (fd < 0) return -1;
-  char head[2048];
-  int hn = snprintf(head, sizeof head,
-                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    "Connection: close\r\n",
-                    q->method ? q->method : "POST",
-                    q->path ? q->path : "/v1/traces");
-  if (q->ctype)
-    hn += snprintf(head + hn, sizeof head - (size_t)hn, "Content-Type: %s\r\n",
-                   q->ctype);
-  if (q->extra)
-    hn += snprintf(head + hn, sizeof head - (size_t)hn, "%s", q->extra);
-  if (q->chunked)
-    hn += snprintf(head + hn, sizeof head - (size_t)hn,
-                   "Transfer-Encoding: chunked\r\n\r\n");
-  else
-    hn += snprintf(head + hn, sizeof head - (size_t)hn,
-                   "Content-Length: %zu\r\n\r\n", q->len);
-  send_all(fd, head, (size_t)hn);
-  if (q->chunked) {
-    const uint8_t *p = q->body;
-    for (size_t off = 0; off < q->len;) {
-      size_t k = q->len - off < 65536 ? q->len - off : 65536;
-      char ch[32];
-      int cn = snprintf(ch, sizeof ch, "%zx\r\n", k);
-      if (!send_all(fd, ch, (size_t)cn) || !send_all(fd, p + off, k) ||
-          !send_all(fd, "\r\n", 2))
-        break;
-      off += k;
-    }
-    send_all(fd, "0\r\n\r\n", 5);
-  } else if (!q->headers_only && q->len) {
-    send_all(fd, q->body, q->len); /* the server may answer early: ignore */
-  }
-  int rc = read_response(fd, out);
-  close(fd);
-  return rc;
-}
-
-/* An HTTPS client (OpenSSL) that trusts ca and, when cert is set, presents
- * cert/key as its client certificate. */
+/* Plain HTTP goes through ht_send (http_test_client.h). An HTTPS client
+ * (OpenSSL) that trusts ca and, when cert is set, presents cert/key as its
+ * client certificate. */
 typedef struct tls_id {
   const char *ca, *cert, *key;
 } tls_id;
@@ -209,11 +38,11 @@ typedef struct tls_id {
  * Connection: close) and parses the first response; *n_ok counts the
  * "200 OK" status lines of all of them. Returns -2 when the handshake
  * fails, -1 for other failures. */
-static int https_n(int port, const tls_id *id, const request *q, int repeat,
-                   int *n_ok, resp *out) {
+static int https_n(int port, const tls_id *id, const ht_request *q, int repeat,
+                   int *n_ok, ht_resp *out) {
   memset(out, 0, sizeof *out);
   if (n_ok) *n_ok = 0;
-  int fd = connect_to(port);
+  int fd = ht_connect(port);
   if (fd < 0) return -1;
   int rc = -1;
   SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -237,12 +66,12 @@ static int https_n(int port, const tls_id *id, const request *q, int repeat,
   }
   char head[2048];
   for (int i = 0; i < repeat; i++) {
-    int hn = request_head(q, i + 1 < repeat, head, sizeof head);
+    int hn = ht_request_head(q, i + 1 < repeat, head, sizeof head);
     if (SSL_write(ssl, head, hn) != hn) goto out;
     if (q->len && SSL_write(ssl, q->body, (int)q->len) != (int)q->len) goto out;
   }
   size_t cap = 1 << 16, n = 0;
-  uint8_t *buf = malloc(cap + 1);
+  char *buf = malloc(cap + 1);
   for (;;) {
     if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
     int k = SSL_read(ssl, buf + n, (int)(cap - n));
@@ -251,10 +80,9 @@ static int https_n(int port, const tls_id *id, const request *q, int repeat,
   }
   buf[n] = 0;
   if (n_ok)
-    for (const char *p = (const char *)buf; (p = strstr(p, "HTTP/1.1 200 OK"));
-         p++)
+    for (const char *p = buf; (p = strstr(p, "HTTP/1.1 200 OK")); p++)
       (*n_ok)++;
-  rc = parse_response(buf, n, out);
+  rc = ht_parse_response(buf, n, out);
 out:
   SSL_free(ssl);
   SSL_CTX_free(ctx);
@@ -262,16 +90,18 @@ out:
   return rc;
 }
 
-static int https(int port, const tls_id *id, const request *q, resp *out) {
+static int https(int port, const tls_id *id, const ht_request *q,
+                 ht_resp *out) {
   return https_n(port, id, q, 1, NULL, out);
 }
 
 /* google.rpc.Status (protobuf): code and message */
-static bool parse_status_pb(const resp *r, int64_t *code, char *msg,
+static bool parse_status_pb(const ht_resp *r, int64_t *code, char *msg,
                             size_t cap) {
-  const uint8_t *p = r->body, *e = r->body + r->body_len;
   *code = 0;
   msg[0] = 0;
+  if (!r->body) return false; /* no answer */
+  const uint8_t *p = (const uint8_t *)r->body, *e = p + r->body_len;
   while (p < e) {
     uint64_t key = 0, v = 0;
     int sh = 0;
@@ -303,10 +133,10 @@ static bool parse_status_pb(const resp *r, int64_t *code, char *msg,
 
 /* ExportTraceServiceResponse (protobuf) partial_success: field 1 holds
  * rejected_spans = 1 and error_message = 2, the shapes of Status's fields */
-static bool parse_partial_pb(const resp *r, int64_t *rejected, char *msg,
+static bool parse_partial_pb(const ht_resp *r, int64_t *rejected, char *msg,
                              size_t cap) {
   *rejected = -1;
-  const uint8_t *p = r->body, *e = r->body + r->body_len;
+  const uint8_t *p = (const uint8_t *)r->body, *e = p + r->body_len;
   if (p == e || *p++ != 0x0a) return false;
   uint64_t len = 0;
   int sh = 0;
@@ -315,10 +145,68 @@ static bool parse_partial_pb(const resp *r, int64_t *rejected, char *msg,
   if (p == e) return false;
   len |= (uint64_t)*p++ << sh;
   if ((uint64_t)(e - p) != len) return false;
-  resp inner = *r;
-  inner.body = (uint8_t *)p;
+  ht_resp inner = *r;
+  inner.body = (char *)p;
   inner.body_len = len;
   return parse_status_pb(&inner, rejected, msg, cap);
+}
+
+/* google.rpc.Status (JSON): code and message */
+static bool parse_status_json(const ht_resp *r, int64_t *code, char *msg,
+                              size_t cap) {
+  *code = 0;
+  msg[0] = 0;
+  json_object *o = r->body ? json_tokener_parse(r->body) : NULL, *v = NULL;
+  bool ok = o && json_object_object_get_ex(o, "code", &v) &&
+            json_object_is_type(v, json_type_int);
+  if (ok) *code = json_object_get_int64(v);
+  ok = ok && json_object_object_get_ex(o, "message", &v) &&
+       json_object_is_type(v, json_type_string);
+  if (ok) snprintf(msg, cap, "%s", json_object_get_string(v));
+  json_object_put(o);
+  return ok;
+}
+
+/* Sends q over HTTP, or HTTPS when tls is set, into r (for ht_resp_free):
+ * the answer's status, or -1 and a failed check when there was none. */
+static int http_answer(int port, const tls_id *tls, const ht_request *q,
+                       ht_resp *r) {
+  int rc = tls ? https(port, tls, q, r) : ht_send(port, q, r);
+  CHECK_EQ_INT(rc, 0);
+  return rc == 0 ? r->status : -1;
+}
+
+/* The status of q's answer, as http_answer, without the answer. */
+static int http_status(int port, const tls_id *tls, const ht_request *q) {
+  ht_resp r;
+  int status = http_answer(port, tls, q, &r);
+  ht_resp_free(&r);
+  return status;
+}
+
+/* The status of q's answer, whose google.rpc.Status (protobuf) must parse
+ * into code and msg (a failed check otherwise). */
+static int http_pb_status(int port, const tls_id *tls, const ht_request *q,
+                          int64_t *code, char *msg, size_t cap) {
+  ht_resp r;
+  int status = http_answer(port, tls, q, &r);
+  CHECK(parse_status_pb(&r, code, msg, cap));
+  ht_resp_free(&r);
+  return status;
+}
+
+/* The same for a JSON request: the answer is application/json and its
+ * google.rpc.Status must parse. */
+static int http_json_status(int port, const tls_id *tls, const ht_request *q,
+                            int64_t *code, char *msg, size_t cap) {
+  ht_resp r;
+  char ct[64];
+  int status = http_answer(port, tls, q, &r);
+  CHECK_EQ_STR(ht_header(&r, "Content-Type", ct, sizeof ct),
+               "application/json");
+  CHECK(parse_status_json(&r, code, msg, cap));
+  ht_resp_free(&r);
+  return status;
 }
 
 /* ------------------------------------------------------------ fixtures */
@@ -430,30 +318,6 @@ static void check_dataset(server *s, const expected *x) {
   if (rc == 0) oa_datasets_snapshot_free(schema, bs, n);
 }
 
-static void gzip_bytes(const void *in, size_t n, oa_bytes *out) {
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  CHECK(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                     Z_DEFAULT_STRATEGY) == Z_OK);
-  oa_bytes_init(out);
-  oa_bytes_reserve(out, (int64_t)deflateBound(&z, n));
-  z.next_in = (Bytef *)in;
-  z.avail_in = (uInt)n;
-  z.next_out = out->data;
-  z.avail_out = (uInt)out->capacity;
-  CHECK(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out->size = (int64_t)z.total_out;
-  deflateEnd(&z);
-}
-
-static void zstd_bytes(const void *in, size_t n, oa_bytes *out) {
-  oa_bytes_init(out);
-  oa_bytes_reserve(out, (int64_t)ZSTD_compressBound(n));
-  size_t k = ZSTD_compress(out->data, (size_t)out->capacity, in, n, 3);
-  CHECK(!ZSTD_isError(k));
-  out->size = (int64_t)k;
-}
-
 /* One LZ4 frame (with a content checksum, as the lz4 tool writes) of
  * block_kb-sized blocks. */
 static void lz4_bytes(const void *in, size_t n, unsigned block_id,
@@ -471,6 +335,12 @@ static void lz4_bytes(const void *in, size_t n, unsigned block_id,
 
 static const char *PB = "application/x-protobuf";
 static const char *JS = "application/json";
+static const char *ENC_GZIP = "Content-Encoding: gzip\r\n";
+static const char *ENC_ZSTD = "Content-Encoding: zstd\r\n";
+static const char *ENC_LZ4 = "Content-Encoding: lz4\r\n";
+
+/* The whole of an oa_bytes as a request body. */
+#define BODY(b) .body = (b).data, .len = (size_t)(b).size
 
 /* ------------------------------------------------------------ tests */
 
@@ -490,48 +360,36 @@ OA_TEST(test_protobuf_and_json) {
   gen_request(30, 2, &pb2);
   CHECK_OK(oa_otlp_traces_pb_to_json(pb2.data, pb2.size, &js, ep), ep);
 
-  resp r;
+  ht_resp r;
   char hv[256];
-  CHECK_OK(
-      http(s.port,
-           &(request){.ctype = PB, .body = pb.data, .len = (size_t)pb.size},
-           &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  CHECK_EQ_STR(resp_header(&r, "Content-Type", hv, sizeof hv), PB);
+  CHECK_EQ_INT(
+      http_answer(s.port, NULL, &(ht_request){.ctype = PB, BODY(pb)}, &r), 200);
+  CHECK_EQ_STR(ht_header(&r, "Content-Type", hv, sizeof hv), PB);
   CHECK_EQ_INT(r.body_len, 0);
-  resp_free(&r);
+  ht_resp_free(&r);
   expect_pb(&x, pb.data, (size_t)pb.size);
 
   /* parameters and case in the content type */
-  CHECK_OK(http(s.port,
-                &(request){.ctype = "Application/JSON; charset=utf-8",
-                           .body = js.data,
-                           .len = (size_t)js.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  CHECK_EQ_STR(resp_header(&r, "Content-Type", hv, sizeof hv), JS);
-  CHECK_EQ_STR((const char *)r.body, "{}");
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_answer(
+          s.port, NULL,
+          &(ht_request){.ctype = "Application/JSON; charset=utf-8", BODY(js)},
+          &r),
+      200);
+  CHECK_EQ_STR(ht_header(&r, "Content-Type", hv, sizeof hv), JS);
+  CHECK_EQ_STR(r.body, "{}");
+  ht_resp_free(&r);
   expect_json(&x, js.data, (size_t)js.size);
 
   /* chunked upload, no Content-Length */
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .body = pb2.data,
-                           .len = (size_t)pb2.size,
-                           .chunked = true},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, BODY(pb2), .chunked = true}),
+      200);
   expect_pb(&x, pb2.data, (size_t)pb2.size);
 
   /* an empty request is a success that adds nothing */
-  CHECK_OK(http(s.port, &(request){.ctype = PB}, &r), (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(http_status(s.port, NULL, &(ht_request){.ctype = PB}), 200);
 
   /* the JSON request decodes to the same spans as its protobuf */
   CHECK(oa_batch_equals(&x.b[1], &x.b[2], ep));
@@ -552,130 +410,99 @@ OA_TEST(test_gzip_and_zstd) {
   expected x = {.n = 0};
   oa_bytes pb, gz, zs, js, jgz;
   gen_request(200, 3, &pb);
-  gzip_bytes(pb.data, (size_t)pb.size, &gz);
-  zstd_bytes(pb.data, (size_t)pb.size, &zs);
+  enc_gzip(pb.data, (size_t)pb.size, 6, &gz);
+  enc_zstd(pb.data, (size_t)pb.size, 3, &zs);
   oa_error e_ = {{0}}, *ep = &e_;
   oa_bytes_init(&js);
   CHECK_OK(oa_otlp_traces_pb_to_json(pb.data, pb.size, &js, ep), ep);
-  gzip_bytes(js.data, (size_t)js.size, &jgz);
-  resp r;
+  enc_gzip(js.data, (size_t)js.size, 6, &jgz);
+  ht_resp r;
 
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: gzip\r\n",
-                           .body = gz.data,
-                           .len = (size_t)gz.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, .extra = ENC_GZIP, BODY(gz)}),
+      200);
   expect_pb(&x, pb.data, (size_t)pb.size);
 
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: zstd\r\n",
-                           .body = zs.data,
-                           .len = (size_t)zs.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, .extra = ENC_ZSTD, BODY(zs)}),
+      200);
   expect_pb(&x, pb.data, (size_t)pb.size);
 
-  CHECK_OK(http(s.port,
-                &(request){.ctype = JS,
-                           .extra = "Content-Encoding: GZIP\r\n",
-                           .body = jgz.data,
-                           .len = (size_t)jgz.size,
-                           .chunked = true},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  CHECK_EQ_STR((const char *)r.body, "{}");
-  resp_free(&r);
+  CHECK_EQ_INT(http_answer(s.port, NULL,
+                           &(ht_request){.ctype = JS,
+                                         .extra = "Content-Encoding: GZIP\r\n",
+                                         BODY(jgz),
+                                         .chunked = true},
+                           &r),
+               200);
+  CHECK_EQ_STR(r.body, "{}");
+  ht_resp_free(&r);
   expect_json(&x, js.data, (size_t)js.size);
 
   /* two gzip members back to back are one body */
   oa_bytes two, half1, half2;
   size_t cut = (size_t)pb.size / 2;
-  gzip_bytes(pb.data, cut, &half1);
-  gzip_bytes(pb.data + cut, (size_t)pb.size - cut, &half2);
+  enc_gzip(pb.data, cut, 6, &half1);
+  enc_gzip(pb.data + cut, (size_t)pb.size - cut, 6, &half2);
   oa_bytes_init(&two);
   oa_bytes_append(&two, half1.data, half1.size);
   oa_bytes_append(&two, half2.data, half2.size);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: gzip\r\n",
-                           .body = two.data,
-                           .len = (size_t)two.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, .extra = ENC_GZIP, BODY(two)}),
+      200);
   expect_pb(&x, pb.data, (size_t)pb.size);
 
   /* corrupt and truncated compressed bodies: 400 with a message */
   int64_t code;
   char msg[1024];
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: gzip\r\n",
-                           .body = pb.data,
-                           .len = 100},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(s.port, NULL,
+                              &(ht_request){.ctype = PB,
+                                            .extra = ENC_GZIP,
+                                            .body = pb.data,
+                                            .len = 100},
+                              &code, msg, sizeof msg),
+               400);
   CHECK_EQ_INT(code, 3);
   CHECK(strstr(msg, "gzip body") != NULL);
-  resp_free(&r);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: gzip\r\n",
-                           .body = gz.data,
-                           .len = (size_t)gz.size - 10},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(s.port, NULL,
+                              &(ht_request){.ctype = PB,
+                                            .extra = ENC_GZIP,
+                                            .body = gz.data,
+                                            .len = (size_t)gz.size - 10},
+                              &code, msg, sizeof msg),
+               400);
   CHECK(strstr(msg, "truncated") != NULL);
-  resp_free(&r);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = JS,
-                           .extra = "Content-Encoding: zstd\r\n",
-                           .body = zs.data,
-                           .len = (size_t)zs.size / 2},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK_EQ_STR(resp_header(&r, "Content-Type", msg, sizeof msg), JS);
-  CHECK(strstr((const char *)r.body, "zstd body is truncated") != NULL);
-  resp_free(&r);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: zstd\r\n",
-                           .body = "not zstd at all",
-                           .len = 15},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_answer(s.port, NULL,
+                           &(ht_request){.ctype = JS,
+                                         .extra = ENC_ZSTD,
+                                         .body = zs.data,
+                                         .len = (size_t)zs.size / 2},
+                           &r),
+               400);
+  CHECK_EQ_STR(ht_header(&r, "Content-Type", msg, sizeof msg), JS);
+  CHECK(strstr(r.body, "zstd body is truncated") != NULL);
+  ht_resp_free(&r);
+  CHECK_EQ_INT(http_pb_status(s.port, NULL,
+                              &(ht_request){.ctype = PB,
+                                            .extra = ENC_ZSTD,
+                                            .body = "not zstd at all",
+                                            .len = 15},
+                              &code, msg, sizeof msg),
+               400);
   CHECK(strstr(msg, "zstd body") != NULL);
-  resp_free(&r);
 
   /* unknown encoding */
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: br\r\n",
-                           .body = pb.data,
-                           .len = (size_t)pb.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 415);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(s.port, NULL,
+                              &(ht_request){.ctype = PB,
+                                            .extra = "Content-Encoding: br\r\n",
+                                            BODY(pb)},
+                              &code, msg, sizeof msg),
+               415);
   CHECK(strstr(msg, "Content-Encoding 'br'") != NULL);
   CHECK(strstr(msg, "gzip, zstd") != NULL);
-  resp_free(&r);
 
   check_dataset(&s, &x);
   server_stop(&s);
@@ -710,30 +537,21 @@ OA_TEST(test_lz4) {
   oa_bytes_init(&js);
   CHECK_OK(oa_otlp_traces_pb_to_json(pb.data, pb.size, &js, ep), ep);
   lz4_bytes(js.data, (size_t)js.size, LZ4F_max256KB, &jlz);
-  resp r;
+  ht_resp r;
   int64_t code;
   char msg[1024];
 
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: lz4\r\n",
-                           .body = lz.data,
-                           .len = (size_t)lz.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, .extra = ENC_LZ4, BODY(lz)}),
+      200);
   expect_pb(&x, pb.data, (size_t)pb.size);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = JS,
-                           .extra = "Content-Encoding: LZ4\r\n",
-                           .body = jlz.data,
-                           .len = (size_t)jlz.size,
-                           .chunked = true},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(http_status(s.port, NULL,
+                           &(ht_request){.ctype = JS,
+                                         .extra = "Content-Encoding: LZ4\r\n",
+                                         BODY(jlz),
+                                         .chunked = true}),
+               200);
   expect_json(&x, js.data, (size_t)js.size);
 
   /* two frames back to back are one body */
@@ -744,15 +562,10 @@ OA_TEST(test_lz4) {
   oa_bytes_init(&two);
   oa_bytes_append(&two, a.data, a.size);
   oa_bytes_append(&two, b.data, b.size);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: lz4\r\n",
-                           .body = two.data,
-                           .len = (size_t)two.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, .extra = ENC_LZ4, BODY(two)}),
+      200);
   expect_pb(&x, pb.data, (size_t)pb.size);
 
   /* the request path alone, in pieces of 1, 7 and 4096 bytes and whole:
@@ -790,19 +603,14 @@ OA_TEST(test_lz4) {
   lz4_bytes(zeros, big, LZ4F_max4MB, &bomb);
   free(zeros);
   CHECK(bomb.size < (1 << 20));
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: lz4\r\n",
-                           .body = bomb.data,
-                           .len = (size_t)bomb.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 413);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(
+      http_pb_status(s.port, NULL,
+                     &(ht_request){.ctype = PB, .extra = ENC_LZ4, BODY(bomb)},
+                     &code, msg, sizeof msg),
+      413);
   CHECK_EQ_INT(code, 8);
   CHECK(strstr(msg, "exceeds the limit of 1048576 bytes after decompression") !=
         NULL);
-  resp_free(&r);
   {
     oa_batch got;
     oa_batch_init(&got);
@@ -817,18 +625,15 @@ OA_TEST(test_lz4) {
   }
 
   /* truncated: no end mark (and no checksum) */
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: lz4\r\n",
-                           .body = lz.data,
-                           .len = (size_t)lz.size - 6},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(s.port, NULL,
+                              &(ht_request){.ctype = PB,
+                                            .extra = ENC_LZ4,
+                                            .body = lz.data,
+                                            .len = (size_t)lz.size - 6},
+                              &code, msg, sizeof msg),
+               400);
   CHECK_EQ_INT(code, 3);
   CHECK(strstr(msg, "lz4 body is truncated") != NULL);
-  resp_free(&r);
   /* corrupt: a flipped byte in the compressed blocks fails the block
    * decoder or the content checksum */
   oa_bytes bad;
@@ -836,41 +641,28 @@ OA_TEST(test_lz4) {
   oa_bytes_append(&bad, lz.data, lz.size);
   for (int64_t i = 40; i < bad.size - 8; i += 97)
     bad.data[i] ^= 0x5a;
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: lz4\r\n",
-                           .body = bad.data,
-                           .len = (size_t)bad.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(
+      http_pb_status(s.port, NULL,
+                     &(ht_request){.ctype = PB, .extra = ENC_LZ4, BODY(bad)},
+                     &code, msg, sizeof msg),
+      400);
   CHECK(strstr(msg, "lz4 body: ") != NULL);
-  resp_free(&r);
   /* not lz4 at all (gzip bytes): the frame magic is wrong */
   oa_bytes gz;
-  gzip_bytes(pb.data, (size_t)pb.size, &gz);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = JS,
-                           .extra = "Content-Encoding: lz4\r\n",
-                           .body = gz.data,
-                           .len = (size_t)gz.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK(strstr((const char *)r.body, "lz4 body: ") != NULL);
-  CHECK(strstr((const char *)r.body, "compressed byte") != NULL);
-  resp_free(&r);
+  enc_gzip(pb.data, (size_t)pb.size, 6, &gz);
+  CHECK_EQ_INT(
+      http_answer(s.port, NULL,
+                  &(ht_request){.ctype = JS, .extra = ENC_LZ4, BODY(gz)}, &r),
+      400);
+  CHECK(strstr(r.body, "lz4 body: ") != NULL);
+  CHECK(strstr(r.body, "compressed byte") != NULL);
+  ht_resp_free(&r);
   /* empty body with the encoding: no frame */
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: lz4\r\n",
-                           .body = "",
-                           .len = 0},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(
+          s.port, NULL,
+          &(ht_request){.ctype = PB, .extra = ENC_LZ4, .body = "", .len = 0}),
+      400);
 
   /* the counters (those set before the answer is sent) */
   oa_otlp_http_stats st;
@@ -948,20 +740,17 @@ OA_TEST(test_partial_success) {
   CHECK_EQ_INT(wb.length, 1);
   oa_batch_reset(&wb);
 
-  resp r;
+  ht_resp r;
   int64_t rej;
   char msg[1024];
-  CHECK_OK(
-      http(s.port,
-           &(request){.ctype = PB, .body = reqb.data, .len = (size_t)reqb.size},
-           &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(
+      http_answer(s.port, NULL, &(ht_request){.ctype = PB, BODY(reqb)}, &r),
+      200);
   CHECK(parse_partial_pb(&r, &rej, msg, sizeof msg));
   CHECK_EQ_INT(rej, 1);
   CHECK(msg[0] != 0);
   CHECK_EQ_STR(msg, want.error_message);
-  resp_free(&r);
+  ht_resp_free(&r);
   expect_pb(&x, reqb.data, (size_t)reqb.size);
 
   const char *js =
@@ -972,11 +761,12 @@ OA_TEST(test_partial_success) {
       "{\"traceId\":\"abc\",\"spanId\":\"eee19b7ec3c1b174\",\"name\":\"bad\"},"
       "{\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"zz\","
       "\"name\":\"bad2\"}]}]}]}";
-  CHECK_OK(
-      http(s.port, &(request){.ctype = JS, .body = js, .len = strlen(js)}, &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  json_object *o = json_tokener_parse((const char *)r.body);
+  CHECK_EQ_INT(
+      http_answer(s.port, NULL,
+                  &(ht_request){.ctype = JS, .body = js, .len = strlen(js)},
+                  &r),
+      200);
+  json_object *o = json_tokener_parse(r.body);
   json_object *ps = NULL, *v = NULL;
   CHECK(o && json_object_object_get_ex(o, "partialSuccess", &ps));
   CHECK(ps && json_object_object_get_ex(ps, "rejectedSpans", &v));
@@ -984,7 +774,7 @@ OA_TEST(test_partial_success) {
   CHECK(ps && json_object_object_get_ex(ps, "errorMessage", &v));
   CHECK(v && json_object_get_string_len(v) > 0);
   json_object_put(o);
-  resp_free(&r);
+  ht_resp_free(&r);
   expect_json(&x, js, strlen(js));
   CHECK_EQ_INT(x.b[1].length, 1);
 
@@ -1002,7 +792,6 @@ OA_TEST(test_malformed_and_content_type) {
     CHECK(0);
     return;
   }
-  resp r;
   int64_t code;
   char msg[1024];
   oa_error want = {{0}};
@@ -1013,47 +802,40 @@ OA_TEST(test_malformed_and_content_type) {
   static const uint8_t bad_pb[] = {0x0a, 0x05, 0x12, 0x01};
   CHECK(oa_otlp_decode_traces(bad_pb, sizeof bad_pb, NULL, &b, NULL, &want) ==
         EINVAL);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB, .body = bad_pb, .len = sizeof bad_pb},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(
+      http_pb_status(
+          s.port, NULL,
+          &(ht_request){.ctype = PB, .body = bad_pb, .len = sizeof bad_pb},
+          &code, msg, sizeof msg),
+      400);
   CHECK_EQ_INT(code, 3);
   CHECK_EQ_STR(msg, want.message);
-  resp_free(&r);
 
   const char *bad_js = "{\"resourceSpans\": [ {\"scopeSpans\": 7 ]";
   CHECK(oa_otlp_decode_traces_json(bad_js, (int64_t)strlen(bad_js), NULL, &b,
                                    NULL, &want) == EINVAL);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = JS, .body = bad_js, .len = strlen(bad_js)},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 400);
-  CHECK_EQ_STR(resp_header(&r, "Content-Type", msg, sizeof msg), JS);
-  json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
-  CHECK(o && json_object_object_get_ex(o, "code", &v) &&
-        json_object_get_int(v) == 3);
-  CHECK(o && json_object_object_get_ex(o, "message", &v) &&
-        strcmp(json_object_get_string(v), want.message) == 0);
-  json_object_put(o);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_json_status(
+          s.port, NULL,
+          &(ht_request){.ctype = JS, .body = bad_js, .len = strlen(bad_js)},
+          &code, msg, sizeof msg),
+      400);
+  CHECK_EQ_INT(code, 3);
+  CHECK_EQ_STR(msg, want.message);
   oa_batch_reset(&b);
 
   /* content types */
   const char *wrong[] = {"text/plain", "application/protobuf",
                          "application/x-protobufx", NULL};
   for (int i = 0; i < 4; i++) {
-    CHECK_OK(
-        http(s.port, &(request){.ctype = wrong[i], .body = "{}", .len = 2}, &r),
-        (oa_error *)NULL);
-    CHECK_EQ_INT(r.status, 415);
-    CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+    CHECK_EQ_INT(
+        http_pb_status(s.port, NULL,
+                       &(ht_request){.ctype = wrong[i], .body = "{}", .len = 2},
+                       &code, msg, sizeof msg),
+        415);
     CHECK(strstr(msg, "application/x-protobuf") != NULL);
     CHECK(strstr(msg, "application/json") != NULL);
     if (wrong[i]) CHECK(strstr(msg, wrong[i]) != NULL);
-    resp_free(&r);
   }
   check_dataset(&s, &(expected){.n = 0});
   server_stop(&s);
@@ -1067,61 +849,47 @@ OA_TEST(test_size_limits) {
     return;
   }
   expected x = {.n = 0};
-  resp r;
   int64_t code;
   char msg[1024];
 
   /* announced too large: answered at once, without a body */
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .len = (size_t)limit + 1,
-                           .headers_only = true},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 413);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(s.port, NULL,
+                              &(ht_request){.ctype = PB,
+                                            .len = (size_t)limit + 1,
+                                            .headers_only = true},
+                              &code, msg, sizeof msg),
+               413);
   CHECK_EQ_INT(code, 8);
   CHECK(strstr(msg, "1048577 bytes exceeds the limit of 1048576") != NULL);
-  resp_free(&r);
 
   /* chunked, no length: cut while reading */
   size_t big = (size_t)limit + limit / 2;
   uint8_t *zeros = calloc(1, 8 << 20);
-  CHECK_OK(
-      http(s.port,
-           &(request){.ctype = PB, .body = zeros, .len = big, .chunked = true},
-           &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 413);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(
+                   s.port, NULL,
+                   &(ht_request){
+                       .ctype = PB, .body = zeros, .len = big, .chunked = true},
+                   &code, msg, sizeof msg),
+               413);
   CHECK(strstr(msg, "exceeds the limit of 1048576 bytes") != NULL);
-  resp_free(&r);
 
   /* decompression bombs: 8 MiB of zeros in a few KiB */
   oa_bytes gz, zs;
-  gzip_bytes(zeros, 8 << 20, &gz);
-  zstd_bytes(zeros, 8 << 20, &zs);
+  enc_gzip(zeros, 8 << 20, 6, &gz);
+  enc_zstd(zeros, 8 << 20, 3, &zs);
   CHECK(gz.size < 64 * 1024);
   CHECK(zs.size < 64 * 1024);
-  const char *enc[2] = {"Content-Encoding: gzip\r\n",
-                        "Content-Encoding: zstd\r\n"};
+  const char *enc[2] = {ENC_GZIP, ENC_ZSTD};
   oa_bytes *bodies[2] = {&gz, &zs};
   for (int i = 0; i < 2; i++) {
-    CHECK_OK(http(s.port,
-                  &(request){.ctype = JS,
-                             .extra = enc[i],
-                             .body = bodies[i]->data,
-                             .len = (size_t)bodies[i]->size},
-                  &r),
-             (oa_error *)NULL);
-    CHECK_EQ_INT(r.status, 413);
-    json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
-    CHECK(o && json_object_object_get_ex(o, "code", &v) &&
-          json_object_get_int(v) == 8);
-    CHECK(o && json_object_object_get_ex(o, "message", &v) &&
-          strstr(json_object_get_string(v), "after decompression"));
-    json_object_put(o);
-    resp_free(&r);
+    CHECK_EQ_INT(
+        http_json_status(
+            s.port, NULL,
+            &(ht_request){.ctype = JS, .extra = enc[i], BODY(*bodies[i])},
+            &code, msg, sizeof msg),
+        413);
+    CHECK_EQ_INT(code, 8);
+    CHECK(strstr(msg, "after decompression") != NULL);
   }
   /* exactly at the limit after decompression is fine: a valid request
    * padded with an unknown field to limit bytes */
@@ -1136,38 +904,23 @@ OA_TEST(test_size_limits) {
   oa_bytes_append(&padded, hdr, 5);
   oa_bytes_append(&padded, zeros, (int64_t)pad);
   CHECK_EQ_INT(padded.size, limit);
-  gzip_bytes(padded.data, (size_t)padded.size, &pgz);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Content-Encoding: gzip\r\n",
-                           .body = pgz.data,
-                           .len = (size_t)pgz.size},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  enc_gzip(padded.data, (size_t)padded.size, 6, &pgz);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, .extra = ENC_GZIP, BODY(pgz)}),
+      200);
   expect_pb(&x, padded.data, (size_t)padded.size);
   /* one byte more is not */
   oa_bytes_append(&padded, "", 1);
   padded.data[padded.size - 1] = 0;
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .body = padded.data,
-                           .len = (size_t)padded.size,
-                           .chunked = true},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 413);
-  resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB, BODY(padded), .chunked = true}),
+      413);
 
   /* still serving */
-  CHECK_OK(
-      http(s.port,
-           &(request){.ctype = PB, .body = pb.data, .len = (size_t)pb.size},
-           &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(http_status(s.port, NULL, &(ht_request){.ctype = PB, BODY(pb)}),
+               200);
   expect_pb(&x, pb.data, (size_t)pb.size);
 
   check_dataset(&s, &x);
@@ -1188,23 +941,20 @@ OA_TEST(test_memory_limit) {
     return;
   }
   expected x = {.n = 0};
-  resp r;
+  ht_resp r;
   int got503 = 0;
   for (int i = 0; i < 200 && !got503; i++) {
     oa_bytes pb;
     gen_request(40, 100 + (uint64_t)i, &pb);
-    CHECK_OK(
-        http(s.port,
-             &(request){.ctype = PB, .body = pb.data, .len = (size_t)pb.size},
-             &r),
-        (oa_error *)NULL);
+    CHECK_OK(ht_send(s.port, &(ht_request){.ctype = PB, BODY(pb)}, &r),
+             (oa_error *)NULL);
     if (r.status == 200) {
       expect_pb(&x, pb.data, (size_t)pb.size);
     } else {
       CHECK_EQ_INT(r.status, 503);
       got503 = 1;
       char hv[64], msg[1024];
-      CHECK_EQ_STR(resp_header(&r, "Retry-After", hv, sizeof hv), "3");
+      CHECK_EQ_STR(ht_header(&r, "Retry-After", hv, sizeof hv), "3");
       int64_t code;
       CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
       CHECK_EQ_INT(code, 14);
@@ -1212,7 +962,7 @@ OA_TEST(test_memory_limit) {
       /* the RetryInfo detail */
       CHECK(memmem(r.body, r.body_len, "google.rpc.RetryInfo", 20) != NULL);
     }
-    resp_free(&r);
+    ht_resp_free(&r);
     oa_bytes_reset(&pb);
   }
   CHECK(got503);
@@ -1225,19 +975,15 @@ OA_TEST(test_memory_limit) {
   oa_bytes_init(&js);
   oa_error e_ = {{0}}, *ep = &e_;
   CHECK_OK(oa_otlp_traces_pb_to_json(pb.data, pb.size, &js, ep), ep);
-  CHECK_OK(
-      http(s.port,
-           &(request){.ctype = JS, .body = js.data, .len = (size_t)js.size},
-           &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 503);
-  json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
+  CHECK_EQ_INT(
+      http_answer(s.port, NULL, &(ht_request){.ctype = JS, BODY(js)}, &r), 503);
+  json_object *o = json_tokener_parse(r.body), *v = NULL;
   CHECK(o && json_object_object_get_ex(o, "code", &v) &&
         json_object_get_int(v) == 14);
   CHECK(o && json_object_object_get_ex(o, "details", &v) &&
         json_object_array_length(v) == 1);
   json_object_put(o);
-  resp_free(&r);
+  ht_resp_free(&r);
   /* everything accepted before is still there */
   check_dataset(&s, &x);
   server_stop(&s);
@@ -1252,66 +998,58 @@ OA_TEST(test_routing_and_auth) {
     CHECK(0);
     return;
   }
-  resp r;
+  ht_resp r;
   char hv[256], msg[1024];
   int64_t code;
   const char *signals[2] = {"/v1/logs", "/v1/metrics"};
   for (int i = 0; i < 2; i++) {
-    CHECK_OK(
-        http(s.port,
-             &(request){.path = signals[i], .ctype = PB, .body = "", .len = 0},
-             &r),
-        (oa_error *)NULL);
-    CHECK_EQ_INT(r.status, 404);
-    CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+    CHECK_EQ_INT(http_pb_status(
+                     s.port, NULL,
+                     &(ht_request){
+                         .path = signals[i], .ctype = PB, .body = "", .len = 0},
+                     &code, msg, sizeof msg),
+                 404);
     CHECK(strstr(msg, i ? "metrics are not supported yet"
                         : "logs are not supported yet") != NULL);
-    resp_free(&r);
   }
-  CHECK_OK(http(s.port, &(request){.path = "/v1/tracesx", .ctype = JS}, &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 404);
-  CHECK(strstr((const char *)r.body, "no such path '/v1/tracesx'") != NULL);
-  resp_free(&r);
+  CHECK_EQ_INT(http_answer(s.port, NULL,
+                           &(ht_request){.path = "/v1/tracesx", .ctype = JS},
+                           &r),
+               404);
+  CHECK(strstr(r.body, "no such path '/v1/tracesx'") != NULL);
+  ht_resp_free(&r);
 
   /* no token, wrong token, right token */
-  CHECK_OK(http(s.port, &(request){.ctype = PB}, &r), (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 401);
-  CHECK_EQ_STR(resp_header(&r, "WWW-Authenticate", hv, sizeof hv), "Bearer");
-  resp_free(&r);
-  CHECK_OK(
-      http(s.port,
-           &(request){.ctype = PB, .extra = "Authorization: Bearer s3cre\r\n"},
-           &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 401);
-  resp_free(&r);
-  CHECK_OK(http(s.port,
-                &(request){.ctype = PB,
-                           .extra = "Authorization: Bearer s3cretX\r\n"},
-                &r),
-           (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 401);
-  resp_free(&r);
-  CHECK_OK(
-      http(s.port,
-           &(request){.ctype = PB, .extra = "Authorization: bearer s3cret\r\n"},
-           &r),
-      (oa_error *)NULL);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
+  CHECK_EQ_INT(http_answer(s.port, NULL, &(ht_request){.ctype = PB}, &r), 401);
+  CHECK_EQ_STR(ht_header(&r, "WWW-Authenticate", hv, sizeof hv), "Bearer");
+  ht_resp_free(&r);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB,
+                                .extra = "Authorization: Bearer s3cre\r\n"}),
+      401);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB,
+                                .extra = "Authorization: Bearer s3cretX\r\n"}),
+      401);
+  CHECK_EQ_INT(
+      http_status(s.port, NULL,
+                  &(ht_request){.ctype = PB,
+                                .extra = "Authorization: bearer s3cret\r\n"}),
+      200);
 
   const char *methods[3] = {"GET", "PUT", "DELETE"};
   for (int i = 0; i < 3; i++) {
-    CHECK_OK(http(s.port,
-                  &(request){.method = methods[i],
-                             .ctype = PB,
-                             .extra = "Authorization: Bearer s3cret\r\n"},
-                  &r),
-             (oa_error *)NULL);
-    CHECK_EQ_INT(r.status, 405);
-    CHECK_EQ_STR(resp_header(&r, "Allow", hv, sizeof hv), "POST");
-    resp_free(&r);
+    CHECK_EQ_INT(
+        http_answer(s.port, NULL,
+                    &(ht_request){.method = methods[i],
+                                  .ctype = PB,
+                                  .extra = "Authorization: Bearer s3cret\r\n"},
+                    &r),
+        405);
+    CHECK_EQ_STR(ht_header(&r, "Allow", hv, sizeof hv), "POST");
+    ht_resp_free(&r);
   }
   check_dataset(&s, &(expected){.n = 0});
   server_stop(&s);
@@ -1331,21 +1069,19 @@ static void *client_thread(void *arg) {
     oa_bytes body;
     bool zstd = (i % 2) == 1;
     if (zstd)
-      zstd_bytes(pb.data, (size_t)pb.size, &body);
+      enc_zstd(pb.data, (size_t)pb.size, 3, &body);
     else {
       oa_bytes_init(&body);
       oa_bytes_append(&body, pb.data, pb.size);
     }
-    resp r;
-    if (http(j->port,
-             &(request){.ctype = PB,
-                        .extra = zstd ? "Content-Encoding: zstd\r\n" : NULL,
-                        .body = body.data,
-                        .len = (size_t)body.size},
-             &r) == 0 &&
+    ht_resp r;
+    if (ht_send(j->port,
+                &(ht_request){
+                    .ctype = PB, .extra = zstd ? ENC_ZSTD : NULL, BODY(body)},
+                &r) == 0 &&
         r.status == 200)
       j->ok++;
-    resp_free(&r);
+    ht_resp_free(&r);
     oa_bytes_reset(&pb);
     oa_bytes_reset(&body);
   }
@@ -1383,10 +1119,10 @@ OA_TEST(test_slow_client_timeout) {
     CHECK(0);
     return;
   }
-  int fd = connect_to(s.port);
+  int fd = ht_connect(s.port);
   CHECK(fd >= 0);
   const char *part = "POST /v1/traces HTTP/1.1\r\nHost: x\r\n";
-  send_all(fd, part, strlen(part));
+  ht_send_all(fd, part, strlen(part));
   struct timeval t0, t1;
   gettimeofday(&t0, NULL);
   char buf[256];
@@ -1398,46 +1134,6 @@ OA_TEST(test_slow_client_timeout) {
   CHECK(dt < 10.0);
   close(fd);
   server_stop(&s);
-}
-
-/* A CA, a server certificate for 127.0.0.1 and three client certificates:
- * client (signed by the CA, for TLS clients), rogue (self-signed, same
- * subject) and the server's own (signed by the CA but only for TLS
- * servers). Made by the openssl tool in dir; false when it is missing. */
-static bool make_pki(char *dir, size_t cap) {
-  snprintf(dir, cap, "/tmp/oa-http-mtls-XXXXXX");
-  if (!mkdtemp(dir)) return false;
-  char cmd[4096];
-  snprintf(
-      cmd, sizeof cmd,
-      "cd %s && set -e && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=oa-test-ca "
-      "-addext basicConstraints=critical,CA:TRUE "
-      "-addext keyUsage=critical,keyCertSign,cRLSign "
-      "-keyout ca.key -out ca.pem && "
-      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
-      "extendedKeyUsage=serverAuth\\n' > server.ext && "
-      "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
-      "-keyout server.key -out server.csr && "
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-      "-CAcreateserial -days 1 -extfile server.ext -out server.pem && "
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=oa-test-client "
-      "-keyout client.key -out client.csr && "
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-      "-CAcreateserial -days 1 -extfile client.ext -out client.pem && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
-      "-subj /CN=oa-test-client -keyout rogue.key -out rogue.pem",
-      dir);
-  char quiet[4200];
-  snprintf(quiet, sizeof quiet, "(%s) >/dev/null 2>&1", cmd);
-  return system(quiet) == 0;
-}
-
-static void rm_dir(const char *dir) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) printf("could not remove %s\n", dir);
 }
 
 /* A server on a free port with HTTPS (and mTLS when ca is set). */
@@ -1457,9 +1153,9 @@ static int server_start_tls(server *s, const char *dir, bool mtls) {
 
 OA_TEST(test_https_and_mtls) {
   char dir[64];
-  if (!make_pki(dir, sizeof dir)) {
+  if (!ht_make_pki(dir, sizeof dir)) {
     printf("skip test_https_and_mtls: openssl not available\n");
-    rm_dir(dir);
+    ht_rm_dir(dir);
     return;
   }
   char ca[128], ccert[128], ckey[128], rcert[128], rkey[128], scert[128],
@@ -1483,11 +1179,11 @@ OA_TEST(test_https_and_mtls) {
       "\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"eee19b7ec3c1b102\","
       "\"name\":\"over-mtls\",\"startTimeUnixNano\":\"1\","
       "\"endTimeUnixNano\":\"2\"}]}]}]}";
-  const request q1 = {.ctype = PB, .body = pb1.data, .len = (size_t)pb1.size};
-  const request q2 = {.ctype = PB, .body = pb2.data, .len = (size_t)pb2.size};
-  const request q3 = {.ctype = PB, .body = pb3.data, .len = (size_t)pb3.size};
-  const request qj = {.ctype = JS, .body = js, .len = sizeof js - 1};
-  resp r;
+  const ht_request q1 = {.ctype = PB, BODY(pb1)};
+  const ht_request q2 = {.ctype = PB, BODY(pb2)};
+  const ht_request q3 = {.ctype = PB, BODY(pb3)};
+  const ht_request qj = {.ctype = JS, .body = js, .len = sizeof js - 1};
+  ht_resp r;
   int64_t code;
   char msg[1024];
 
@@ -1495,19 +1191,17 @@ OA_TEST(test_https_and_mtls) {
   server s;
   CHECK(server_start_tls(&s, dir, false) == 0);
   expected x = {.n = 0};
-  CHECK_EQ_INT(https(s.port, &anon, &q1, &r), 0);
-  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(http_answer(s.port, &anon, &q1, &r), 200);
   CHECK_EQ_INT(r.body_len, 0);
   expect_pb(&x, pb1.data, (size_t)pb1.size);
-  resp_free(&r);
+  ht_resp_free(&r);
   /* a client that has a certificate is not asked for it either */
-  CHECK_EQ_INT(https(s.port, &rogue, &q2, &r), 0);
-  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(http_answer(s.port, &rogue, &q2, &r), 200);
   expect_pb(&x, pb2.data, (size_t)pb2.size);
-  resp_free(&r);
+  ht_resp_free(&r);
   /* plain HTTP on the HTTPS port gets no HTTP answer */
-  CHECK(http(s.port, &q3, &r) != 0 || r.status == 0);
-  resp_free(&r);
+  CHECK(ht_send(s.port, &q3, &r) != 0 || r.status == 0);
+  ht_resp_free(&r);
   check_dataset(&s, &x);
   expected_free(&x);
   server_stop(&s);
@@ -1515,15 +1209,13 @@ OA_TEST(test_https_and_mtls) {
   /* mutual TLS */
   CHECK(server_start_tls(&s, dir, true) == 0);
   /* the right client certificate: protobuf and JSON accepted */
-  CHECK_EQ_INT(https(s.port, &good, &q1, &r), 0);
-  CHECK_EQ_INT(r.status, 200);
+  CHECK_EQ_INT(http_answer(s.port, &good, &q1, &r), 200);
   expect_pb(&x, pb1.data, (size_t)pb1.size);
-  resp_free(&r);
-  CHECK_EQ_INT(https(s.port, &good, &qj, &r), 0);
-  CHECK_EQ_INT(r.status, 200);
-  CHECK_EQ_STR((const char *)r.body, "{}");
+  ht_resp_free(&r);
+  CHECK_EQ_INT(http_answer(s.port, &good, &qj, &r), 200);
+  CHECK_EQ_STR(r.body, "{}");
   expect_json(&x, js, sizeof js - 1);
-  resp_free(&r);
+  ht_resp_free(&r);
   /* three requests on one connection: the certificate checked once serves
    * them all */
   int n_ok = 0;
@@ -1531,45 +1223,32 @@ OA_TEST(test_https_and_mtls) {
   CHECK_EQ_INT(n_ok, 3);
   for (int i = 0; i < 3; i++)
     expect_pb(&x, pb2.data, (size_t)pb2.size);
-  resp_free(&r);
+  ht_resp_free(&r);
 
   /* no client certificate: 401, nothing stored, in the request's format */
-  CHECK_EQ_INT(https(s.port, &anon, &q3, &r), 0);
-  CHECK_EQ_INT(r.status, 401);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(s.port, &anon, &q3, &code, msg, sizeof msg), 401);
   CHECK_EQ_INT(code, 16); /* UNAUTHENTICATED */
   CHECK(strstr(msg, "client certificate required") != NULL);
-  resp_free(&r);
-  CHECK_EQ_INT(https(s.port, &anon, &qj, &r), 0);
-  CHECK_EQ_INT(r.status, 401);
-  json_object *o = json_tokener_parse((const char *)r.body), *v = NULL;
-  CHECK(o && json_object_object_get_ex(o, "code", &v) &&
-        json_object_get_int(v) == 16);
-  CHECK(o && json_object_object_get_ex(o, "message", &v) &&
-        strstr(json_object_get_string(v), "signed by its client CA"));
-  json_object_put(o);
-  resp_free(&r);
+  CHECK_EQ_INT(http_json_status(s.port, &anon, &qj, &code, msg, sizeof msg),
+               401);
+  CHECK_EQ_INT(code, 16);
+  CHECK(strstr(msg, "signed by its client CA") != NULL);
   /* checked before routing: no path is revealed without a certificate */
-  CHECK_EQ_INT(
-      https(s.port, &anon, &(request){.method = "GET", .path = "/v1/logs"}, &r),
-      0);
-  CHECK_EQ_INT(r.status, 401);
-  resp_free(&r);
+  CHECK_EQ_INT(http_status(s.port, &anon,
+                           &(ht_request){.method = "GET", .path = "/v1/logs"}),
+               401);
 
   /* a self-signed certificate: 403 saying why */
-  CHECK_EQ_INT(https(s.port, &rogue, &q3, &r), 0);
-  CHECK_EQ_INT(r.status, 403);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(http_pb_status(s.port, &rogue, &q3, &code, msg, sizeof msg),
+               403);
   CHECK_EQ_INT(code, 7); /* PERMISSION_DENIED */
   CHECK(strstr(msg, "client certificate rejected") != NULL);
   CHECK(strstr(msg, "issuer is unknown") != NULL);
-  resp_free(&r);
   /* signed by the CA but for servers only (extended key usage) */
-  CHECK_EQ_INT(https(s.port, &server_as_client, &q3, &r), 0);
-  CHECK_EQ_INT(r.status, 403);
-  CHECK(parse_status_pb(&r, &code, msg, sizeof msg));
+  CHECK_EQ_INT(
+      http_pb_status(s.port, &server_as_client, &q3, &code, msg, sizeof msg),
+      403);
   CHECK(strstr(msg, "intended purpose") != NULL);
-  resp_free(&r);
   /* the rejections stored nothing */
   check_dataset(&s, &x);
   expected_free(&x);
@@ -1615,7 +1294,7 @@ OA_TEST(test_https_and_mtls) {
   oa_bytes_reset(&pb1);
   oa_bytes_reset(&pb2);
   oa_bytes_reset(&pb3);
-  rm_dir(dir);
+  ht_rm_dir(dir);
 }
 
 OA_TEST(test_start_errors) {
