@@ -1,6 +1,8 @@
 /* libFuzzer target: the IPC stream reader, fed in up to three pieces so that
  * messages straddle pushes. Odd-sized inputs are copied in with push, even
- * ones are handed over zero-copy with push_buffer. */
+ * ones are handed over zero-copy with push_buffer. Then the same bytes
+ * message by message with oa_ipc_message_read and a decoder, as the
+ * exporter replays its queue files. */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,6 +38,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (rc == 0) (void)oa_ipc_stream_reader_close(r, &err);
   oa_ipc_stream_reader_free(r);
+
+  oa_ipc_decoder *dec = NULL;
+  if (oa_ipc_decoder_new(&dec, &opt, NULL) == 0) {
+    oa_buffer all = {data, (int64_t)size, region};
+    int64_t pos = 0;
+    for (rc = 0; rc == 0;) {
+      oa_ipc_message m;
+      oa_ipc_message_init(&m);
+      rc = oa_ipc_message_read(&all, &pos, opt.max_depth, &m, &err);
+      bool end = rc == 0 && m.type == OA_IPC_MSG_NONE;
+      if (rc == 0 && !end) {
+        oa_buffer body = m.n_segments ? m.segments[0] : (oa_buffer){0};
+        oa_batch b;
+        oa_batch_init(&b);
+        oa_ipc_msg_type t;
+        rc = oa_ipc_decoder_decode(dec, m.metadata.data, m.metadata.size, &body,
+                                   &t, &b, &err);
+        if (rc == 0 && t == OA_IPC_MSG_RECORD_BATCH) oa_fuzz_walk(&b);
+        oa_batch_reset(&b);
+      }
+      oa_ipc_message_reset(&m);
+      if (end) break;
+    }
+    oa_ipc_decoder_free(dec);
+  }
   oa_fuzz_release_last(region);
   return 0;
 }

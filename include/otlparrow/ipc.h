@@ -114,6 +114,35 @@ typedef int (*oa_ipc_emit_fn)(void *ctx, const oa_ipc_message *msg,
 int oa_ipc_encoder_batch(oa_ipc_encoder *enc, const oa_batch *batch,
                          oa_ipc_emit_fn emit, void *ctx, oa_error *err);
 void oa_ipc_encoder_forbid_replacement(oa_ipc_encoder *enc, bool forbid);
+/* Starts a new stream: dictionaries count as never sent, so the next batch
+ * emits them whole. Keeps the schema and the codec contexts (cheaper than a
+ * new encoder per stream). */
+void oa_ipc_encoder_restart(oa_ipc_encoder *enc);
+/* The encoder's schema (borrowed). */
+const oa_schema *oa_ipc_encoder_schema_of(const oa_ipc_encoder *enc);
+
+/* As oa_ipc_encoder_batch, but a record batch whose body would exceed
+ * max_body bytes is emitted as consecutive row slices instead, each under
+ * the bound (or of one row). max_body <= 0: no bound. */
+int oa_ipc_encoder_batch_bounded(oa_ipc_encoder *enc, const oa_batch *batch,
+                                 int64_t max_body, oa_ipc_emit_fn emit,
+                                 void *ctx, oa_error *err);
+
+/* dst (initialized; replaced) becomes a copy of src that outlives it: the
+ * metadata is copied, body segments with a region are shared (retained, no
+ * copy), borrowed ones are copied. For keeping what an emit callback got. */
+int oa_ipc_message_share(oa_ipc_message *dst, const oa_ipc_message *src,
+                         oa_error *err);
+
+/* Reads the framed message at stream[*pos] into out (initialized; replaced)
+ * and advances *pos past it. The metadata flatbuffer is verified (nesting up
+ * to max_depth) and copied; the body is one segment that points into stream
+ * and retains its region (with no region it borrows: keep stream alive). At
+ * the end of the bytes or at an end-of-stream marker out->type is
+ * OA_IPC_MSG_NONE. Truncated or malformed framing: EINVAL naming the
+ * offset; tensor messages: ENOTSUP. Bodies are not decoded (use a decoder). */
+int oa_ipc_message_read(const oa_buffer *stream, int64_t *pos,
+                        int32_t max_depth, oa_ipc_message *out, oa_error *err);
 
 /* -------------------------------------------------------------- decoder */
 

@@ -669,6 +669,19 @@ void oa_ipc_encoder_forbid_replacement(oa_ipc_encoder *enc, bool forbid) {
   enc->forbid_replacement = forbid;
 }
 
+void oa_ipc_encoder_restart(oa_ipc_encoder *enc) {
+  for (int64_t i = 0; i < enc->n_dicts; i++) {
+    oa_array_reset(&enc->dicts[i].sent);
+    enc->dicts[i].have = false;
+    enc->dicts[i].seen_batch = -1;
+  }
+  enc->n_batches = 0;
+}
+
+const oa_schema *oa_ipc_encoder_schema_of(const oa_ipc_encoder *enc) {
+  return enc->schema;
+}
+
 int oa_ipc_encoder_schema(oa_ipc_encoder *enc, oa_ipc_message *out,
                           oa_error *err) {
   out->type = OA_IPC_MSG_SCHEMA;
