@@ -98,6 +98,17 @@ int oa_flight_client_do_put(oa_flight_client *c, const char *path,
                             const oa_buffer *app_metadata,
                             oa_flight_put_result *res, oa_error *err);
 
+/* One DoPut stream of messages encoded earlier (oa_ipc_encoder_batch_bounded
+ * and oa_ipc_message_share, or oa_ipc_message_read from stored bytes):
+ * msgs[0] is the schema, then dictionaries and record batches in stream
+ * order; a second schema is refused (EINVAL). app_metadata (NULL: none) is
+ * sent with every record batch message. Bodies are sent from the messages'
+ * segments without a copy. Waits for the server's status. */
+int oa_flight_client_do_put_messages(oa_flight_client *c, const char *path,
+                                     const oa_ipc_message *msgs, int64_t n,
+                                     const oa_buffer *app_metadata,
+                                     oa_flight_put_result *res, oa_error *err);
+
 /* ---------------------------------------------------------------- DoGet */
 
 typedef struct oa_flight_get_result {

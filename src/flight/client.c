@@ -312,36 +312,12 @@ static int send_bytes(oa_grpc_stream *s, const oa_bytes *b, oa_error *err) {
 typedef struct put_state {
   oa_flight_client *c;
   oa_grpc_stream *s;
-  const oa_flight_descriptor *desc; /* until the first message is sent */
-  const oa_buffer *app;             /* of the current batch */
-  oa_flight_wire *q;                /* encoded, not sent yet */
-  int64_t qn, qcap;
+  const char *path;
+  oa_flight_descriptor desc;
+  bool desc_sent;
+  const oa_buffer *app; /* of the current batch */
   oa_flight_put_result res;
-  oa_ipc_msg_type last_type;
-  int64_t last_body;
 } put_state;
-
-static int put_emit(void *ctx, const oa_ipc_message *msg, oa_error *err) {
-  put_state *p = ctx;
-  if (p->qn == p->qcap) {
-    int64_t cap = p->qcap ? p->qcap * 2 : 8;
-    oa_flight_wire *q = realloc(p->q, (size_t)cap * sizeof *q);
-    if (!q) return oa_error_set(err, ENOMEM, "flight client: out of memory");
-    p->q = q;
-    p->qcap = cap;
-  }
-  oa_flight_wire *w = &p->q[p->qn];
-  oa_flight_wire_init(w);
-  bool rb = msg->type == OA_IPC_MSG_RECORD_BATCH;
-  const oa_buffer *app = rb ? p->app : NULL;
-  OA_RETURN_NOT_OK(oa_flight_data_encode(p->desc, msg, app ? app->data : NULL,
-                                         app ? app->size : 0, w, err));
-  p->desc = NULL;
-  p->qn++;
-  p->last_type = msg->type;
-  p->last_body = msg->body_length;
-  return 0;
-}
 
 static void handle_ack(put_state *p, const oa_grpc_message *m) {
   p->res.acks++;
@@ -363,69 +339,80 @@ static int poll_acks(put_state *p, oa_error *err) {
   }
 }
 
-static int flush_queue(put_state *p, oa_error *err) {
-  int rc = 0;
-  for (int64_t i = 0; i < p->qn; i++) {
-    if (rc == 0) {
-      rc = send_wire(p->s, &p->q[i], err);
-      if (rc == 0) {
-        p->res.messages++;
-        p->res.bytes += p->q[i].size;
-        rc = poll_acks(p, err);
-      }
-    }
-    oa_flight_wire_reset(&p->q[i]);
+/* Sends one message as FlightData (the descriptor with the first, the
+ * batch's app_metadata with record batches). */
+static int put_emit(void *ctx, const oa_ipc_message *msg, oa_error *err) {
+  put_state *p = ctx;
+  bool rb = msg->type == OA_IPC_MSG_RECORD_BATCH;
+  const oa_buffer *app = rb ? p->app : NULL;
+  oa_flight_wire w;
+  oa_flight_wire_init(&w);
+  int rc = oa_flight_data_encode(p->desc_sent ? NULL : &p->desc, msg,
+                                 app ? app->data : NULL, app ? app->size : 0,
+                                 &w, err);
+  if (rc == 0) rc = send_wire(p->s, &w, err);
+  if (rc == 0) {
+    p->desc_sent = true;
+    p->res.messages++;
+    p->res.bytes += w.size;
+    if (rb) p->res.batches++;
+    rc = poll_acks(p, err);
   }
-  p->qn = 0;
+  oa_flight_wire_reset(&w);
   return rc;
 }
 
-/* Encodes rows [off, off+len) of batch into the queue; a record batch
- * message over the limit is replaced by two halves (its dictionaries were
- * queued already). */
-static int encode_rows(put_state *p, oa_ipc_encoder *enc, const oa_batch *b,
-                       int64_t off, int64_t len, oa_error *err) {
-  oa_batch piece;
-  oa_batch_init(&piece);
-  const oa_batch *src = b;
-  if (off != 0 || len != b->length) {
-    OA_RETURN_NOT_OK(oa_batch_slice(&piece, b, off, len, err));
-    src = &piece;
-  }
-  int rc = oa_ipc_encoder_batch(enc, src, put_emit, p, err);
-  oa_batch_reset(&piece);
-  if (rc) return rc;
-  if (p->c->max_msg > 0 && p->last_type == OA_IPC_MSG_RECORD_BATCH &&
-      p->last_body > p->c->max_msg && len > 1) {
-    oa_flight_wire_reset(&p->q[--p->qn]);
-    int64_t half = len / 2;
-    OA_RETURN_NOT_OK(encode_rows(p, enc, b, off, half, err));
-    return encode_rows(p, enc, b, off + half, len - half, err);
-  }
-  p->res.batches++;
+static int put_begin(oa_flight_client *c, const char *path, put_state *p,
+                     oa_error *err) {
+  begin_call(c);
+  memset(p, 0, sizeof *p);
+  if (!path || !*path)
+    return oa_error_set(err, EINVAL, "DoPut: empty descriptor path");
+  p->c = c;
+  p->path = path;
+  oa_flight_descriptor_path(&p->desc, path);
+  oa_grpc_call_options co;
+  call_options(c, &co);
+  int rc = oa_grpc_stream_start(&p->s, c->ch, SERVICE "DoPut", &co, err);
+  if (rc) return oa_error_prefix(err, rc, "DoPut '%s': ", path);
   return 0;
 }
 
-static int put_batch(put_state *p, oa_ipc_encoder *enc, const oa_batch *b,
-                     oa_error *err) {
-  int64_t bytes = 0;
-  for (int64_t i = 0; i < b->n_columns; i++)
-    bytes += oa_array_buffer_bytes(&b->columns[i]);
-  int64_t max = p->c->max_msg;
-  int64_t pieces = max > 0 && b->length > 1 ? (bytes + max - 1) / max : 1;
-  if (pieces < 1) pieces = 1;
-  if (pieces > b->length) pieces = b->length > 0 ? b->length : 1;
-  int64_t rows = (b->length + pieces - 1) / pieces;
-  if (pieces == 1 || rows <= 0) {
-    OA_RETURN_NOT_OK(encode_rows(p, enc, b, 0, b->length, err));
-    return flush_queue(p, err);
+/* Ends the call after the messages were sent (rc 0) or sending failed with
+ * rc (local->message says why): the remaining acknowledgements, then the
+ * server's status. A local failure cancels the call. */
+static int put_end(put_state *p, int rc, const oa_error *local,
+                   oa_flight_put_result *res, oa_error *err) {
+  oa_flight_client *c = p->c;
+  const char *path = p->path;
+  bool io_failed = rc == EPIPE; /* the server ended the call: its status */
+  if (rc == 0 || io_failed) {
+    oa_grpc_stream_close_send(p->s, NULL);
+    for (;;) {
+      oa_grpc_message *am = NULL;
+      bool got = false;
+      if (oa_grpc_stream_read(p->s, &am, &got, NULL) || !got) break;
+      handle_ack(p, am);
+    }
   }
-  for (int64_t off = 0; off < b->length; off += rows) {
-    int64_t n = b->length - off < rows ? b->length - off : rows;
-    OA_RETURN_NOT_OK(encode_rows(p, enc, b, off, n, err));
-    OA_RETURN_NOT_OK(flush_queue(p, err));
+  oa_grpc_result r;
+  oa_grpc_result_init(&r);
+  int out = 0;
+  if (rc && !io_failed) {
+    out = oa_error_set(err, rc, "DoPut '%s': %s", path, local->message);
+  } else {
+    oa_grpc_stream_finish(p->s, &r, NULL);
+    char what[300];
+    snprintf(what, sizeof what, "DoPut '%s'", path);
+    out = take_status(c, &r, what, err);
+    if (out == 0 && io_failed)
+      out = oa_error_set(err, EIO, "DoPut '%s': the stream broke: %s", path,
+                         local->message);
   }
-  return 0;
+  oa_grpc_result_reset(&r);
+  oa_grpc_stream_free(p->s);
+  if (res) *res = p->res;
+  return out;
 }
 
 int oa_flight_client_do_put(oa_flight_client *c, const char *path,
@@ -433,38 +420,36 @@ int oa_flight_client_do_put(oa_flight_client *c, const char *path,
                             int64_t n, const oa_ipc_write_options *wopt,
                             const oa_buffer *app_metadata,
                             oa_flight_put_result *res, oa_error *err) {
-  begin_call(c);
   if (res) memset(res, 0, sizeof *res);
-  if (!path || !*path)
-    return oa_error_set(err, EINVAL, "DoPut: empty descriptor path");
-  if (!schema) return oa_error_set(err, EINVAL, "DoPut: NULL schema");
-  if (n < 0 || (n > 0 && !batches))
+  if (!schema) {
+    begin_call(c);
+    return oa_error_set(err, EINVAL, "DoPut: NULL schema");
+  }
+  if (n < 0 || (n > 0 && !batches)) {
+    begin_call(c);
     return oa_error_set(err, EINVAL, "DoPut: %lld batches", (long long)n);
-  oa_flight_descriptor desc;
-  oa_flight_descriptor_path(&desc, path);
-  put_state p;
-  memset(&p, 0, sizeof p);
-  p.c = c;
-  p.desc = &desc;
+  }
   oa_ipc_encoder *enc = NULL;
-  int rc = oa_ipc_encoder_new(&enc, schema, wopt, err);
-  if (rc) return oa_error_prefix(err, rc, "DoPut '%s': ", path);
-  oa_grpc_call_options co;
-  call_options(c, &co);
-  rc = oa_grpc_stream_start(&p.s, c->ch, SERVICE "DoPut", &co, err);
+  if (path && *path) {
+    int rc = oa_ipc_encoder_new(&enc, schema, wopt, err);
+    if (rc) {
+      begin_call(c);
+      return oa_error_prefix(err, rc, "DoPut '%s': ", path);
+    }
+  }
+  put_state p;
+  int rc = put_begin(c, path, &p, err);
   if (rc) {
     oa_ipc_encoder_free(enc);
-    return oa_error_prefix(err, rc, "DoPut '%s': ", path);
+    return rc;
   }
   oa_error local;
   local.message[0] = 0;
-  bool io_failed = false;
   oa_ipc_message m;
   oa_ipc_message_init(&m);
   rc = oa_ipc_encoder_schema(enc, &m, &local);
   if (rc == 0) rc = put_emit(&p, &m, &local);
   oa_ipc_message_reset(&m);
-  if (rc == 0) rc = flush_queue(&p, &local);
   for (int64_t i = 0; rc == 0 && i < n; i++) {
     if (batches[i].schema && batches[i].n_columns != schema->n_fields) {
       rc = oa_error_set(&local, EINVAL,
@@ -474,42 +459,40 @@ int oa_flight_client_do_put(oa_flight_client *c, const char *path,
       break;
     }
     p.app = app_metadata ? &app_metadata[i] : NULL;
-    rc = put_batch(&p, enc, &batches[i], &local);
+    rc = oa_ipc_encoder_batch_bounded(enc, &batches[i], c->max_msg, put_emit,
+                                      &p, &local);
   }
-  for (int64_t i = 0; i < p.qn; i++)
-    oa_flight_wire_reset(&p.q[i]);
-  free(p.q);
   oa_ipc_encoder_free(enc);
-  if (rc == EPIPE) io_failed = true; /* the server ended the call: its status */
-  /* the remaining acknowledgements, then the status */
-  if (rc == 0 || io_failed) {
-    oa_grpc_stream_close_send(p.s, NULL);
-    for (;;) {
-      oa_grpc_message *am = NULL;
-      bool got = false;
-      if (oa_grpc_stream_read(p.s, &am, &got, NULL) || !got) break;
-      handle_ack(&p, am);
-    }
+  return put_end(&p, rc, &local, res, err);
+}
+
+int oa_flight_client_do_put_messages(oa_flight_client *c, const char *path,
+                                     const oa_ipc_message *msgs, int64_t n,
+                                     const oa_buffer *app_metadata,
+                                     oa_flight_put_result *res, oa_error *err) {
+  if (res) memset(res, 0, sizeof *res);
+  if (n < 1 || !msgs || msgs[0].type != OA_IPC_MSG_SCHEMA) {
+    begin_call(c);
+    return oa_error_set(err, EINVAL,
+                        "DoPut: the messages must start with a schema "
+                        "(%lld messages)",
+                        (long long)n);
   }
-  oa_grpc_result r;
-  oa_grpc_result_init(&r);
-  int out = 0;
-  if (rc && !io_failed) {
-    /* a local failure: cancel the call, report what went wrong here */
-    out = oa_error_set(err, rc, "DoPut '%s': %s", path, local.message);
-  } else {
-    oa_grpc_stream_finish(p.s, &r, NULL);
-    char what[300];
-    snprintf(what, sizeof what, "DoPut '%s'", path);
-    out = take_status(c, &r, what, err);
-    if (out == 0 && io_failed)
-      out = oa_error_set(err, EIO, "DoPut '%s': the stream broke: %s", path,
-                         local.message);
+  put_state p;
+  OA_RETURN_NOT_OK(put_begin(c, path, &p, err));
+  oa_error local;
+  local.message[0] = 0;
+  p.app = app_metadata;
+  int rc = 0;
+  for (int64_t i = 0; rc == 0 && i < n; i++) {
+    if (i > 0 && msgs[i].type == OA_IPC_MSG_SCHEMA)
+      rc = oa_error_set(&local, EINVAL,
+                        "message %lld is a second schema (start a new DoPut)",
+                        (long long)i);
+    else
+      rc = put_emit(&p, &msgs[i], &local);
   }
-  oa_grpc_result_reset(&r);
-  oa_grpc_stream_free(p.s);
-  if (res) *res = p.res;
-  return out;
+  return put_end(&p, rc, &local, res, err);
 }
 
 /* ---------------------------------------------------------------- DoGet */

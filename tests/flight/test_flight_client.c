@@ -436,6 +436,104 @@ OA_TEST(test_split_and_memory_limit) {
   ts_stop(&t);
 }
 
+typedef struct msg_list {
+  oa_ipc_message v[64];
+  int64_t n;
+} msg_list;
+
+static int keep_msg(void *ctx, const oa_ipc_message *m, oa_error *err) {
+  msg_list *l = ctx;
+  if (l->n == 64) return oa_error_set(err, E2BIG, "too many messages");
+  oa_ipc_message_init(&l->v[l->n]);
+  OA_RETURN_NOT_OK(oa_ipc_message_share(&l->v[l->n], m, err));
+  l->n++;
+  return 0;
+}
+
+/* Messages encoded once, stored as framed bytes and read back (what the
+ * exporter's queue does), sent with do_put_messages: the server stores the
+ * rows, and every record batch carries the app_metadata. A stream that does
+ * not start with a schema, or has a second one, is refused locally and the
+ * client keeps working. */
+OA_TEST(test_put_messages) {
+  oa_error err_, *err = &err_;
+  tserver t;
+  ts_opts to = {0};
+  ts_start(&t, &to);
+  oa_batch spans[2];
+  make_spans(spans, 2, 3000);
+  oa_ipc_write_options w;
+  oa_ipc_write_options_init(&w);
+  w.compression = OA_COMPRESSION_ZSTD;
+  oa_ipc_encoder *enc;
+  CHECK_OK(oa_ipc_encoder_new(&enc, spans[0].schema, &w, err), err);
+  msg_list l = {.n = 0};
+  oa_ipc_message m;
+  oa_ipc_message_init(&m);
+  CHECK_OK(oa_ipc_encoder_schema(enc, &m, err), err);
+  CHECK_OK(keep_msg(&l, &m, err), err);
+  oa_ipc_message_reset(&m);
+  for (int i = 0; i < 2; i++)
+    CHECK_OK(oa_ipc_encoder_batch_bounded(enc, &spans[i], 200 << 10, keep_msg,
+                                          &l, err),
+             err);
+  oa_ipc_encoder_free(enc);
+  int64_t rbs = 0;
+  oa_bytes flat;
+  oa_bytes_init(&flat);
+  for (int64_t i = 0; i < l.n; i++) {
+    rbs += l.v[i].type == OA_IPC_MSG_RECORD_BATCH;
+    CHECK_OK(oa_ipc_message_frame(&l.v[i], &flat, err), err);
+    oa_ipc_message_reset(&l.v[i]);
+  }
+  CHECK(rbs > 2); /* split: 200 KiB bodies */
+  oa_buffer stream;
+  CHECK_OK(oa_bytes_finish(&flat, &stream), err);
+  msg_list back = {.n = 0};
+  for (int64_t pos = 0;;) {
+    CHECK(back.n < 64);
+    oa_ipc_message_init(&back.v[back.n]);
+    CHECK_OK(oa_ipc_message_read(&stream, &pos, 64, &back.v[back.n], err), err);
+    if (back.v[back.n].type == OA_IPC_MSG_NONE) break;
+    back.n++;
+  }
+  oa_region_release(stream.region); /* the messages hold it */
+  CHECK_EQ_INT(back.n, l.n);
+  oa_flight_client *c = NULL;
+  CHECK_OK(oa_flight_client_new(&c, t.uri, NULL, err), err);
+  acks a = {.n = 0};
+  oa_flight_client_set_ack_handler(c, on_ack, &a);
+  oa_buffer app = {(const uint8_t *)"batch-7", 7, NULL};
+  oa_flight_put_result pr;
+  CHECK_OK(oa_flight_client_do_put_messages(c, "pre", back.v, back.n, &app, &pr,
+                                            err),
+           err);
+  CHECK_EQ_INT(pr.messages, back.n);
+  CHECK_EQ_INT(pr.batches, rbs);
+  CHECK_EQ_INT(pr.acks, rbs);
+  CHECK_EQ_INT(a.n, rbs);
+  CHECK(strcmp(a.seen[0], "batch-7") == 0);
+  CHECK(strcmp(a.seen[rbs - 1], "batch-7") == 0);
+  check_stored(&t, "pre", spans, 2);
+  /* no schema first; a second schema */
+  CHECK_FAILS(oa_flight_client_do_put_messages(c, "pre", back.v + 1, back.n - 1,
+                                               NULL, NULL, err),
+              EINVAL, err, "start with a schema");
+  oa_ipc_message twice[2] = {back.v[0], back.v[0]};
+  CHECK_FAILS(
+      oa_flight_client_do_put_messages(c, "pre2", twice, 2, NULL, NULL, err),
+      EINVAL, err, "second schema");
+  CHECK_OK(oa_flight_client_do_put_messages(c, "pre", back.v, back.n, NULL, &pr,
+                                            err),
+           err);
+  CHECK_EQ_INT(pr.acks, rbs);
+  for (int64_t i = 0; i < back.n; i++)
+    oa_ipc_message_reset(&back.v[i]);
+  oa_flight_client_free(c);
+  free_list(spans, 2);
+  ts_stop(&t);
+}
+
 OA_TEST(test_bad_uri_and_unreachable) {
   oa_error err_, *err = &err_;
   oa_flight_client *c = NULL;
@@ -536,4 +634,5 @@ OA_TEST(test_tls) {
 
 OA_TEST_MAIN(OA_T(test_put_get_info_actions), OA_T(test_compression),
              OA_T(test_auth), OA_T(test_split_and_memory_limit),
-             OA_T(test_bad_uri_and_unreachable), OA_T(test_tls))
+             OA_T(test_put_messages), OA_T(test_bad_uri_and_unreachable),
+             OA_T(test_tls))
