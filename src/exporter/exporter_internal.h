@@ -180,6 +180,11 @@ int oa_exp_rows_build(oa_exp_rows *r, const oa_exp_stage *s, oa_batch *out,
                       int64_t *rejected, char msg[OA_ERROR_SIZE],
                       oa_error *err);
 
+/* Takes back a built batch (left reset; a build does it to what out held):
+ * the next build reuses the heap buffers only it held that fit (at most 1.5x
+ * the need); buffers shared with a copy or slice are left alone. */
+void oa_exp_rows_recycle(oa_exp_rows *r, oa_batch *batch);
+
 /* ---- CRC-32C (Castagnoli) */
 typedef struct oa_crc32c {
   uint32_t table[256];

@@ -51,6 +51,10 @@ struct oa_exp_rows {
   /* buffer sizes of the previous batch, to reserve the next one up front */
   int64_t *hints;
   int64_t n_hints, hint_spans;
+  /* buffers taken back by oa_exp_rows_recycle, one per hint slot; the next
+   * build's reservations take those that fit */
+  oa_otlp_spares spares;
+  int64_t slot[OA_SPAN_N_COLUMNS]; /* first hint slot of each column */
   uint32_t gen;
 };
 
@@ -96,6 +100,7 @@ void oa_exp_rows_free(oa_exp_rows *r) {
   }
   if (r->schema) oa_schema_release(r->schema);
   oa_bytes_reset(&r->scratch);
+  oa_otlp_spares_free(&r->spares);
   free(r->hints);
   free(r);
 }
@@ -131,7 +136,7 @@ int oa_exp_rows_new(oa_exp_rows **out, oa_error *err) {
   r->gen = 1;
   hint_all(r, 0, 1);
   r->hints = calloc((size_t)r->n_hints, sizeof *r->hints);
-  if (!r->hints) {
+  if (!r->hints || oa_otlp_spares_init(&r->spares, r->n_hints)) {
     rc = oa_error_set(err, ENOMEM, "span rows: out of memory");
     goto fail;
   }
@@ -605,13 +610,7 @@ static int64_t hint_walk(oa_exp_rows *r, oa_builder *b, int64_t k, int mode,
   } else if (mode == 2) {
     int64_t hv = (int64_t)((double)r->hints[k] * scale) + 64;
     int64_t hd = (int64_t)((double)r->hints[k + 1] * scale) + 64;
-    if (b->type.id == OA_TYPE_BOOL && !b->dict.encoded) {
-      (void)oa_bytes_reserve(&b->values, hv - b->values.size); /* bits */
-      (void)oa_bytes_reserve(&b->data, hd - b->data.size);
-    } else {
-      oa_otlp_reserve_raw(&b->values, hv);
-      oa_otlp_reserve_raw(&b->data, hd);
-    }
+    oa_otlp_spare_reserve_builder(&r->spares, k, b, hv, hd);
   } else if (mode == 3) {
     oa_otlp_zero_tail(&b->values);
     oa_otlp_zero_tail(&b->data);
@@ -627,11 +626,26 @@ static int64_t hint_walk(oa_exp_rows *r, oa_builder *b, int64_t k, int mode,
 
 static void hint_all(oa_exp_rows *r, int mode, double scale) {
   int64_t k = 0;
-  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
-    if (r->direct[c]) k = hint_walk(r, &r->b[c], k, mode, scale);
-  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++)
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
+    if (!r->direct[c]) continue;
+    r->slot[c] = k;
+    k = hint_walk(r, &r->b[c], k, mode, scale);
+  }
+  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++) {
+    r->slot[oa_otlp_value_cols[i]] = k;
     k = hint_walk(r, value_b(r, i), k, mode, scale > 1 ? 1 : scale);
+  }
   r->n_hints = k;
+}
+
+void oa_exp_rows_recycle(oa_exp_rows *r, oa_batch *batch) {
+  if (r) {
+    oa_builder *values[OA_OTLP_N_VALUE_COLS];
+    for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++)
+      values[i] = value_b(r, i);
+    oa_otlp_recycle_batch(&r->spares, r->b, r->direct, values, r->slot, batch);
+  }
+  oa_batch_reset(batch);
 }
 
 /* --------------------------------------------------------------- finish */
@@ -689,7 +703,7 @@ static int finish_all(oa_exp_rows *r, oa_array *cols, oa_error *err) {
 int oa_exp_rows_build(oa_exp_rows *r, const oa_exp_stage *s, oa_batch *out,
                       int64_t *rejected, char msg[OA_ERROR_SIZE],
                       oa_error *err) {
-  oa_batch_reset(out);
+  oa_exp_rows_recycle(r, out);
   *rejected = 0;
   msg[0] = 0;
   res_state rs;
@@ -698,6 +712,9 @@ int oa_exp_rows_build(oa_exp_rows *r, const oa_exp_stage *s, oa_batch *out,
   char why[OA_ERROR_SIZE];
   if (r->hint_spans > 0 && s->n_spans > 0)
     hint_all(r, 2, (double)s->n_spans / (double)r->hint_spans);
+  /* spares are handed out here or not at all: no memory is held past the
+   * batch that could have used it */
+  if (r->spares.n_held) oa_otlp_spares_drop(&r->spares);
   for (int64_t gi = 0; !rc && gi < s->n_groups; gi++) {
     const oa_exp_group *g = &s->groups[gi];
     if (gi == 0 || !oa_exp_same_resource(g->res, rs.res))

@@ -5,6 +5,7 @@
 #ifndef OA_OTLP_BUILD_H
 #define OA_OTLP_BUILD_H
 
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -125,6 +126,177 @@ static inline void oa_otlp_zero_tail(oa_bytes *b) {
   int64_t pad = ((b->size + 63) & ~(int64_t)63) - b->size;
   if (pad > b->capacity - b->size) pad = b->capacity - b->size;
   if (pad > 0) memset(b->data + b->size, 0, (size_t)pad);
+}
+
+/* ---- batch recycling: a finished batch's uniquely owned heap buffers are
+ * taken back and handed to the builders of the next batch, which then skips
+ * the allocation and the page faults of fresh memory. Buffers are numbered
+ * by hint slot: a pre-order walk of the builders that gives each builder two
+ * slots (values, data), then walks its children and its dictionary values;
+ * both builders number their hints this way. */
+typedef struct oa_otlp_spares {
+  oa_bytes *buf;   /* one per slot (size 0, capacity known) */
+  int64_t n_slots; /* of buf */
+  int64_t n_held;  /* slots holding a buffer */
+  /* release function of oa_region_alloc's regions: only their memory came
+   * from oa_aligned_alloc and may be taken over */
+  oa_region_release_fn heap_release;
+} oa_otlp_spares;
+
+/* Frees the buffers no builder took. */
+static inline void oa_otlp_spares_drop(oa_otlp_spares *s) {
+  for (int64_t k = 0; k < s->n_slots && s->n_held > 0; k++) {
+    if (!s->buf[k].data) continue;
+    oa_bytes_reset(&s->buf[k]);
+    s->n_held--;
+  }
+  s->n_held = 0;
+}
+
+static inline void oa_otlp_spares_free(oa_otlp_spares *s) {
+  if (s->buf) oa_otlp_spares_drop(s);
+  free(s->buf);
+  s->buf = NULL;
+  s->n_slots = 0;
+}
+
+/* n_slots: the builders' hint count. 0 or ENOMEM. */
+static inline int oa_otlp_spares_init(oa_otlp_spares *s, int64_t n_slots) {
+  memset(s, 0, sizeof *s);
+  s->buf = calloc((size_t)n_slots, sizeof *s->buf);
+  if (!s->buf) return ENOMEM;
+  s->n_slots = n_slots;
+  /* the release function of heap regions (static in the Arrow core): what
+   * oa_otlp_spare_take recognizes them by */
+  oa_region *probe = oa_region_alloc(1);
+  if (!probe) {
+    oa_otlp_spares_free(s);
+    return ENOMEM;
+  }
+  s->heap_release = probe->release;
+  oa_region_release(probe);
+  return 0;
+}
+
+/* Reserves cap bytes in b (cap includes 64 bytes of slack) from the spare
+ * buffer of slot k when that fits: big enough for the expected bytes, and
+ * at most 1.5x the reservation, so a small batch never keeps a large one's
+ * memory. A spare that does not fit is freed. A failed allocation only
+ * costs speed: appends grow as usual. */
+static inline void oa_otlp_spare_reserve(oa_otlp_spares *s, int64_t k,
+                                         oa_bytes *b, int64_t cap) {
+  oa_bytes *sp = &s->buf[k];
+  if (sp->data) {
+    if (cap > b->capacity && sp->capacity + 64 >= cap &&
+        sp->capacity <= cap + cap / 2 && sp->capacity >= b->size) {
+      /* (b holds at most the initial offset written by finish) */
+      if (b->size) memcpy(sp->data, b->data, (size_t)b->size);
+      sp->size = b->size;
+      oa_aligned_free(b->data);
+      *b = *sp;
+      oa_bytes_init(sp);
+      s->n_held--;
+      return; /* (without the slack: appends grow it if need be) */
+    }
+    oa_bytes_reset(sp);
+    s->n_held--;
+  }
+  oa_otlp_reserve_raw(b, cap);
+}
+
+/* Reserves a builder's values and data (slots k, k + 1) for hv and hd
+ * bytes. Bool bitmaps are set bit by bit and keep the zero-filling growth. */
+static inline void oa_otlp_spare_reserve_builder(oa_otlp_spares *s, int64_t k,
+                                                 oa_builder *b, int64_t hv,
+                                                 int64_t hd) {
+  if (b->type.id == OA_TYPE_BOOL && !b->dict.encoded) {
+    (void)oa_bytes_reserve(&b->values, hv - b->values.size);
+    (void)oa_bytes_reserve(&b->data, hd - b->data.size);
+  } else {
+    oa_otlp_spare_reserve(s, k, &b->values, hv);
+    oa_otlp_spare_reserve(s, k + 1, &b->data, hd);
+  }
+}
+
+/* Takes the memory of buf into slot k when buf is the only reference to a
+ * heap region's memory (region from oa_region_alloc/oa_bytes_finish,
+ * refcount 1, the buffer starting at the region's data): memory a copy or
+ * slice still sees is never written. Such memory came from
+ * oa_aligned_alloc, which rounds sizes up to 64 bytes: that much is known
+ * to be usable. */
+static inline void oa_otlp_spare_take(oa_otlp_spares *s, int64_t k,
+                                      oa_buffer *buf) {
+  oa_region *r = buf->region;
+  if (!r || k >= s->n_slots || s->buf[k].data || !r->data ||
+      r->release != s->heap_release || r->data != buf->data || r->size <= 0 ||
+      atomic_load(&r->refcount) != 1)
+    return;
+  oa_bytes *sp = &s->buf[k];
+  sp->data = r->data;
+  sp->size = 0;
+  sp->capacity = (r->size + 63) & ~(int64_t)63;
+  /* the region no longer owns the memory; releasing it frees the region
+   * alone (its release frees a NULL data pointer, a no-op) */
+  r->data = NULL;
+  buf->data = NULL;
+  s->n_held++;
+}
+
+/* Walks array a along builder b (the structure finish gives) and takes the
+ * buffers appends write completely: values and data, not validity bitmaps
+ * or bool values (set bit by bit on zeroed memory). A structure that does
+ * not match is skipped. Returns the next slot. */
+static inline int64_t oa_otlp_recycle_walk(oa_otlp_spares *s, oa_builder *b,
+                                           oa_array *a, int64_t k) {
+  oa_type_id id = b->type.id;
+  if (a && b->dict.encoded) {
+    if (a->n_buffers == 2) oa_otlp_spare_take(s, k, &a->buffers[1]);
+  } else if (a && (id == OA_TYPE_SPARSE_UNION || id == OA_TYPE_DENSE_UNION)) {
+    if (a->n_buffers == oa_layout_n_buffers(id)) {
+      oa_otlp_spare_take(s, k, &a->buffers[0]);
+      if (id == OA_TYPE_DENSE_UNION)
+        oa_otlp_spare_take(s, k + 1, &a->buffers[1]);
+    }
+  } else if (a && id != OA_TYPE_BOOL &&
+             a->n_buffers == oa_layout_n_buffers(id)) {
+    if (a->n_buffers >= 2) oa_otlp_spare_take(s, k, &a->buffers[1]);
+    if (a->n_buffers >= 3) oa_otlp_spare_take(s, k + 1, &a->buffers[2]);
+  }
+  k += 2;
+  bool kids = a && !b->dict.encoded && a->n_children == b->n_children;
+  for (int64_t i = 0; i < b->n_children; i++)
+    k = oa_otlp_recycle_walk(s, &b->children[i], kids ? &a->children[i] : NULL,
+                             k);
+  if (b->dict_values)
+    k = oa_otlp_recycle_walk(s, b->dict_values, a ? a->dictionary : NULL, k);
+  return k;
+}
+
+/* Takes back a span batch (left reset): b are the builders of the columns
+ * (direct: built by b, else a per-resource / per-scope column), values
+ * those of the per-resource / per-scope dictionaries (oa_otlp_value_cols
+ * order), slot the first slot of every column. Any batch is accepted: what
+ * does not match the builders is freed. */
+static inline void oa_otlp_recycle_batch(oa_otlp_spares *s, oa_builder *b,
+                                         const bool *direct,
+                                         oa_builder *const *values,
+                                         const int64_t *slot, oa_batch *batch) {
+  if (!batch) return;
+  if (batch->n_columns == OA_SPAN_N_COLUMNS && batch->columns) {
+    /* the per-resource/per-scope columns share the resource_id/scope_id
+     * buffers: their dictionaries first, then drop those references so
+     * that the id buffers are left with one */
+    for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++) {
+      oa_array *a = &batch->columns[oa_otlp_value_cols[i]];
+      oa_otlp_recycle_walk(s, values[i], a->dictionary,
+                           slot[oa_otlp_value_cols[i]]);
+      oa_array_reset(a);
+    }
+    for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
+      if (direct[c])
+        oa_otlp_recycle_walk(s, &b[c], &batch->columns[c], slot[c]);
+  }
+  oa_batch_reset(batch);
 }
 
 #endif

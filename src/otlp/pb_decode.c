@@ -138,14 +138,10 @@ struct oa_otlp_decoder {
   int64_t n_hints;
   int64_t hint_input; /* input bytes of the batch the hints come from */
   double hint_scale;  /* this input's size / hint_input */
-  /* buffers taken back by oa_otlp_decoder_recycle, one per hint slot (size
-   * 0, capacity known); reserve_for gives them to the builders that fit */
-  oa_bytes *spare;
-  int64_t n_spare;                 /* slots holding a spare buffer */
+  /* buffers taken back by oa_otlp_decoder_recycle, one per hint slot;
+   * reserve_for gives them to the builders that fit */
+  oa_otlp_spares spares;
   int64_t slot[OA_SPAN_N_COLUMNS]; /* first hint slot of each column */
-  /* release function of oa_region_alloc's regions: only their memory came
-   * from oa_aligned_alloc and may be taken over */
-  oa_region_release_fn heap_release;
 };
 
 /* ------------------------------------------------------------- context */
@@ -1936,8 +1932,6 @@ static int value_builder(oa_otlp_decoder *dec, int col, oa_field *vf,
   return oa_builder_init(b, vf, 0, err);
 }
 
-static void drop_spares(oa_otlp_decoder *dec);
-
 void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
   if (!dec) return;
   for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
@@ -1967,35 +1961,9 @@ void oa_otlp_decoder_free(oa_otlp_decoder *dec) {
     free(dec->dc[i]);
     free(dec->tab[i].e);
   }
-  if (dec->spare) drop_spares(dec);
-  free(dec->spare);
+  oa_otlp_spares_free(&dec->spares);
   free(dec->hints);
   free(dec);
-}
-
-/* Reserves cap bytes in b (cap includes 64 bytes of slack, see hint_scaled)
- * from the spare buffer of hint slot k when that fits: big enough for the
- * expected bytes, and at most 1.5x the reservation, so a small batch never
- * keeps a large one's memory. A spare that does not fit is freed. */
-static void reserve_spare(oa_otlp_decoder *dec, int64_t k, oa_bytes *b,
-                          int64_t cap) {
-  oa_bytes *sp = &dec->spare[k];
-  if (sp->data) {
-    if (cap > b->capacity && sp->capacity + 64 >= cap &&
-        sp->capacity <= cap + cap / 2 && sp->capacity >= b->size) {
-      /* (b holds at most the initial offset written by finish) */
-      if (b->size) memcpy(sp->data, b->data, (size_t)b->size);
-      sp->size = b->size;
-      oa_aligned_free(b->data);
-      *b = *sp;
-      oa_bytes_init(sp);
-      dec->n_spare--;
-      return; /* (without the slack: appends grow it if need be) */
-    }
-    oa_bytes_reset(sp);
-    dec->n_spare--;
-  }
-  oa_otlp_reserve_raw(b, cap);
 }
 
 /* A hint scaled to this request's size (+ slack for the rounding), bounded
@@ -2021,18 +1989,9 @@ static int64_t hint_walk(oa_otlp_decoder *dec, oa_builder *b, int64_t k,
     dec->hints[k] = b->values.size;
     dec->hints[k + 1] = b->data.size;
   } else if (mode == 2) {
-    /* a failed reservation only costs speed: appends grow as usual. Bool
-     * bitmaps are set bit by bit and keep the zero-filling growth. */
-    if (b->type.id == OA_TYPE_BOOL && !b->dict.encoded) {
-      (void)oa_bytes_reserve(&b->values, hint_scaled(dec, dec->hints[k], flat) -
-                                             b->values.size);
-      (void)oa_bytes_reserve(
-          &b->data, hint_scaled(dec, dec->hints[k + 1], flat) - b->data.size);
-    } else {
-      reserve_spare(dec, k, &b->values, hint_scaled(dec, dec->hints[k], flat));
-      reserve_spare(dec, k + 1, &b->data,
-                    hint_scaled(dec, dec->hints[k + 1], flat));
-    }
+    oa_otlp_spare_reserve_builder(&dec->spares, k, b,
+                                  hint_scaled(dec, dec->hints[k], flat),
+                                  hint_scaled(dec, dec->hints[k + 1], flat));
   } else if (mode == 3) {
     oa_otlp_zero_tail(&b->values);
     oa_otlp_zero_tail(&b->data);
@@ -2068,84 +2027,14 @@ static void hint_all(oa_otlp_decoder *dec, int mode) {
   dec->n_hints = k;
 }
 
-/* Frees the spare buffers no builder took. */
-static void drop_spares(oa_otlp_decoder *dec) {
-  for (int64_t k = 0; k < dec->n_hints && dec->n_spare > 0; k++) {
-    if (!dec->spare[k].data) continue;
-    oa_bytes_reset(&dec->spare[k]);
-    dec->n_spare--;
-  }
-  dec->n_spare = 0;
-}
-
-/* Takes the memory of buf into spare slot k when buf is the only reference
- * to a heap region's memory (region from oa_region_alloc/oa_bytes_finish,
- * refcount 1, the buffer starting at the region's data). Such memory came
- * from oa_aligned_alloc, which rounds sizes up to 64 bytes: that much is
- * known to be usable. */
-static void take_spare(oa_otlp_decoder *dec, int64_t k, oa_buffer *buf) {
-  oa_region *r = buf->region;
-  if (!r || k >= dec->n_hints || dec->spare[k].data || !r->data ||
-      r->release != dec->heap_release || r->data != buf->data || r->size <= 0 ||
-      atomic_load(&r->refcount) != 1)
-    return;
-  oa_bytes *sp = &dec->spare[k];
-  sp->data = r->data;
-  sp->size = 0;
-  sp->capacity = (r->size + 63) & ~(int64_t)63;
-  /* the region no longer owns the memory; releasing it frees the region
-   * alone (its release frees a NULL data pointer, a no-op) */
-  r->data = NULL;
-  buf->data = NULL;
-  dec->n_spare++;
-}
-
-/* Walks array a along builder b (the structure finish_into gives) and takes
- * the buffers appends write completely: values and data, not validity
- * bitmaps or bool values (set bit by bit on zeroed memory). A structure that
- * does not match is skipped. Returns the next hint slot, as hint_walk. */
-static int64_t recycle_walk(oa_otlp_decoder *dec, oa_builder *b, oa_array *a,
-                            int64_t k) {
-  oa_type_id id = b->type.id;
-  if (a && b->dict.encoded) {
-    if (a->n_buffers == 2) take_spare(dec, k, &a->buffers[1]);
-  } else if (a && (id == OA_TYPE_SPARSE_UNION || id == OA_TYPE_DENSE_UNION)) {
-    if (a->n_buffers == oa_layout_n_buffers(id)) {
-      take_spare(dec, k, &a->buffers[0]);
-      if (id == OA_TYPE_DENSE_UNION) take_spare(dec, k + 1, &a->buffers[1]);
-    }
-  } else if (a && id != OA_TYPE_BOOL &&
-             a->n_buffers == oa_layout_n_buffers(id)) {
-    if (a->n_buffers >= 2) take_spare(dec, k, &a->buffers[1]);
-    if (a->n_buffers >= 3) take_spare(dec, k + 1, &a->buffers[2]);
-  }
-  k += 2;
-  bool kids = a && !b->dict.encoded && a->n_children == b->n_children;
-  for (int64_t i = 0; i < b->n_children; i++)
-    k = recycle_walk(dec, &b->children[i], kids ? &a->children[i] : NULL, k);
-  if (b->dict_values)
-    k = recycle_walk(dec, b->dict_values, a ? a->dictionary : NULL, k);
-  return k;
-}
-
 void oa_otlp_decoder_recycle(oa_otlp_decoder *dec, oa_batch *batch) {
-  if (!batch) return;
-  if (!dec || batch->n_columns != OA_SPAN_N_COLUMNS || !batch->columns) {
-    oa_batch_reset(batch);
-    return;
+  if (dec) {
+    oa_builder *values[OA_OTLP_N_VALUE_COLS];
+    for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++)
+      values[i] = value_builder_of(dec, i);
+    oa_otlp_recycle_batch(&dec->spares, dec->b, dec->direct, values, dec->slot,
+                          batch);
   }
-  /* the per-resource/per-scope columns share the resource_id/scope_id
-   * buffers: their dictionaries first, then drop those references so that
-   * the id buffers are left with one */
-  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++) {
-    oa_array *a = &batch->columns[oa_otlp_value_cols[i]];
-    recycle_walk(dec, value_builder_of(dec, i), a->dictionary,
-                 dec->slot[oa_otlp_value_cols[i]]);
-    oa_array_reset(a);
-  }
-  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++)
-    if (dec->direct[c])
-      recycle_walk(dec, &dec->b[c], &batch->columns[c], dec->slot[c]);
   oa_batch_reset(batch);
 }
 
@@ -2208,14 +2097,7 @@ int oa_otlp_decoder_new(oa_otlp_decoder **out, const oa_otlp_options *opts,
   }
   hint_all(dec, 0);
   dec->hints = calloc((size_t)dec->n_hints, sizeof *dec->hints);
-  dec->spare = calloc((size_t)dec->n_hints, sizeof *dec->spare);
-  if (!dec->hints || !dec->spare) goto oom;
-  /* the release function of heap regions (static in the Arrow core): what
-   * take_spare recognizes them by */
-  oa_region *probe = oa_region_alloc(1);
-  if (!probe) goto oom;
-  dec->heap_release = probe->release;
-  oa_region_release(probe);
+  if (!dec->hints || oa_otlp_spares_init(&dec->spares, dec->n_hints)) goto oom;
   *out = dec;
   return 0;
 oom:
@@ -2237,7 +2119,7 @@ static void reserve_for(oa_otlp_decoder *dec, int64_t input) {
   }
   /* spares are handed out here or not at all: the decoder does not hold
    * memory past the request that could have used it */
-  if (dec->n_spare) drop_spares(dec);
+  if (dec->spares.n_held) oa_otlp_spares_drop(&dec->spares);
 }
 
 /* Finishes every builder into cols (and the dictionaries); with cols NULL the

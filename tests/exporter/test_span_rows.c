@@ -6,6 +6,7 @@
 #include "exp_test_util.h"
 #include "exporter/exporter_internal.h"
 #include "otlparrow/ipc.h"
+#include "recycle_test_util.h"
 
 /* Compares dictionary-encoded arrays physically (oa_array_equals looks
  * through the encoding): same indices, same dictionary values. */
@@ -59,6 +60,28 @@ static void ipc_bytes(const oa_batch *b, oa_bytes *out) {
   oa_ipc_writer_free(w);
 }
 
+/* a and b are the same batch: values, dictionaries (indices and values),
+ * Arrow IPC bytes. */
+static void check_same(const oa_batch *a, const oa_batch *b) {
+  oa_error err_, *err = &err_;
+  CHECK_EQ_INT(a->length, b->length);
+  if (!oa_batch_equals(a, b, err)) {
+    fprintf(stderr, "batches differ: %s\n", err->message);
+    CHECK(false);
+  }
+  for (int64_t c = 0; c < a->n_columns && c < b->n_columns; c++)
+    check_dicts(&a->schema->fields[c], &a->columns[c], &b->columns[c],
+                a->schema->fields[c].name);
+  oa_bytes x, y;
+  oa_bytes_init(&x);
+  oa_bytes_init(&y);
+  ipc_bytes(a, &x);
+  ipc_bytes(b, &y);
+  CHECK(x.size == y.size && memcmp(x.data, y.data, (size_t)x.size) == 0);
+  oa_bytes_reset(&x);
+  oa_bytes_reset(&y);
+}
+
 /* Builds the stage both ways and compares; returns the rows built. */
 static int64_t compare_paths(oa_exp_rows *rows, const oa_exp_stage *st,
                              int64_t want_rejected) {
@@ -78,24 +101,9 @@ static int64_t compare_paths(oa_exp_rows *rows, const oa_exp_stage *st,
   CHECK_EQ_INT(rejected, want_rejected);
   CHECK_EQ_INT(res.rejected_spans, want_rejected);
   CHECK_EQ_INT(direct.length, st->n_spans - want_rejected);
-  CHECK_EQ_INT(direct.length, decoded.length);
   if (want_rejected) CHECK(why[0] != 0);
-  if (!oa_batch_equals(&direct, &decoded, err)) {
-    fprintf(stderr, "batches differ: %s\n", err->message);
-    CHECK(false);
-  }
-  for (int64_t c = 0; c < direct.n_columns && c < decoded.n_columns; c++)
-    check_dicts(&direct.schema->fields[c], &direct.columns[c],
-                &decoded.columns[c], direct.schema->fields[c].name);
-  oa_bytes x, y;
-  oa_bytes_init(&x);
-  oa_bytes_init(&y);
-  ipc_bytes(&direct, &x);
-  ipc_bytes(&decoded, &y);
-  CHECK(x.size == y.size && memcmp(x.data, y.data, (size_t)x.size) == 0);
+  check_same(&direct, &decoded);
   int64_t n = direct.length;
-  oa_bytes_reset(&x);
-  oa_bytes_reset(&y);
   oa_bytes_reset(&req);
   oa_batch_reset(&direct);
   oa_batch_reset(&decoded);
@@ -439,7 +447,304 @@ OA_TEST(test_warmed_stage_outgrown) {
   oa_exp_rows_free(rows);
 }
 
+/* ------------------------------------------------- oa_exp_rows_recycle */
+
+/* n spans of a mix that grows every buffer with the spans: per-span
+ * strings, ints, doubles and bools, events and links every few spans,
+ * three resources and two scopes; seed varies the values. */
+static void stage_mix(oa_exp_stage *st, int64_t n, int seed) {
+  oa_error err_, *err = &err_;
+  static const char *names[] = {"GET /cart", "db.query", "POST /pay",
+                                "cache.get", "render"};
+  oa_resource *res[3];
+  oa_scope *sc[2];
+  oa_keyvalue host[] = {OA_KV_STR("host.name", "h1"), OA_KV_INT("pid", seed)};
+  CHECK_OK(oa_resource_new(&res[0], "checkout", host, 2, NULL, err), err);
+  CHECK_OK(oa_resource_new(&res[1], "cart", NULL, 0, "https://s/1", err), err);
+  CHECK_OK(oa_resource_new(&res[2], NULL, host, 1, NULL, err), err);
+  CHECK_OK(oa_scope_new(&sc[0], "lib", "1.0", NULL, 0, NULL, err), err);
+  CHECK_OK(oa_scope_new(&sc[1], "other", NULL, host, 1, NULL, err), err);
+  oa_exp_stage_clear(st);
+  for (int64_t i = 0; i < n; i++) {
+    char url[64], msg[32];
+    snprintf(url, sizeof url, "/api/v%d/item/%lld", seed, (long long)i);
+    snprintf(msg, sizeof msg, "err %lld", (long long)(i * 7 + seed));
+    oa_keyvalue kv[] = {OA_KV_STR("http.url", url),
+                        OA_KV_INT("http.status_code", 200 + i % 5),
+                        OA_KV_DOUBLE("load", (double)i * 0.25),
+                        OA_KV_BOOL("cached", i % 3 == 0)};
+    oa_span_event ev = {.time_unix_nano = 1700000000000000000ll + i,
+                        .name = "exception",
+                        .attrs = kv,
+                        .n_attrs = 1};
+    oa_span_link lk = {.trace_state = "k=v", .attrs = kv + 1, .n_attrs = 2};
+    memset(lk.trace_id, 0x11 + seed, 16);
+    memset(lk.span_id, 0x22, 8);
+    oa_span sp;
+    span_at(&sp, i + seed * 100000);
+    sp.name = names[(i + seed) % 5];
+    sp.attrs = kv;
+    sp.n_attrs = 1 + (size_t)(i + seed) % 4;
+    sp.events = &ev;
+    sp.n_events = i % 4 == 0;
+    sp.links = &lk;
+    sp.n_links = i % 7 == 0;
+    sp.has_parent = i % 2;
+    memset(sp.parent_span_id, 0x33, 8);
+    sp.status_message = i % 5 == 1 ? msg : NULL;
+    sp.resource = res[(i / 100) % 3];
+    sp.scope = sc[(i / 50) % 2];
+    stage_all(st, &sp, 1);
+  }
+  for (int i = 0; i < 3; i++)
+    oa_resource_free(res[i]);
+  for (int i = 0; i < 2; i++)
+    oa_scope_free(sc[i]);
+}
+
+static ptrs g_a, g_b, g_c; /* (large: not on the stack) */
+static void *g_soak[MAX_PTRS];
+
+static void build(oa_exp_rows *rows, const oa_exp_stage *st, oa_batch *out) {
+  oa_error err_, *err = &err_;
+  int64_t rejected = -1;
+  char why[OA_ERROR_SIZE];
+  CHECK_OK(oa_exp_rows_build(rows, st, out, &rejected, why, err), err);
+  CHECK_EQ_INT(rejected, 0);
+}
+
+/* What a new builder makes of st. */
+static void fresh_build(const oa_exp_stage *st, oa_batch *out) {
+  oa_error err_, *err = &err_;
+  oa_exp_rows *rows = NULL;
+  CHECK_OK(oa_exp_rows_new(&rows, err), err);
+  build(rows, st, out);
+  oa_exp_rows_free(rows);
+}
+
+static void check_fresh(const oa_exp_stage *st, const oa_batch *got) {
+  oa_error err_, *err = &err_;
+  oa_batch want;
+  oa_batch_init(&want);
+  fresh_build(st, &want);
+  CHECK_EQ_INT(got->length, st->n_spans);
+  CHECK_OK(oa_batch_validate(got, true, err), err);
+  check_same(got, &want);
+  oa_batch_reset(&want);
+}
+
+/* Build, recycle, build: every batch is what a new builder makes of its
+ * stage, whatever the order of sizes; the same size again runs on the
+ * previous batch's memory; a small batch after a big one keeps none of the
+ * big buffers that are over 1.5x its need. */
+OA_TEST(test_recycled_build_equals_fresh) {
+  oa_error err_, *err = &err_;
+  oa_exp_stage big, small, mid, mid2;
+  oa_exp_stage_init(&big);
+  oa_exp_stage_init(&small);
+  oa_exp_stage_init(&mid);
+  oa_exp_stage_init(&mid2);
+  stage_mix(&big, 8192, 1);
+  stage_mix(&small, 12, 2);
+  stage_mix(&mid, 700, 3);
+  stage_mix(&mid2, 650, 4);
+  const oa_exp_stage *order[] = {&big, &small, &big, &mid, &mid2, &mid,
+                                 &mid, &small, &big, &big, &mid2};
+  oa_exp_rows *rows = NULL;
+  CHECK_OK(oa_exp_rows_new(&rows, err), err);
+  oa_batch b;
+  oa_batch_init(&b);
+  int64_t big_held = 0;
+  bool soaked = false;
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    const oa_exp_stage *st = order[i];
+    build(rows, st, &b);
+    check_fresh(st, &b);
+    int64_t h = batch_ptrs(&b, &g_b);
+    if (soaked) unsoak(&g_a, g_soak);
+    if (st == &big && h > big_held) big_held = h;
+    if (i > 0 && order[i - 1] == &big && st == &small) {
+      /* a few KB per span at most; a buffer of the big batch it took over
+       * is within 1.5x of what it holds (+ the 64-byte slack, alignment) */
+      CHECK(h < 256 * 1024);
+      CHECK(h * 8 < big_held);
+      for (int k = 0; k < g_b.n; k++) {
+        if (!seen(&g_a, g_b.p[k])) continue;
+        int64_t need = g_b.used[k] + 64;
+        if (g_b.cap[k] > need + need / 2 + 64) {
+          fprintf(stderr, "buffer %d: %lld bytes kept for %lld\n", k,
+                  (long long)g_b.cap[k], (long long)g_b.used[k]);
+          CHECK(false);
+        }
+      }
+    }
+    if (i > 0 && order[i - 1] == st) {
+      /* the same stage after a recycle: most of the memory is the previous
+       * batch's (bitmaps and offsets that finish writes are new) */
+      CHECK(n_seen(&g_a, &g_b) * 3 > g_b.n * 2);
+    }
+    batch_ptrs(&b, &g_a);
+    soaked = i % 2;
+    if (soaked) { /* else the next build recycles what b holds itself */
+      oa_exp_rows_recycle(rows, &b);
+      CHECK_EQ_INT(b.n_columns, 0);
+      CHECK_EQ_INT(b.length, 0);
+      soak(&g_a, g_soak);
+    }
+  }
+  CHECK(big_held > 1024 * 1024);
+
+  /* a recycled batch's buffers are not kept past the next build, even one
+   * with no spans (no reservation takes them) */
+  build(rows, &big, &b);
+  oa_exp_rows_recycle(rows, &b);
+  struct mallinfo2 m0 = mallinfo2();
+  oa_exp_stage empty;
+  oa_exp_stage_init(&empty);
+  build(rows, &empty, &b);
+  CHECK_EQ_INT(b.length, 0);
+  oa_batch_reset(&b);
+  struct mallinfo2 m1 = mallinfo2();
+  if (m0.uordblks + m0.hblkhd > 0) /* (0 where a sanitizer allocates) */
+    CHECK((int64_t)(m0.uordblks + m0.hblkhd) -
+              (int64_t)(m1.uordblks + m1.hblkhd) >
+          big_held / 2);
+  oa_exp_stage_reset(&empty);
+
+  oa_batch_reset(&b);
+  oa_exp_rows_free(rows);
+  oa_exp_stage_reset(&big);
+  oa_exp_stage_reset(&small);
+  oa_exp_stage_reset(&mid);
+  oa_exp_stage_reset(&mid2);
+}
+
+/* A batch whose buffers are also referenced elsewhere (a copy, a slice, one
+ * column) can be recycled: what the others hold is never written by the
+ * next builds, and only the buffers no one else holds are reused. */
+OA_TEST(test_recycle_leaves_shared_buffers_intact) {
+  oa_error err_, *err = &err_;
+  oa_exp_stage sa, sb;
+  oa_exp_stage_init(&sa);
+  oa_exp_stage_init(&sb);
+  stage_mix(&sa, 900, 11);
+  stage_mix(&sb, 900, 12);
+  oa_exp_rows *rows = NULL;
+  CHECK_OK(oa_exp_rows_new(&rows, err), err);
+  oa_batch a, copy, slice, b, want, want_slice;
+  oa_batch_init(&a);
+  oa_batch_init(&copy);
+  oa_batch_init(&slice);
+  oa_batch_init(&b);
+  oa_batch_init(&want);
+  oa_batch_init(&want_slice);
+  fresh_build(&sa, &want);
+  CHECK_OK(oa_batch_slice(&want_slice, &want, 100, 50, err), err);
+  for (int round = 0; round < 3; round++) {
+    build(rows, &sa, &a);
+    CHECK_OK(oa_batch_copy(&copy, &a, err), err);
+    CHECK_OK(oa_batch_slice(&slice, &a, 100, 50, err), err);
+    batch_ptrs(&a, &g_a);
+    oa_exp_rows_recycle(rows, &a);
+    /* two builds of other spans (recycling in between) write nothing the
+     * copy and the slice hold */
+    build(rows, &sb, &b);
+    batch_ptrs(&b, &g_b);
+    for (int k = 0; k < g_b.n; k++)
+      CHECK(!seen(&g_a, g_b.p[k]));
+    build(rows, &sb, &b);
+    check_fresh(&sb, &b);
+    check_same(&copy, &want);
+    check_same(&slice, &want_slice);
+    /* the copy's buffers are reusable once it is their only owner */
+    oa_batch_reset(&slice);
+    oa_exp_rows_recycle(rows, &copy);
+    oa_exp_rows_recycle(rows, &b);
+  }
+
+  /* one nested column kept (the attribute maps): the other columns are
+   * reused, that one is left alone */
+  build(rows, &sa, &a);
+  oa_array attrs;
+  oa_array_init(&attrs);
+  CHECK_OK(oa_array_copy(&attrs, &a.columns[OA_SPAN_ATTRIBUTES], err), err);
+  g_c.n = 0;
+  collect(&attrs, &g_c);
+  batch_ptrs(&a, &g_a);
+  oa_exp_rows_recycle(rows, &a);
+  soak(&g_a, g_soak);
+  build(rows, &sa, &a);
+  batch_ptrs(&a, &g_b);
+  unsoak(&g_a, g_soak);
+  for (int k = 0; k < g_b.n; k++)
+    CHECK(!seen(&g_c, g_b.p[k]));
+  CHECK(n_seen(&g_a, &g_b) * 3 > g_b.n * 2);
+  const oa_field *af = &want.schema->fields[OA_SPAN_ATTRIBUTES];
+  if (!oa_array_equals(af, &attrs, &want.columns[OA_SPAN_ATTRIBUTES], err)) {
+    fprintf(stderr, "kept column changed: %s\n", err->message);
+    CHECK(false);
+  }
+  check_fresh(&sa, &a);
+  oa_array_reset(&attrs);
+
+  oa_batch_reset(&a);
+  oa_batch_reset(&want);
+  oa_batch_reset(&want_slice);
+  oa_exp_rows_free(rows);
+  oa_exp_stage_reset(&sa);
+  oa_exp_stage_reset(&sb);
+}
+
+/* Any batch may be handed back: NULL, empty, another schema, the OTLP
+ * decoder's (same columns: its buffers are reused); a builder freed with
+ * spare buffers pending releases them (ASan checks the leaks). */
+OA_TEST(test_recycle_accepts_any_batch) {
+  oa_error err_, *err = &err_;
+  oa_exp_rows *rows = NULL;
+  CHECK_OK(oa_exp_rows_new(&rows, err), err);
+  oa_batch b;
+  oa_batch_init(&b);
+  oa_exp_rows_recycle(rows, &b);
+  oa_exp_rows_recycle(rows, NULL);
+  oa_exp_rows_recycle(NULL, &b);
+  CHECK_EQ_INT(b.n_columns, 0);
+
+  int64_batch(&b, 100); /* another schema */
+  oa_exp_rows_recycle(rows, &b);
+  CHECK_EQ_INT(b.n_columns, 0);
+
+  oa_exp_stage st;
+  oa_exp_stage_init(&st);
+  stage_mix(&st, 300, 21);
+  build(rows, &st, &b);
+  check_fresh(&st, &b);
+  /* the decoder's batch of the same spans, handed to the builder */
+  oa_bytes req;
+  oa_bytes_init(&req);
+  CHECK_OK(oa_exp_stage_request(&st, &req, err), err);
+  oa_batch dec;
+  oa_batch_init(&dec);
+  CHECK_OK(oa_otlp_decode_traces(req.data, req.size, NULL, &dec, NULL, err),
+           err);
+  batch_ptrs(&dec, &g_a);
+  oa_exp_rows_recycle(rows, &dec);
+  soak(&g_a, g_soak);
+  build(rows, &st, &b);
+  batch_ptrs(&b, &g_b);
+  unsoak(&g_a, g_soak);
+  check_fresh(&st, &b);
+  CHECK(n_seen(&g_a, &g_b) * 3 > g_b.n * 2);
+  /* freed with spares pending */
+  oa_exp_rows_recycle(rows, &b);
+  oa_exp_rows_free(rows);
+  oa_bytes_reset(&req);
+  oa_exp_stage_reset(&st);
+}
+
 OA_TEST_MAIN(OA_T(test_every_field_and_value), OA_T(test_warmed_stage_outgrown),
              OA_T(test_oversized_string_refused),
              OA_T(test_rejections_match_decoder),
-             OA_T(test_dictionary_cache_across_batches))
+             OA_T(test_dictionary_cache_across_batches),
+             OA_T(test_recycled_build_equals_fresh),
+             OA_T(test_recycle_leaves_shared_buffers_intact),
+             OA_T(test_recycle_accepts_any_batch))

@@ -2,47 +2,10 @@
  * buffers to the next decode. The next batches must equal a fresh decoder's,
  * buffers still referenced elsewhere must be left alone, and a small batch
  * after a large one must not keep the large one's memory. */
-#include <malloc.h>
-
 #include "otlp_test_util.h"
 #include "otlparrow/otlp.h"
+#include "recycle_test_util.h"
 #include "test.h"
-
-#define MAX_PTRS 4096
-typedef struct ptrs {
-  const void *p[MAX_PTRS];
-  int n;
-} ptrs;
-
-static bool seen(const ptrs *s, const void *p) {
-  for (int k = 0; k < s->n; k++)
-    if (s->p[k] == p) return true;
-  return false;
-}
-
-/* The distinct buffer addresses of an array (children, dictionaries) and
- * the bytes allocated for them (capacity, not size). */
-static int64_t collect(const oa_array *a, ptrs *s) {
-  int64_t total = 0;
-  for (int i = 0; i < a->n_buffers; i++) {
-    const void *d = a->buffers[i].data;
-    if (!d || seen(s, d) || s->n == MAX_PTRS) continue;
-    s->p[s->n++] = d;
-    total += (int64_t)malloc_usable_size((void *)d);
-  }
-  for (int64_t k = 0; k < a->n_children; k++)
-    total += collect(&a->children[k], s);
-  if (a->dictionary) total += collect(a->dictionary, s);
-  return total;
-}
-
-static int64_t batch_ptrs(const oa_batch *b, ptrs *s) {
-  s->n = 0;
-  int64_t total = 0;
-  for (int64_t c = 0; c < b->n_columns; c++)
-    total += collect(&b->columns[c], s);
-  return total;
-}
 
 static ptrs g_a, g_b; /* (large: not on the stack) */
 
@@ -195,21 +158,7 @@ OA_TEST(recycle_accepts_any_batch) {
   oa_otlp_decoder_recycle(dec, NULL);
   CHECK_EQ_INT(b.n_columns, 0);
 
-  /* another schema: one int64 column */
-  oa_schema *s;
-  CHECK_OK(oa_schema_new(&s, err), err);
-  oa_field f;
-  CHECK_OK(oa_field_init(&f, "x", OA_TYPE_INT64, err), err);
-  CHECK_OK(oa_schema_add_field(s, &f, err), err);
-  oa_builder ib;
-  CHECK_OK(oa_builder_init(&ib, &s->fields[0], 0, err), err);
-  for (int i = 0; i < 100; i++)
-    CHECK_OK(oa_builder_append_int(&ib, i), err);
-  oa_array col;
-  CHECK_OK(oa_builder_finish(&ib, &col, err), err);
-  CHECK_OK(oa_batch_set(&b, s, 100, &col, err), err);
-  oa_schema_release(s);
-  oa_builder_reset(&ib);
+  int64_batch(&b, 100); /* another schema */
   oa_otlp_decoder_recycle(dec, &b);
   CHECK_EQ_INT(b.n_columns, 0);
 
