@@ -10,8 +10,9 @@
  * thread builds the columnar span batch straight from the staged records
  * (the schema of otlp.h, docs/schema.md: the same batch the OTLP decoder
  * makes of the equivalent request, off the application's thread) and
- * sender threads (connections x
- * max_in_flight) send each sealed batch as one DoPut stream to the PATH
+ * encodes it once as Arrow IPC messages (compressed as configured); sender
+ * threads (connections x max_in_flight) send those messages, without
+ * re-encoding or copying, as one DoPut stream to the PATH
  * descriptor `dataset`, with app_metadata "oa-batch-id:<32 lowercase hex>" (a
  * random 128-bit id chosen when the batch is sealed, kept across retries and
  * replays so the server can drop duplicates). One stream per batch keeps the
@@ -27,9 +28,9 @@
  * exported, failed or dropped (DROP_OLDEST) in the metrics.
  *
  * Durability: with queue_dir set, every sealed batch is written to a file
- * in that directory (the batch as an OTLP protobuf request, encoded from the
- * staged records by the keeper thread, with length and CRC-32C framing;
- * written to a temporary name, fsync'ed, renamed) before
+ * in that directory (the batch's encoded messages as an Arrow IPC stream,
+ * the very bytes DoPut sends, with length and CRC-32C framing; written to
+ * a temporary name, fsync'ed, renamed) before
  * any sender may take it, and the file is removed only after the server
  * acknowledged the DoPut. oa_exporter_add_batch writes its batch before it
  * returns (a receiver may acknowledge its client then); batches sealed from
@@ -43,7 +44,10 @@
  * oa_exporter_new replays the files left by a previous process (at-least-once;
  * the batch id makes it exactly-once on a deduplicating server). A torn or
  * corrupt file is reported through the log callback and the queue_corrupt
- * metric, and skipped (renamed to NAME.corrupt for inspection).
+ * metric, and skipped (renamed to NAME.corrupt for inspection). Files of
+ * earlier versions (an OTLP request) are replayed too. Spans the batch
+ * builder refuses (invalid UTF-8, over the OTLP decoder's limits) count as
+ * failed when their batch is built, and are not written.
  *
  * Threading: add, add_batch, flush and get_metrics may be called from any
  * thread. shutdown and free must not race with other calls.
@@ -281,12 +285,15 @@ typedef struct oa_exporter_metrics {
   int64_t queue_bytes;         /* on-disk queue size */
   int64_t queue_replayed;      /* batches replayed from queue_dir */
   int64_t queue_corrupt;       /* queue files skipped as corrupt */
-  int64_t bytes_sent;          /* FlightData bytes of successful DoPuts */
-  int64_t uncompressed_bytes;  /* batch body bytes before compression */
-  int64_t compressed_bytes;    /* IPC bytes as encoded */
-  double compression_ratio;    /* uncompressed / compressed (0: none yet) */
-  int64_t auth_failures;       /* UNAUTHENTICATED / PERMISSION_DENIED */
-  int64_t last_status;         /* gRPC status of the last DoPut */
+  /* spans of batches left in queue_dir when shutdown gave up on them (or a
+   * sender was stopped): not failed, the next process replays them */
+  int64_t spans_kept;
+  int64_t bytes_sent;         /* FlightData bytes of successful DoPuts */
+  int64_t uncompressed_bytes; /* batch body bytes before compression */
+  int64_t compressed_bytes;   /* IPC bytes as encoded */
+  double compression_ratio;   /* uncompressed / compressed (0: none yet) */
+  int64_t auth_failures;      /* UNAUTHENTICATED / PERMISSION_DENIED */
+  int64_t last_status;        /* gRPC status of the last DoPut */
   /* Export latency (seal to acknowledgement) of exported batches. */
   int64_t latency_buckets[OA_EXPORTER_LATENCY_BUCKETS];
   int64_t latency_count;
@@ -324,7 +331,7 @@ int oa_exporter_add(oa_exporter *e, const oa_span *spans, size_t n,
  * EIO if it could not be written (the batch is not taken). A previous
  * process may have died after writing a batch but before its caller could
  * acknowledge it; the client then sends the same spans again. So a batch
- * whose content (a 128-bit hash of its OTLP encoding) equals that of an
+ * whose content (a 128-bit hash of its queue file payload) equals that of an
  * entry replayed from the queue, written in the last seconds before the
  * previous process stopped, takes that entry's batch id (once per entry),
  * and a server that deduplicates batch ids stores the spans once. Other

@@ -231,6 +231,33 @@ static void *pipe_sender(void *arg) {
   return NULL;
 }
 
+/* An Arrow entry (left by `forward --to flight://` in the same data dir) as
+ * an OTLP request: each batch of the stream encoded and appended (protobuf
+ * concatenation merges the requests' resource_spans). */
+static int arrow_entry_to_otlp(oa_bytes *req, oa_error *err) {
+  oa_ipc_stream_reader *r = NULL;
+  OA_RETURN_NOT_OK(oa_ipc_stream_reader_new(&r, NULL, err));
+  oa_bytes out;
+  oa_bytes_init(&out);
+  int rc = oa_ipc_stream_reader_push(r, req->data, req->size, err);
+  oa_batch b;
+  oa_batch_init(&b);
+  for (bool got = true; !rc && got;) {
+    rc = oa_ipc_stream_reader_next(r, &b, &got, err);
+    if (!rc && got) rc = oa_otlp_encode_traces(&b, &out, err);
+    oa_batch_reset(&b);
+  }
+  if (!rc) rc = oa_ipc_stream_reader_close(r, err);
+  oa_ipc_stream_reader_free(r);
+  if (!rc) {
+    oa_bytes_reset(req);
+    *req = out;
+  } else {
+    oa_bytes_reset(&out);
+  }
+  return rc;
+}
+
 /* Queues the requests a previous process left in the queue directory. A
  * damaged file is reported, renamed *.corrupt and skipped. */
 static int pipe_replay(otlp_pipe *p, oa_error *err) {
@@ -247,7 +274,11 @@ static int pipe_replay(otlp_pipe *p, oa_error *err) {
     oa_bytes_init(&q->req);
     oa_error e;
     e.message[0] = 0;
-    if (oa_exp_queue_read(p->queue_dir, &p->crc, &es[i], &q->req, &e) != 0) {
+    int qr = oa_exp_queue_read(p->queue_dir, &p->crc, &es[i], &q->req, &e);
+    if (!qr && es[i].format == OA_EXP_QUEUE_ARROW &&
+        (qr = arrow_entry_to_otlp(&q->req, &e)) != 0)
+      oa_error_prefix(&e, qr, "%s: ", es[i].name);
+    if (qr != 0) {
       fprintf(stderr, "otlparrow forward: skipping queue file: %s\n",
               e.message);
       char from[4200], to[4300];
@@ -392,7 +423,8 @@ static void get_metrics(oa_exporter *e, otlp_pipe *p, fwd_metrics *m) {
     m->exported = em.spans_exported;
     m->failed = em.spans_failed;
     m->dropped = em.spans_dropped;
-    m->queued = em.queue_depth_spans;
+    /* buffered, or left in the queue directory at exit */
+    m->queued = em.queue_depth_spans + em.spans_kept;
     m->retries = em.retries;
     m->bytes_sent = em.bytes_sent;
     m->replayed = em.queue_replayed;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "exporter_internal.h"
@@ -28,7 +29,15 @@ typedef struct item {
   oa_exp_stage stage; /* has_stage: spans staged by add */
   bool has_stage;
   oa_batch batch; /* built (add_batch, replay) or from the stage */
-  int64_t spans, bytes;
+  /* The batch encoded once as an Arrow IPC stream (schema, dictionaries,
+   * record batches): what the queue file holds and what DoPut sends. */
+  oa_ipc_message *msgs;
+  int64_t n_msgs, cap_msgs;
+  bool encoded;
+  bool encode_failed;   /* by an idle sender: left to the keeper */
+  int64_t good;         /* spans in the encoded batch */
+  int64_t ubytes;       /* the batch's uncompressed buffer bytes */
+  int64_t spans, bytes; /* bytes: memory held (stage, batch or stream) */
   uint8_t id[16];
   char qname[64]; /* queue file name, "" if not persisted */
   bool ready;     /* may be sent: persisted, or no queue_dir */
@@ -44,7 +53,7 @@ typedef struct sender {
   bool started;
   oa_flight_client *client;
   oa_exp_rows *rows;
-  oa_bytes req;
+  oa_ipc_encoder *enc; /* kept between batches: its codec contexts */
   uint64_t rng;
 } sender;
 
@@ -52,6 +61,7 @@ struct oa_exporter {
   oa_exporter_config cfg; /* strings point into strs below */
   char *strs[9];
   oa_ipc_write_options wopt;
+  int64_t max_msg; /* record batch bodies over this are sent as slices */
   oa_crc32c_table crc;
 
   pthread_mutex_t mu;
@@ -84,6 +94,9 @@ struct oa_exporter {
   uint8_t (*retry_of)[32];
   int64_t n_retry_of;
   oa_exporter_metrics m;
+  /* encoders for add_batch's callers (they encode on their own thread) */
+  oa_ipc_encoder *spare_enc[4];
+  int n_spare_enc;
 
   int n_senders;
   sender *senders;
@@ -151,10 +164,19 @@ static int64_t batch_bytes(const oa_batch *b) {
   return n;
 }
 
+static void drop_msgs(item *it) {
+  for (int64_t i = 0; i < it->n_msgs; i++)
+    oa_ipc_message_reset(&it->msgs[i]);
+  free(it->msgs);
+  it->msgs = NULL;
+  it->n_msgs = it->cap_msgs = 0;
+}
+
 static void item_free(item *it) {
   if (!it) return;
   if (it->has_stage) oa_exp_stage_reset(&it->stage);
   oa_batch_reset(&it->batch);
+  drop_msgs(it);
   free(it);
 }
 
@@ -386,49 +408,150 @@ static void warm_locked(oa_exporter *e) {
   if (rc) e->warm_spans = 0; /* no memory: do not insist */
 }
 
-/* Builds it->batch from its stage (sender thread, no lock). Returns the
- * number of spans rejected (as the OTLP decoder would), or -1 on failure. */
-static int64_t build_batch(sender *s, item *it, oa_error *err) {
+/* Builds it->batch from its stage (no lock held). Spans the OTLP decoder
+ * would have refused count as failed now. */
+static int build_batch(sender *s, item *it, oa_error *err) {
   oa_exporter *e = s->e;
   int64_t rejected = 0;
   char why[OA_ERROR_SIZE];
-  if (oa_exp_rows_build(s->rows, &it->stage, &it->batch, &rejected, why, err))
-    return -1;
+  OA_RETURN_NOT_OK(
+      oa_exp_rows_build(s->rows, &it->stage, &it->batch, &rejected, why, err));
   /* give the stage's memory back for the next batch */
   oa_exp_stage_clear(&it->stage);
   pthread_mutex_lock(&e->mu);
   if (pool_put_locked(e, &it->stage)) oa_exp_stage_init(&it->stage);
+  /* refused for good (they settle with the batch) */
+  e->m.spans_failed += rejected;
   pthread_mutex_unlock(&e->mu);
   oa_exp_stage_reset(&it->stage);
   it->has_stage = false;
   if (rejected)
     logf_(e, 1, "exporter: %lld spans rejected: %s", (long long)rejected, why);
-  return rejected;
+  return 0;
 }
 
-/* Writes it (its request in req, or encoded into req from it->batch) to
- * the queue file; no lock held. On success it->qname and qbytes are set and
+static int keep_msg(void *ctx, const oa_ipc_message *m, oa_error *err) {
+  item *it = ctx;
+  if (it->n_msgs == it->cap_msgs) {
+    int64_t cap = it->cap_msgs ? it->cap_msgs * 2 : 16;
+    oa_ipc_message *v = realloc(it->msgs, (size_t)cap * sizeof *v);
+    if (!v) return oa_error_set(err, ENOMEM, "exporter: out of memory");
+    it->msgs = v;
+    it->cap_msgs = cap;
+  }
+  oa_ipc_message_init(&it->msgs[it->n_msgs]);
+  OA_RETURN_NOT_OK(oa_ipc_message_share(&it->msgs[it->n_msgs], m, err));
+  it->n_msgs++;
+  return 0;
+}
+
+/* Bytes of the encoded stream as framed in the queue file. */
+static int64_t msgs_bytes(const item *it) {
+  int64_t n = it->n_msgs ? 8 : 0; /* end-of-stream marker */
+  for (int64_t i = 0; i < it->n_msgs; i++)
+    n += 8 + it->msgs[i].metadata.size + it->msgs[i].body_length;
+  return n;
+}
+
+/* Encodes it->batch as one stream into it->msgs with *enc (replaced when
+ * NULL or made for another schema; restarted, so the stream carries whole
+ * dictionaries and stands alone). */
+static int encode_stream(oa_exporter *e, oa_ipc_encoder **enc, item *it,
+                         oa_error *err) {
+  oa_schema *schema = it->batch.schema;
+  if (*enc && oa_ipc_encoder_schema_of(*enc) != schema &&
+      !oa_schema_equals(oa_ipc_encoder_schema_of(*enc), schema, false, NULL)) {
+    oa_ipc_encoder_free(*enc);
+    *enc = NULL;
+  }
+  if (!*enc) OA_RETURN_NOT_OK(oa_ipc_encoder_new(enc, schema, &e->wopt, err));
+  oa_ipc_encoder_restart(*enc);
+  oa_ipc_message m;
+  oa_ipc_message_init(&m);
+  int rc = oa_ipc_encoder_schema(*enc, &m, err);
+  if (!rc) rc = keep_msg(it, &m, err);
+  oa_ipc_message_reset(&m);
+  if (!rc)
+    rc = oa_ipc_encoder_batch_bounded(*enc, &it->batch, e->max_msg, keep_msg,
+                                      it, err);
+  if (rc) drop_msgs(it);
+  return rc;
+}
+
+/* it->batch -> it->msgs; the batch is dropped (the stream holds what it
+ * needs; rows, when given, takes back the buffers nothing else holds for
+ * its next batch) and the buffer accounting follows the memory held. */
+static int encode_batch(oa_exporter *e, oa_ipc_encoder **enc, oa_exp_rows *rows,
+                        item *it, oa_error *err) {
+  int64_t ub = batch_bytes(&it->batch);
+  if (it->batch.length > 0) OA_RETURN_NOT_OK(encode_stream(e, enc, it, err));
+  it->good = it->batch.length;
+  it->ubytes = ub;
+  if (rows)
+    oa_exp_rows_recycle(rows, &it->batch);
+  else
+    oa_batch_reset(&it->batch);
+  int64_t nb = msgs_bytes(it);
+  pthread_mutex_lock(&e->mu);
+  e->buf_bytes += nb - it->bytes;
+  it->bytes = nb;
+  it->encoded = true;
+  pthread_mutex_unlock(&e->mu);
+  return 0;
+}
+
+/* Builds and encodes an item that is not yet (no lock held; the caller owns
+ * it or marked it busy). */
+static int encode_item(sender *s, item *it, oa_error *err) {
+  if (it->encoded) return 0;
+  if (it->has_stage) OA_RETURN_NOT_OK(build_batch(s, it, err));
+  return encode_batch(s->e, &s->enc, s->rows, it, err);
+}
+
+/* Writes the encoded item to the queue file (writev from the messages' own
+ * buffers); no lock held. On success it->qname and qbytes are set and
  * counted in queue_bytes. */
-static int write_item(oa_exporter *e, item *it, oa_bytes *req, bool req_ready,
-                      oa_error *err) {
-  if (!req_ready) {
-    req->size = 0;
-    int rc = oa_otlp_encode_traces(&it->batch, req, err);
-    if (rc) return oa_error_prefix(err, rc, "queue: encoding batch: ");
+static int write_item(oa_exporter *e, item *it, oa_error *err) {
+  /* per message: prefix, metadata, body segments; then end of stream */
+  int64_t n_iov = 1, n = it->n_msgs;
+  for (int64_t i = 0; i < n; i++)
+    n_iov += 2 + it->msgs[i].n_segments;
+  struct iovec *iov = malloc((size_t)n_iov * sizeof *iov);
+  uint8_t(*pre)[8] = malloc((size_t)(n + 1) * 8);
+  if (!iov || !pre) {
+    free(iov);
+    free(pre);
+    return oa_error_set(err, ENOMEM, "queue: out of memory");
+  }
+  int64_t k = 0;
+  for (int64_t i = 0; i <= n; i++) {
+    uint32_t cont = 0xFFFFFFFFu,
+             len = i < n ? (uint32_t)it->msgs[i].metadata.size : 0;
+    memcpy(pre[i], &cont, 4);
+    memcpy(pre[i] + 4, &len, 4);
+    iov[k++] = (struct iovec){pre[i], 8};
+    if (i == n) break;
+    const oa_ipc_message *m = &it->msgs[i];
+    iov[k++] = (struct iovec){m->metadata.data, (size_t)m->metadata.size};
+    for (int64_t j = 0; j < m->n_segments; j++)
+      iov[k++] = (struct iovec){(void *)m->segments[j].data,
+                                (size_t)m->segments[j].size};
   }
   pthread_mutex_lock(&e->mu);
   uint64_t seq = (uint64_t)time(NULL) * 1000000ull;
   if (seq <= e->seq) seq = e->seq + 1;
   e->seq = seq;
   pthread_mutex_unlock(&e->mu);
-  int rc = oa_exp_queue_write(e->cfg.queue_dir, &e->crc, seq, it->id, it->spans,
-                              req->data, req->size, e->cfg.queue_fsync,
-                              it->qname, err);
+  int rc = oa_exp_queue_writev(e->cfg.queue_dir, &e->crc, seq, it->id, it->good,
+                               OA_EXP_QUEUE_ARROW, iov, k, e->cfg.queue_fsync,
+                               it->qname, err);
+  free(iov);
+  free(pre);
   if (rc) {
     it->qname[0] = 0;
     return rc;
   }
-  it->qbytes = req->size + 48;
+  it->qbytes = msgs_bytes(it) + 48;
   pthread_mutex_lock(&e->mu);
   e->m.queue_bytes += it->qbytes;
   pthread_mutex_unlock(&e->mu);
@@ -437,10 +560,9 @@ static int write_item(oa_exporter *e, item *it, oa_bytes *req, bool req_ready,
 
 /* The keeper's write: a failure is logged and the batch is sent anyway
  * (from memory only). */
-static void persist(sender *s, item *it, bool req_ready) {
+static void persist(oa_exporter *e, item *it) {
   oa_error err;
-  if (write_item(s->e, it, &s->req, req_ready, &err))
-    logf_(s->e, 2, "exporter: %s", err.message);
+  if (write_item(e, it, &err)) logf_(e, 2, "exporter: %s", err.message);
 }
 
 typedef enum { R_EXPORTED, R_FAILED, R_ABANDONED } outcome;
@@ -456,9 +578,8 @@ static outcome send_item(sender *s, item *it, oa_flight_put_result *pr) {
   for (int attempt = 0;; attempt++) {
     oa_error err;
     memset(pr, 0, sizeof *pr);
-    int rc =
-        oa_flight_client_do_put(s->client, e->cfg.dataset, it->batch.schema,
-                                &it->batch, 1, &e->wopt, &app, pr, &err);
+    int rc = oa_flight_client_do_put_messages(
+        s->client, e->cfg.dataset, it->msgs, it->n_msgs, &app, pr, &err);
     int st = rc ? oa_flight_client_last_status(s->client) : 0;
     int64_t server_delay =
         rc ? oa_flight_client_last_retry_delay_ms(s->client) : -1;
@@ -497,33 +618,32 @@ static outcome send_item(sender *s, item *it, oa_flight_put_result *pr) {
 
 static void process(sender *s, item *it) {
   oa_exporter *e = s->e;
-  int64_t rejected = 0;
   oa_error err;
-  if (it->has_stage) {
-    rejected = build_batch(s, it, &err);
-    if (rejected < 0) {
-      logf_(e, 2, "exporter: building a batch of %lld spans: %s",
-            (long long)it->spans, err.message);
-      pthread_mutex_lock(&e->mu);
-      e->m.spans_failed += it->spans;
-      e->m.batches_failed++;
-      settle_locked(e, it);
-      pthread_mutex_unlock(&e->mu);
-      item_free(it);
-      return;
+  if (!it->encoded && encode_item(s, it, &err)) {
+    logf_(e, 2, "exporter: encoding a batch of %lld spans: %s",
+          (long long)it->spans, err.message);
+    pthread_mutex_lock(&e->mu);
+    e->m.spans_failed += it->spans;
+    e->m.batches_failed++;
+    if (it->qname[0]) {
+      /* a replayed OTLP entry that cannot be encoded never will be */
+      oa_exp_queue_remove(e->cfg.queue_dir, it->qname, false, NULL);
+      e->m.queue_bytes -= it->qbytes;
     }
+    settle_locked(e, it);
+    pthread_mutex_unlock(&e->mu);
+    item_free(it);
+    return;
   }
-  if (e->cfg.queue_dir && !it->qname[0] && it->batch.length > 0)
-    persist(s, it, false);
+  if (e->cfg.queue_dir && !it->qname[0] && it->n_msgs) persist(e, it);
   oa_flight_put_result pr;
-  outcome o = it->batch.length > 0 ? send_item(s, it, &pr) : R_EXPORTED;
-  if (o == R_EXPORTED && it->batch.length == 0) memset(&pr, 0, sizeof pr);
+  outcome o = it->n_msgs > 0 ? send_item(s, it, &pr) : R_EXPORTED;
+  if (o == R_EXPORTED && it->n_msgs == 0) memset(&pr, 0, sizeof pr);
   if (o == R_EXPORTED && it->qname[0])
     oa_exp_queue_remove(e->cfg.queue_dir, it->qname, e->cfg.queue_fsync, NULL);
-  int64_t ub = o == R_EXPORTED ? batch_bytes(&it->batch) : 0;
+  int64_t ub = o == R_EXPORTED ? it->ubytes : 0;
   pthread_mutex_lock(&e->mu);
-  e->m.spans_failed += rejected;
-  int64_t good = it->batch.length;
+  int64_t good = it->good;
   switch (o) {
   case R_EXPORTED:
     e->m.spans_exported += good;
@@ -548,6 +668,8 @@ static void process(sender *s, item *it) {
     if (!it->qname[0]) {
       e->m.spans_failed += good;
       e->m.batches_failed++;
+    } else {
+      e->m.spans_kept += good;
     }
     break;
   }
@@ -560,6 +682,15 @@ static void process(sender *s, item *it) {
 static item *unpersisted_locked(const oa_exporter *e) {
   item *it = e->head;
   while (it && (it->ready || it->busy))
+    it = it->next;
+  return it;
+}
+
+/* An item waiting for the keeper that an idle sender can encode meanwhile
+ * (the keeper writes one while a sender encodes the next). */
+static item *unencoded_locked(const oa_exporter *e) {
+  item *it = e->head;
+  while (it && (it->ready || it->busy || it->encoded || it->encode_failed))
     it = it->next;
   return it;
 }
@@ -586,20 +717,14 @@ static void *keeper_main(void *arg) {
     if (it) {
       it->busy = true;
       pthread_mutex_unlock(&e->mu);
-      /* The staged records are written as an OTLP request (the queue's
-       * format, replayed by the decoder); the column build runs on the
-       * senders, in parallel. */
+      /* encoded once: the same messages go to the file and to DoPut */
       oa_error err;
-      int rc = 0;
-      if (it->has_stage) {
-        rc = oa_exp_stage_request(&it->stage, &s->req, &err);
-        if (!rc) persist(s, it, true);
-      } else if (it->batch.length > 0) {
-        persist(s, it, false);
-      }
+      int rc = encode_item(s, it, &err);
       if (rc)
         logf_(e, 2, "exporter: queue: batch of %lld spans: %s",
               (long long)it->spans, err.message);
+      else if (it->n_msgs)
+        persist(e, it);
       pthread_mutex_lock(&e->mu);
       it->busy = false;
       it->ready = true;
@@ -649,6 +774,18 @@ static void *sender_main(void *arg) {
     /* idle (the keeper may be busy with the queue's disk writes) */
     if (want_warm_locked(e)) {
       warm_locked(e);
+      continue;
+    }
+    if (e->cfg.queue_dir && (it = unencoded_locked(e)) != NULL) {
+      it->busy = true;
+      pthread_mutex_unlock(&e->mu);
+      oa_error err;
+      int rc = encode_item(s, it, &err);
+      pthread_mutex_lock(&e->mu);
+      it->busy = false;
+      /* a failure is the keeper's to report: it tries again */
+      if (rc) it->encode_failed = true;
+      pthread_cond_signal(&e->keep_cv);
       continue;
     }
     cv_wait_ms(&e->work_cv, &e->mu, -1);
@@ -726,6 +863,60 @@ static int check_config(const oa_exporter_config *c, oa_error *err) {
   return 0;
 }
 
+/* An Arrow entry's payload into it->msgs, checked by decoding every
+ * message: the batches must decode and hold the header's span count. */
+static int replay_arrow(oa_bytes *payload, const oa_exp_queue_entry *q,
+                        item *it, oa_error *err) {
+  oa_buffer pb;
+  if (oa_bytes_finish(payload, &pb))
+    return oa_error_set(err, ENOMEM, "queue: %s: out of memory", q->name);
+  oa_ipc_decoder *dec = NULL;
+  int rc = oa_ipc_decoder_new(&dec, NULL, err);
+  oa_batch b;
+  oa_batch_init(&b);
+  int64_t pos = 0, rows = 0, ub = 0;
+  while (!rc) {
+    oa_ipc_message m;
+    oa_ipc_message_init(&m);
+    rc = oa_ipc_message_read(&pb, &pos, 64, &m, err);
+    if (!rc && m.type == OA_IPC_MSG_NONE) break;
+    if (!rc && (it->n_msgs == 0) != (m.type == OA_IPC_MSG_SCHEMA))
+      rc = oa_error_set(err, EINVAL, "message %lld: %s", (long long)it->n_msgs,
+                        it->n_msgs ? "a second schema" : "no schema first");
+    oa_ipc_msg_type t;
+    oa_buffer body = m.n_segments ? m.segments[0] : (oa_buffer){0};
+    if (!rc)
+      rc = oa_ipc_decoder_decode(dec, m.metadata.data, m.metadata.size, &body,
+                                 &t, &b, err);
+    if (!rc && t == OA_IPC_MSG_RECORD_BATCH) {
+      rows += b.length;
+      ub += batch_bytes(&b);
+      oa_batch_reset(&b);
+    }
+    if (!rc) rc = keep_msg(it, &m, err);
+    oa_ipc_message_reset(&m);
+  }
+  if (!rc && pos != pb.size)
+    rc = oa_error_set(err, EINVAL, "%lld bytes after the end of the stream",
+                      (long long)(pb.size - pos));
+  if (!rc && rows != q->spans)
+    rc = oa_error_set(err, EINVAL, "%lld spans, the header says %lld",
+                      (long long)rows, (long long)q->spans);
+  oa_batch_reset(&b);
+  oa_ipc_decoder_free(dec);
+  oa_region_release(pb.region);
+  if (rc) {
+    drop_msgs(it);
+    return oa_error_prefix(err, rc == ENOMEM ? ENOMEM : EIO,
+                           "queue: %s: not a valid Arrow stream: ", q->name);
+  }
+  it->encoded = true;
+  it->good = rows;
+  it->ubytes = ub;
+  it->bytes = msgs_bytes(it);
+  return 0;
+}
+
 static int replay(oa_exporter *e, oa_error *err) {
   const char *dir = e->cfg.queue_dir;
   if (mkdir(dir, 0755) && errno != EEXIST)
@@ -756,7 +947,11 @@ static int replay(oa_exporter *e, oa_error *err) {
     }
     oa_batch_init(&it->batch);
     int q = oa_exp_queue_read(dir, &e->crc, &v[i], &buf, &qe);
-    if (!q) {
+    uint8_t hash[16];
+    if (!q) content_id(buf.data, buf.size, hash);
+    if (!q && v[i].format == OA_EXP_QUEUE_ARROW) {
+      q = replay_arrow(&buf, &v[i], it, &qe);
+    } else if (!q) {
       oa_otlp_result res;
       q = oa_otlp_decoder_decode(dec, buf.data, buf.size, &it->batch, &res,
                                  &qe);
@@ -771,6 +966,7 @@ static int replay(oa_exporter *e, oa_error *err) {
         logf_(e, 1, "exporter: queue: %s: %lld spans rejected: %s", v[i].name,
               (long long)res.rejected_spans, res.error_message);
       }
+      it->bytes = batch_bytes(&it->batch);
     }
     if (q == ENOMEM) {
       item_free(it);
@@ -790,14 +986,13 @@ static int replay(oa_exporter *e, oa_error *err) {
     }
     memcpy(it->id, v[i].id, 16);
     if (sscanf(v[i].name, "%16llx", &sq) == 1 && sq / 1000000 + 2 >= last_s) {
-      content_id(buf.data, buf.size, e->retry_of[e->n_retry_of]);
+      memcpy(e->retry_of[e->n_retry_of], hash, 16);
       memcpy(e->retry_of[e->n_retry_of++] + 16, v[i].id, 16);
     }
     it->ready = true;
     snprintf(it->qname, sizeof it->qname, "%s", v[i].name);
     it->qbytes = v[i].file_bytes;
-    it->spans = it->batch.length;
-    it->bytes = batch_bytes(&it->batch);
+    it->spans = it->encoded ? it->good : it->batch.length;
     it->sealed_ms = now_ms(e);
     e->m.queue_bytes += it->qbytes;
     e->m.queue_replayed++;
@@ -862,12 +1057,13 @@ int oa_exporter_new(oa_exporter **out, const oa_exporter_config *cfg,
   if (!e->rng && getrandom(&e->rng, sizeof e->rng, 0) != sizeof e->rng)
     e->rng = (uint64_t)mono_ms() ^ (uint64_t)(uintptr_t)e;
   if (!e->rng) e->rng = 0x9E3779B97F4A7C15ull;
+  oa_flight_client_options fo;
+  oa_flight_client_options_init(&fo);
+  e->max_msg = fo.max_message_size;
   if (e->cfg.queue_dir && (rc = replay(e, err)) != 0) {
     oa_exporter_free(e);
     return rc;
   }
-  oa_flight_client_options fo;
-  oa_flight_client_options_init(&fo);
   fo.token = e->cfg.token;
   fo.tls_ca_file = e->cfg.tls_ca_file;
   fo.tls_cert_file = e->cfg.tls_cert_file;
@@ -884,7 +1080,6 @@ int oa_exporter_new(oa_exporter **out, const oa_exporter_config *cfg,
   for (int i = 0; i < e->n_senders && !rc; i++) {
     sender *sd = &e->senders[i];
     sd->e = e;
-    oa_bytes_init(&sd->req);
     sd->rng = rng_next(&e->rng) | 1;
     /* max_in_flight streams share each connection */
     if (i >= n_send)
@@ -894,7 +1089,7 @@ int oa_exporter_new(oa_exporter **out, const oa_exporter_config *cfg,
     else
       rc = oa_flight_client_new_shared(&sd->client, e->senders[i - 1].client,
                                        err);
-    if (!rc && i < n_send) rc = oa_exp_rows_new(&sd->rows, err);
+    if (!rc) rc = oa_exp_rows_new(&sd->rows, err);
   }
   if (rc) {
     oa_error_prefix(err, rc, "exporter: ");
@@ -990,16 +1185,34 @@ int oa_exporter_add_batch(oa_exporter *e, const oa_batch *b, oa_error *err) {
     e->buf_spans += it->spans;
     e->buf_bytes += it->bytes;
     pthread_mutex_unlock(&e->mu);
-    oa_bytes req;
-    oa_bytes_init(&req);
-    rc = oa_otlp_encode_traces(&it->batch, &req, err);
+    oa_ipc_encoder *enc = NULL;
+    pthread_mutex_lock(&e->mu);
+    if (e->n_spare_enc) enc = e->spare_enc[--e->n_spare_enc];
+    pthread_mutex_unlock(&e->mu);
+    rc = encode_batch(e, &enc, NULL, it, err);
     if (rc) oa_error_prefix(err, rc, "queue: encoding batch: ");
+    pthread_mutex_lock(&e->mu);
+    if (e->n_spare_enc < 4) {
+      e->spare_enc[e->n_spare_enc++] = enc;
+      enc = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    oa_ipc_encoder_free(enc);
     uint8_t match[32];
     bool matched = false;
     if (!rc && maybe_retry) {
-      content_id(req.data, req.size, match);
+      /* the hash of the payload as the queue file holds it */
+      oa_bytes flat;
+      oa_bytes_init(&flat);
+      for (int64_t i = 0; !rc && i < it->n_msgs; i++)
+        rc = oa_ipc_message_frame(&it->msgs[i], &flat, err);
+      uint8_t eos[8] = {0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0};
+      if (!rc && oa_bytes_append(&flat, eos, 8))
+        rc = oa_error_set(err, ENOMEM, "exporter add_batch: out of memory");
+      if (!rc) content_id(flat.data, flat.size, match);
+      oa_bytes_reset(&flat);
       pthread_mutex_lock(&e->mu);
-      for (int64_t i = 0; !matched && i < e->n_retry_of; i++)
+      for (int64_t i = 0; !rc && !matched && i < e->n_retry_of; i++)
         if (memcmp(e->retry_of[i], match, 16) == 0) {
           memcpy(match + 16, e->retry_of[i] + 16, 16);
           memcpy(it->id, match + 16, 16);
@@ -1010,8 +1223,7 @@ int oa_exporter_add_batch(oa_exporter *e, const oa_batch *b, oa_error *err) {
         }
       pthread_mutex_unlock(&e->mu);
     }
-    if (!rc) rc = write_item(e, it, &req, true, err);
-    oa_bytes_reset(&req);
+    if (!rc && it->n_msgs) rc = write_item(e, it, err);
     if (rc) oa_error_prefix(err, rc, "exporter add_batch: ");
     pthread_mutex_lock(&e->mu);
     if (rc && matched) /* not taken: the next retry may match */
@@ -1094,6 +1306,8 @@ int oa_exporter_shutdown(oa_exporter *e, int64_t timeout_ms, oa_error *err) {
     if (!it->qname[0]) {
       e->m.spans_failed += it->spans;
       e->m.batches_failed++;
+    } else {
+      e->m.spans_kept += it->encoded ? it->good : it->spans;
     }
     settle_locked(e, it);
     item_free(it);
@@ -1113,7 +1327,7 @@ void oa_exporter_free(oa_exporter *e) {
     for (int i = e->n_senders - 1; i >= 0; i--) {
       oa_flight_client_free(e->senders[i].client);
       oa_exp_rows_free(e->senders[i].rows);
-      oa_bytes_reset(&e->senders[i].req);
+      oa_ipc_encoder_free(e->senders[i].enc);
     }
     free(e->senders);
   }
@@ -1126,6 +1340,8 @@ void oa_exporter_free(oa_exporter *e) {
   pthread_cond_destroy(&e->space_cv);
   pthread_cond_destroy(&e->keep_cv);
   pthread_mutex_destroy(&e->mu);
+  for (int i = 0; i < e->n_spare_enc; i++)
+    oa_ipc_encoder_free(e->spare_enc[i]);
   free(e->retry_of);
   free(e);
 }

@@ -179,7 +179,6 @@ void oa_exp_rows_free(oa_exp_rows *r);
 int oa_exp_rows_build(oa_exp_rows *r, const oa_exp_stage *s, oa_batch *out,
                       int64_t *rejected, char msg[OA_ERROR_SIZE],
                       oa_error *err);
-
 /* Takes back a built batch (left reset; a build does it to what out held):
  * the next build reuses the heap buffers only it held that fit (at most 1.5x
  * the need); buffers shared with a copy or slice are left alone. */
@@ -193,23 +192,44 @@ typedef struct oa_crc32c {
 void oa_crc32c_init(oa_crc32c_table *c);
 uint32_t oa_crc32c(const oa_crc32c_table *c, uint32_t crc, const void *data,
                    size_t n);
+/* The running (not inverted) state over more parts: start from ~0u, extend
+ * with each part, invert at the end (= oa_crc32c(c, 0, all parts)). */
+uint32_t oa_crc32c_extend(const oa_crc32c_table *c, uint32_t state,
+                          const void *data, size_t n);
 
 /* ---- persistent queue: one file per batch in a directory.
- * File layout (little-endian): "OAQ1", u32 header size (48), id[16],
+ * File layout (little-endian): a 4-byte magic, u32 header size (48), id[16],
  * i64 spans, i64 payload length, u32 CRC-32C of the payload, u32 CRC-32C
- * of the preceding 44 header bytes; then the payload (the batch as an OTLP
- * ExportTraceServiceRequest). Written as NAME.tmp, fsync'ed, renamed to
- * NAME.oaq and the directory fsync'ed, so a crash leaves either no entry
- * or a whole one; the checksums catch the rest (disk or copy damage). */
+ * of the preceding 44 header bytes; then the payload. Magic "OAQ2": the
+ * payload is the batch as an Arrow IPC stream (schema, dictionaries, record
+ * batches, end-of-stream marker), exactly the messages the exporter sends;
+ * "OAQ1": an OTLP ExportTraceServiceRequest (forward's OTLP output, and the
+ * exporter before the Arrow payload). Written as NAME.tmp, fsync'ed,
+ * renamed to NAME.oaq and the directory fsync'ed, so a crash leaves either
+ * no entry or a whole one; the checksums catch the rest (disk or copy
+ * damage). */
+typedef enum oa_exp_queue_format {
+  OA_EXP_QUEUE_OTLP = 1,
+  OA_EXP_QUEUE_ARROW = 2
+} oa_exp_queue_format;
+
 typedef struct oa_exp_queue_entry {
   char name[64]; /* file name inside the directory */
   uint8_t id[16];
   int64_t spans;
   int64_t file_bytes;
+  oa_exp_queue_format format; /* set by oa_exp_queue_read */
 } oa_exp_queue_entry;
 
-/* Writes an entry; name (>= 64 bytes) gets its file name. seq orders
+struct iovec;
+/* Writes an entry whose payload is the concatenation of iov (written with
+ * writev, no copy); name (>= 64 bytes) gets its file name. seq orders
  * entries (replay sorts by name). */
+int oa_exp_queue_writev(const char *dir, const oa_crc32c_table *crc,
+                        uint64_t seq, const uint8_t id[16], int64_t spans,
+                        oa_exp_queue_format format, const struct iovec *iov,
+                        int64_t n_iov, bool sync, char *name, oa_error *err);
+/* Writes an OTLP entry from one payload buffer. */
 int oa_exp_queue_write(const char *dir, const oa_crc32c_table *crc,
                        uint64_t seq, const uint8_t id[16], int64_t spans,
                        const uint8_t *payload, int64_t len, bool sync,

@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "exporter_internal.h"
 
-#define QMAGIC "OAQ1"
+/* "OAQ1": the payload is an OTLP ExportTraceServiceRequest; "OAQ2": an
+ * Arrow IPC stream */
+#define QMAGIC_OTLP "OAQ1"
+#define QMAGIC_ARROW "OAQ2"
 #define QHEADER 48
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -46,16 +50,20 @@ void oa_crc32c_init(oa_crc32c_table *c) {
 #endif
 }
 
-uint32_t oa_crc32c(const oa_crc32c_table *c, uint32_t crc, const void *data,
-                   size_t n) {
+uint32_t oa_crc32c_extend(const oa_crc32c_table *c, uint32_t state,
+                          const void *data, size_t n) {
   const uint8_t *p = data;
-  crc = ~crc;
 #ifdef OA_CRC_HW
-  if (c->hw) return ~crc_hw(crc, p, n);
+  if (c->hw) return crc_hw(state, p, n);
 #endif
   for (size_t i = 0; i < n; i++)
-    crc = c->table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
+    state = c->table[(state ^ p[i]) & 0xff] ^ (state >> 8);
+  return state;
+}
+
+uint32_t oa_crc32c(const oa_crc32c_table *c, uint32_t crc, const void *data,
+                   size_t n) {
+  return ~oa_crc32c_extend(c, ~crc, data, n);
 }
 
 static int write_all(int fd, const void *data, size_t n) {
@@ -80,18 +88,54 @@ static int sync_dir(const char *dir) {
   return rc;
 }
 
-int oa_exp_queue_write(const char *dir, const oa_crc32c_table *crc,
-                       uint64_t seq, const uint8_t id[16], int64_t spans,
-                       const uint8_t *payload, int64_t len, bool sync,
-                       char *name, oa_error *err) {
+/* Writes every byte of iov (partial writes, more than IOV_MAX parts). */
+static int writev_all(int fd, const struct iovec *iov, int64_t n) {
+  struct iovec cur[64];
+  int64_t i = 0;
+  size_t skip = 0; /* bytes of iov[i] already written */
+  while (i < n) {
+    int k = 0;
+    for (int64_t j = i; j < n && k < 64; j++, k++) {
+      cur[k] = iov[j];
+      if (j == i) {
+        cur[k].iov_base = (uint8_t *)cur[k].iov_base + skip;
+        cur[k].iov_len -= skip;
+      }
+    }
+    ssize_t w = writev(fd, cur, k);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    size_t left = (size_t)w;
+    while (i < n && left >= iov[i].iov_len - skip) {
+      left -= iov[i].iov_len - skip;
+      skip = 0;
+      i++;
+    }
+    skip += left;
+  }
+  return 0;
+}
+
+int oa_exp_queue_writev(const char *dir, const oa_crc32c_table *crc,
+                        uint64_t seq, const uint8_t id[16], int64_t spans,
+                        oa_exp_queue_format format, const struct iovec *iov,
+                        int64_t n_iov, bool sync, char *name, oa_error *err) {
+  int64_t len = 0;
+  uint32_t pc = ~0u; /* running state: oa_crc32c(0, ...) over the parts */
+  for (int64_t i = 0; i < n_iov; i++) {
+    len += (int64_t)iov[i].iov_len;
+    pc = oa_crc32c_extend(crc, pc, iov[i].iov_base, iov[i].iov_len);
+  }
+  pc = ~pc;
   uint8_t h[QHEADER];
-  memcpy(h, QMAGIC, 4);
+  memcpy(h, format == OA_EXP_QUEUE_ARROW ? QMAGIC_ARROW : QMAGIC_OTLP, 4);
   uint32_t hs = QHEADER;
   memcpy(h + 4, &hs, 4);
   memcpy(h + 8, id, 16);
   memcpy(h + 24, &spans, 8);
   memcpy(h + 32, &len, 8);
-  uint32_t pc = oa_crc32c(crc, 0, payload, (size_t)len);
   memcpy(h + 40, &pc, 4);
   uint32_t hc = oa_crc32c(crc, 0, h, 44);
   memcpy(h + 44, &hc, 4);
@@ -107,7 +151,7 @@ int oa_exp_queue_write(const char *dir, const oa_crc32c_table *crc,
     return oa_error_set(err, EIO, "queue: cannot create %s: %s", tmp,
                         strerror(errno));
   int rc = write_all(fd, h, QHEADER);
-  if (!rc && len) rc = write_all(fd, payload, (size_t)len);
+  if (!rc) rc = writev_all(fd, iov, n_iov);
   if (!rc && sync && fsync(fd)) rc = errno;
   if (close(fd) && !rc) rc = errno;
   if (!rc && rename(tmp, path)) rc = errno;
@@ -117,6 +161,15 @@ int oa_exp_queue_write(const char *dir, const oa_crc32c_table *crc,
     return oa_error_set(err, EIO, "queue: writing %s: %s", path, strerror(rc));
   }
   return 0;
+}
+
+int oa_exp_queue_write(const char *dir, const oa_crc32c_table *crc,
+                       uint64_t seq, const uint8_t id[16], int64_t spans,
+                       const uint8_t *payload, int64_t len, bool sync,
+                       char *name, oa_error *err) {
+  struct iovec iov = {(void *)payload, (size_t)len};
+  return oa_exp_queue_writev(dir, crc, seq, id, spans, OA_EXP_QUEUE_OTLP, &iov,
+                             len > 0, sync, name, err);
 }
 
 int oa_exp_queue_remove(const char *dir, const char *name, bool sync,
@@ -208,7 +261,8 @@ int oa_exp_queue_read(const char *dir, const oa_crc32c_table *crc,
   memcpy(&len, h + 32, 8);
   memcpy(&pc, h + 40, 4);
   memcpy(&hc, h + 44, 4);
-  if (memcmp(h, QMAGIC, 4) || hs != QHEADER) {
+  bool arrow = memcmp(h, QMAGIC_ARROW, 4) == 0;
+  if ((!arrow && memcmp(h, QMAGIC_OTLP, 4)) || hs != QHEADER) {
     rc = oa_error_set(err, EIO, "queue: %s: bad magic or header size", path);
     goto done;
   }
@@ -241,6 +295,7 @@ int oa_exp_queue_read(const char *dir, const oa_crc32c_table *crc,
   }
   memcpy(e->id, h + 8, 16);
   e->spans = spans;
+  e->format = arrow ? OA_EXP_QUEUE_ARROW : OA_EXP_QUEUE_OTLP;
 done:
   fclose(f);
   return rc;

@@ -141,11 +141,13 @@ dest="otlp://127.0.0.1:$op"
 chaos "otlp:// with forward kills" present forward forward
 dest="flight://127.0.0.1:$fp"
 
-# --- the OTLP queue survives a stop with the destination down, is replayed
-# by the next process, and a damaged entry is skipped, not fatal
+# --- the queue survives a stop with the destination down, is replayed by
+# the next process, and a damaged entry is skipped, not fatal. The first
+# process forwards to Flight (Arrow IPC queue entries), the next one to
+# OTLP/gRPC: it converts the entries left in the same data dir.
 rm -rf "$tmp/fwd" "$tmp/srv" "$tmp/final.arrows"
 down=$(free_port)
-start_bg q1 "$bin" forward --to "otlp://127.0.0.1:$down" --otlp-grpc off \
+start_bg q1 "$bin" forward --to "flight://127.0.0.1:$down" --otlp-grpc off \
   --otlp-http 127.0.0.1:0 --data-dir "$tmp/fwd" --timeout 300 --shutdown-timeout 300
 wait_ready q1
 "$bin" gen --spans 300 --seed 33 --batch 100 -q -o "$tmp/q.pb"
