@@ -686,6 +686,13 @@ static item *unpersisted_locked(const oa_exporter *e) {
   return it;
 }
 
+/* Whether an idle sender is encoding an item the keeper must still write. */
+static bool helper_encoding_locked(const oa_exporter *e) {
+  for (const item *it = e->head; it; it = it->next)
+    if (it->busy && !it->ready) return true;
+  return false;
+}
+
 /* An item waiting for the keeper that an idle sender can encode meanwhile
  * (the keeper writes one while a sender encodes the next). */
 static item *unencoded_locked(const oa_exporter *e) {
@@ -703,11 +710,12 @@ static bool persisting_locked(const oa_exporter *e, uint64_t upto) {
 }
 
 /* The keeper thread: seals the open batch when flush_interval_ms has passed
- * since its first span, and with queue_dir builds and writes each sealed
- * batch to the queue, in order, so that the senders only take persisted
- * batches. A thread of its own, so that neither depends on a sender being
- * idle (they may all be retrying). On stop it first persists what is left
- * sealed, so that those batches survive for the next process. */
+ * since its first span, and with queue_dir builds, encodes and writes each
+ * sealed batch to the queue (oldest first; idle senders encode the next
+ * ones meanwhile), so that the senders only take persisted batches. A
+ * thread of its own, so that neither depends on a sender being idle (they
+ * may all be retrying). On stop it first persists what is left sealed, so
+ * that those batches survive for the next process. */
 static void *keeper_main(void *arg) {
   sender *s = arg;
   oa_exporter *e = s->e;
@@ -732,7 +740,12 @@ static void *keeper_main(void *arg) {
       pthread_cond_broadcast(&e->space_cv); /* flush waits for this */
       continue;
     }
-    if (e->stop) break;
+    if (e->stop) {
+      /* it comes back unpersisted when the sender is done (keep_cv) */
+      if (!helper_encoding_locked(e)) break;
+      cv_wait_ms(&e->keep_cv, &e->mu, 100);
+      continue;
+    }
     if (want_warm_locked(e)) {
       warm_locked(e);
       continue;
