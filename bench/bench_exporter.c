@@ -330,7 +330,7 @@ int main(int argc, char **argv) {
   }
   if (argc <= 2 || strstr(argv[2], "queue on")) {
     /* an 8192-span batch of these spans is about 2.7 MB uncompressed in
-     * the queue (zstd: a tenth) */
+     * the queue (zstd: 337 KB) */
     double r[3];
     disk_rates(qdir, 2700000, 20, r);
     printf("\nthe disk, files of 2.7 MB (one uncompressed 8192-span queue "
