@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "otlp_gen_test_util.h"
 #include "otlparrow/builder.h"
 #include "otlparrow/otlp.h"
 #include "receiver/metrics_test_util.h"
@@ -96,21 +97,6 @@ static int serve_stop(serve_proc *s) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void gen_pb(int64_t n, uint64_t seed, oa_bytes *out) {
-  oa_error e_ = {{0}}, *ep = &e_;
-  oa_trace_gen_options o;
-  oa_trace_gen_options_default(&o);
-  o.spans = n;
-  o.seed = seed;
-  oa_trace_gen g;
-  oa_bytes_init(out);
-  CHECK_OK(oa_trace_gen_init(&g, &o, ep), ep);
-  int64_t got = 0;
-  CHECK_OK(oa_trace_gen_next_request(&g, n, out, &got, ep), ep);
-  CHECK_EQ_INT(got, n);
-  oa_trace_gen_reset(&g);
-}
-
 static int post(int port, const char *encoding, const void *body, size_t n) {
   char extra[256];
   snprintf(extra, sizeof extra,
@@ -179,9 +165,9 @@ OA_TEST(test_numbers_move) {
   mt_resp_free(&r);
 
   oa_bytes a, b, c, lz;
-  gen_pb(100, 1, &a);
-  gen_pb(50, 2, &b);
-  gen_pb(30, 3, &c);
+  oa_test_gen_request(100, 1, &a);
+  oa_test_gen_request(50, 2, &b);
+  oa_test_gen_request(30, 3, &c);
   oa_bytes_init(&lz);
   oa_bytes_reserve(&lz, (int64_t)LZ4F_compressFrameBound((size_t)c.size, NULL));
   size_t k = LZ4F_compressFrame(lz.data, (size_t)lz.capacity, c.data,
@@ -237,7 +223,7 @@ OA_TEST(test_store_counters) {
   CHECK(up);
   if (!up) return;
   oa_bytes a;
-  gen_pb(64, 9, &a);
+  oa_test_gen_request(64, 9, &a);
   CHECK_EQ_INT(post(s.http_port, NULL, a.data, (size_t)a.size), 200);
   mt_resp r;
   CHECK(scrape(s.metrics_port, &r));

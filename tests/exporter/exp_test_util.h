@@ -14,6 +14,7 @@
 #include "otlparrow/exporter.h"
 #include "otlparrow/otlp.h"
 #include "test.h"
+#include "test_pki.h"
 
 typedef struct xserver {
   oa_datasets *d;
@@ -150,23 +151,6 @@ static inline void xs_queue_config(char *dir, oa_exporter_config *c) {
 }
 
 /* Removes a test's temporary directory and what is in it. */
-static inline void xs_rm_rf(const char *dir) {
-  char cmd[4200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  CHECK(system(cmd) == 0);
-}
-
-static inline bool make_cert_dir(char *dir, size_t cap) {
-  snprintf(dir, cap, "/tmp/oa-exp-tls-XXXXXX");
-  if (!mkdtemp(dir)) return false;
-  char cmd[1024];
-  snprintf(
-      cmd, sizeof cmd,
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost "
-      "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
-      dir, dir);
-  return system(cmd) == 0;
-}
+static inline void xs_rm_rf(const char *dir) { CHECK(oa_test_rm_dir(dir)); }
 
 #endif

@@ -635,7 +635,7 @@ OA_TEST(test_add_batch_compressed) {
 OA_TEST(test_tls_and_mtls) {
   oa_error err_, *err = &err_;
   char dir[64], cert_path[128], key_path[128];
-  if (!make_cert_dir(dir, sizeof dir)) {
+  if (!oa_test_pki_make(dir, sizeof dir, OA_TEST_PKI_SELF_SIGNED)) {
     printf("skip test_tls_and_mtls: openssl not available\n");
     return;
   }

@@ -11,6 +11,7 @@
 #include "otlparrow/flight_client.h"
 #include "otlparrow/otlp.h"
 #include "test.h"
+#include "test_pki.h"
 
 typedef struct tserver {
   oa_datasets *d;
@@ -554,24 +555,10 @@ OA_TEST(test_bad_uri_and_unreachable) {
   oa_flight_client_free(c);
 }
 
-/* Self-signed certificate for 127.0.0.1 made with openssl at test time. */
-static bool make_cert(char *dir, size_t cap) {
-  snprintf(dir, cap, "/tmp/oa-flight-tls-XXXXXX");
-  if (!mkdtemp(dir)) return false;
-  char cmd[1024];
-  snprintf(
-      cmd, sizeof cmd,
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost "
-      "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
-      dir, dir);
-  return system(cmd) == 0;
-}
-
 OA_TEST(test_tls) {
   oa_error err_, *err = &err_;
   char dir[64], cert_path[128], key_path[128];
-  if (!make_cert(dir, sizeof dir)) {
+  if (!oa_test_pki_make(dir, sizeof dir, OA_TEST_PKI_SELF_SIGNED)) {
     printf("skip test_tls: openssl not available\n");
     return;
   }
@@ -627,9 +614,7 @@ OA_TEST(test_tls) {
   free_list(spans, 1);
   free(cert);
   free(key);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  CHECK(oa_test_rm_dir(dir));
 }
 
 OA_TEST_MAIN(OA_T(test_put_get_info_actions), OA_T(test_compression),

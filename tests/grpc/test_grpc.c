@@ -9,6 +9,7 @@
 #include "grpc/oa_grpc.h"
 #include "grpc_client.h"
 #include "test.h"
+#include "test_pki.h"
 
 typedef struct fixture {
   oa_grpc_server *srv;
@@ -658,21 +659,6 @@ OA_TEST(test_api_errors) {
               EIO, err, "/nonexistent/cert.pem");
 }
 
-/* Self-signed certificate for 127.0.0.1 made with openssl at test time;
- * returns false (test skipped) when openssl is missing. */
-static bool make_cert(char *dir, size_t cap) {
-  snprintf(dir, cap, "/tmp/oa-grpc-tls-XXXXXX");
-  if (!mkdtemp(dir)) return false;
-  char cmd[1024];
-  snprintf(
-      cmd, sizeof cmd,
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost "
-      "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
-      dir, dir);
-  return system(cmd) == 0;
-}
-
 static grpc_channel *tls_channel(int port, const char *root, const char *key,
                                  const char *cert) {
   char target[64];
@@ -687,7 +673,7 @@ static grpc_channel *tls_channel(int port, const char *root, const char *key,
 
 OA_TEST(test_tls) {
   char dir[64], path[128];
-  if (!make_cert(dir, sizeof dir)) {
+  if (!oa_test_pki_make(dir, sizeof dir, OA_TEST_PKI_SELF_SIGNED)) {
     printf("skip test_tls: openssl not available\n");
     return;
   }
@@ -735,9 +721,7 @@ OA_TEST(test_tls) {
   }
   free(cert);
   free(key);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) printf("could not remove %s\n", dir);
+  oa_test_rm_dir(dir);
 }
 
 OA_TEST_MAIN(OA_T(test_unary_echo), OA_T(test_large_messages),

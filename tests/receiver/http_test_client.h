@@ -2,7 +2,7 @@
  * and, through metrics_test_util.h, the metrics tests: one request per
  * connection (Connection: close), Content-Length or chunked bodies, a
  * parser of the first answer (shared with the HTTPS client of
- * test_otlp_http.c), and test certificates made by the openssl tool. */
+ * test_otlp_http.c); test certificates come from test_pki.h. */
 #ifndef OA_TEST_HTTP_CLIENT_H
 #define OA_TEST_HTTP_CLIENT_H
 
@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include "test_pki.h"
 
 typedef struct ht_resp {
   int status;
@@ -190,47 +192,6 @@ static inline int ht_send(int port, const ht_request *q, ht_resp *out) {
   return rc;
 }
 
-/* ------------------------------------------------ TLS certificates */
-
-/* A CA, a server certificate for localhost/127.0.0.1 (signed by the CA, for
- * TLS servers only), a client certificate signed by the CA (for TLS
- * clients) and a self-signed "rogue" client certificate with the same
- * subject, made by the openssl tool in a new directory (dir, its name):
- * ca, server, client and rogue .pem and .key. False when openssl is missing
- * or failed. */
-static inline bool ht_make_pki(char *dir, size_t cap) {
-  snprintf(dir, cap, "/tmp/oa-test-pki-XXXXXX");
-  if (!mkdtemp(dir)) return false;
-  char cmd[4096];
-  snprintf(
-      cmd, sizeof cmd,
-      "(cd '%s' && set -e && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=oa-test-ca "
-      "-addext basicConstraints=critical,CA:TRUE "
-      "-addext keyUsage=critical,keyCertSign,cRLSign "
-      "-keyout ca.key -out ca.pem && "
-      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
-      "extendedKeyUsage=serverAuth\\n' > server.ext && "
-      "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
-      "-keyout server.key -out server.csr && "
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-      "-CAcreateserial -days 1 -extfile server.ext -out server.pem && "
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=oa-test-client "
-      "-keyout client.key -out client.csr && "
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-      "-CAcreateserial -days 1 -extfile client.ext -out client.pem && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
-      "-subj /CN=oa-test-client -keyout rogue.key -out rogue.pem"
-      ") >/dev/null 2>&1",
-      dir);
-  return system(cmd) == 0;
-}
-
-static inline void ht_rm_dir(const char *dir) {
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) printf("could not remove %s\n", dir);
-}
+static inline void ht_rm_dir(const char *dir) { oa_test_rm_dir(dir); }
 
 #endif

@@ -338,10 +338,11 @@ static inline int mt_request(int port, const char *method, const char *path,
 
 /* ----------------------------------------------- TLS through the tools */
 
-/* The certificates of ht_make_pki (ca, server, client and rogue .pem/.key)
- * in a new directory; false when openssl is missing or failed. */
+/* The certificates of test_pki.h's CA and client (ca, server, client and
+ * rogue .pem/.key) in a new directory; false when openssl is missing or
+ * failed. */
 static inline bool mt_make_pki(char *dir, size_t cap) {
-  return ht_make_pki(dir, cap);
+  return oa_test_pki_make(dir, cap, OA_TEST_PKI_CA | OA_TEST_PKI_CLIENT);
 }
 
 static inline void mt_rm_dir(const char *dir) { ht_rm_dir(dir); }

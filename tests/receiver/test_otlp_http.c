@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "otlp_gen_test_util.h"
 #include "otlparrow/dataset.h"
 #include "otlparrow/otlp.h"
 #include "receiver/encoding_test_util.h"
@@ -251,22 +252,6 @@ static void server_stop(server *s) {
   oa_datasets_free(s->ds);
 }
 
-/* A generated protobuf request of n spans. */
-static void gen_request(int64_t n, uint64_t seed, oa_bytes *out) {
-  oa_error e_ = {{0}}, *ep = &e_;
-  oa_trace_gen_options o;
-  oa_trace_gen_options_default(&o);
-  o.spans = n;
-  o.seed = seed;
-  oa_trace_gen g;
-  oa_bytes_init(out);
-  CHECK_OK(oa_trace_gen_init(&g, &o, ep), ep);
-  int64_t got = 0;
-  CHECK_OK(oa_trace_gen_next_request(&g, n, out, &got, ep), ep);
-  CHECK_EQ_INT(got, n);
-  oa_trace_gen_reset(&g);
-}
-
 /* The batches the decoder makes of a list of accepted bodies. */
 typedef struct expected {
   oa_batch b[256];
@@ -353,11 +338,11 @@ OA_TEST(test_protobuf_and_json) {
   CHECK(s.port > 0);
   expected x = {.n = 0};
   oa_bytes pb, js;
-  gen_request(50, 1, &pb);
+  oa_test_gen_request(50, 1, &pb);
   oa_bytes_init(&js);
   oa_error e_ = {{0}}, *ep = &e_;
   oa_bytes pb2;
-  gen_request(30, 2, &pb2);
+  oa_test_gen_request(30, 2, &pb2);
   CHECK_OK(oa_otlp_traces_pb_to_json(pb2.data, pb2.size, &js, ep), ep);
 
   ht_resp r;
@@ -409,7 +394,7 @@ OA_TEST(test_gzip_and_zstd) {
   }
   expected x = {.n = 0};
   oa_bytes pb, gz, zs, js, jgz;
-  gen_request(200, 3, &pb);
+  oa_test_gen_request(200, 3, &pb);
   enc_gzip(pb.data, (size_t)pb.size, 6, &gz);
   enc_zstd(pb.data, (size_t)pb.size, 3, &zs);
   oa_error e_ = {{0}}, *ep = &e_;
@@ -530,7 +515,7 @@ OA_TEST(test_lz4) {
   oa_error e_ = {{0}}, *ep = &e_;
   expected x = {.n = 0};
   oa_bytes pb, lz, lz2, two, js, jlz;
-  gen_request(300, 11, &pb);
+  oa_test_gen_request(300, 11, &pb);
   lz4_bytes(pb.data, (size_t)pb.size, LZ4F_max64KB, &lz);
   lz4_bytes(pb.data, (size_t)pb.size, LZ4F_max4MB, &lz2);
   CHECK(lz.size > 0 && lz.size < pb.size);
@@ -894,7 +879,7 @@ OA_TEST(test_size_limits) {
   /* exactly at the limit after decompression is fine: a valid request
    * padded with an unknown field to limit bytes */
   oa_bytes pb, padded, pgz;
-  gen_request(20, 4, &pb);
+  oa_test_gen_request(20, 4, &pb);
   oa_bytes_init(&padded);
   oa_bytes_append(&padded, pb.data, pb.size);
   size_t pad = (size_t)limit - (size_t)pb.size - 5; /* tag + 4-byte length */
@@ -945,7 +930,7 @@ OA_TEST(test_memory_limit) {
   int got503 = 0;
   for (int i = 0; i < 200 && !got503; i++) {
     oa_bytes pb;
-    gen_request(40, 100 + (uint64_t)i, &pb);
+    oa_test_gen_request(40, 100 + (uint64_t)i, &pb);
     CHECK_OK(ht_send(s.port, &(ht_request){.ctype = PB, BODY(pb)}, &r),
              (oa_error *)NULL);
     if (r.status == 200) {
@@ -971,7 +956,7 @@ OA_TEST(test_memory_limit) {
     printf("memory limit: %d requests accepted before 503\n", x.n);
   /* JSON clients get the JSON form */
   oa_bytes pb, js;
-  gen_request(40, 999, &pb);
+  oa_test_gen_request(40, 999, &pb);
   oa_bytes_init(&js);
   oa_error e_ = {{0}}, *ep = &e_;
   CHECK_OK(oa_otlp_traces_pb_to_json(pb.data, pb.size, &js, ep), ep);
@@ -1065,7 +1050,7 @@ static void *client_thread(void *arg) {
   client_job *j = arg;
   for (int i = 0; i < 10; i++) {
     oa_bytes pb;
-    gen_request(20, 1000 + (uint64_t)(j->id * 100 + i), &pb);
+    oa_test_gen_request(20, 1000 + (uint64_t)(j->id * 100 + i), &pb);
     oa_bytes body;
     bool zstd = (i % 2) == 1;
     if (zstd)
@@ -1153,7 +1138,7 @@ static int server_start_tls(server *s, const char *dir, bool mtls) {
 
 OA_TEST(test_https_and_mtls) {
   char dir[64];
-  if (!ht_make_pki(dir, sizeof dir)) {
+  if (!oa_test_pki_make(dir, sizeof dir, OA_TEST_PKI_CA | OA_TEST_PKI_CLIENT)) {
     printf("skip test_https_and_mtls: openssl not available\n");
     ht_rm_dir(dir);
     return;
@@ -1171,9 +1156,9 @@ OA_TEST(test_https_and_mtls) {
                rogue = {ca, rcert, rkey}, server_as_client = {ca, scert, skey};
 
   oa_bytes pb1, pb2, pb3;
-  gen_request(7, 41, &pb1);
-  gen_request(5, 42, &pb2);
-  gen_request(3, 43, &pb3);
+  oa_test_gen_request(7, 41, &pb1);
+  oa_test_gen_request(5, 42, &pb2);
+  oa_test_gen_request(3, 43, &pb3);
   static const char js[] =
       "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
       "\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"eee19b7ec3c1b102\","
