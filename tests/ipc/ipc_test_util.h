@@ -195,6 +195,28 @@ static inline int tu_random_batch(oa_schema *s, int64_t n, oa_batch *out,
   return tbuild_batch(s, n, tu_append_random_row, out, err);
 }
 
+/* Messages kept past an encoder's emit callback (oa_ipc_message_share). */
+typedef struct tu_kept {
+  oa_ipc_message v[1024];
+  int64_t n;
+} tu_kept;
+
+/* An oa_ipc_emit_fn: ctx is a tu_kept. */
+static inline int tu_keep(void *ctx, const oa_ipc_message *m, oa_error *err) {
+  tu_kept *k = ctx;
+  if (k->n == 1024) return oa_error_set(err, E2BIG, "too many messages");
+  oa_ipc_message_init(&k->v[k->n]);
+  OA_RETURN_NOT_OK(oa_ipc_message_share(&k->v[k->n], m, err));
+  k->n++;
+  return 0;
+}
+
+static inline void tu_kept_reset(tu_kept *k) {
+  for (int64_t i = 0; i < k->n; i++)
+    oa_ipc_message_reset(&k->v[i]);
+  k->n = 0;
+}
+
 /* Writes batches with the writer to bytes. */
 static inline int tu_write(oa_ipc_format fmt, oa_schema *s,
                            const oa_ipc_write_options *opt,

@@ -6,43 +6,24 @@
 
 #include "ipc/ipc_test_util.h"
 
-typedef struct kept {
-  oa_ipc_message v[1024];
-  int64_t n;
-} kept;
-
-static int keep(void *ctx, const oa_ipc_message *m, oa_error *err) {
-  kept *k = ctx;
-  if (k->n == 1024) return oa_error_set(err, E2BIG, "too many messages");
-  oa_ipc_message_init(&k->v[k->n]);
-  OA_RETURN_NOT_OK(oa_ipc_message_share(&k->v[k->n], m, err));
-  k->n++;
-  return 0;
-}
-
-static void kept_reset(kept *k) {
-  for (int64_t i = 0; i < k->n; i++)
-    oa_ipc_message_reset(&k->v[i]);
-  k->n = 0;
-}
-
 /* schema + the batch's messages (bounded), kept */
 static void encode_kept(oa_schema *s, const oa_batch *b, int64_t max_body,
-                        const oa_ipc_write_options *w, kept *k) {
+                        const oa_ipc_write_options *w, tu_kept *k) {
   oa_error err_, *err = &err_;
   oa_ipc_encoder *enc;
   CHECK_OK(oa_ipc_encoder_new(&enc, s, w, err), err);
   oa_ipc_message m;
   oa_ipc_message_init(&m);
   CHECK_OK(oa_ipc_encoder_schema(enc, &m, err), err);
-  CHECK_OK(keep(k, &m, err), err);
+  CHECK_OK(tu_keep(k, &m, err), err);
   oa_ipc_message_reset(&m);
-  CHECK_OK(oa_ipc_encoder_batch_bounded(enc, b, max_body, keep, k, err), err);
+  CHECK_OK(oa_ipc_encoder_batch_bounded(enc, b, max_body, tu_keep, k, err),
+           err);
   /* the encoder (and its scratch) is gone: the kept messages must stand */
   oa_ipc_encoder_free(enc);
 }
 
-static void frame_all(const kept *k, oa_bytes *out) {
+static void frame_all(const tu_kept *k, oa_bytes *out) {
   oa_error err_, *err = &err_;
   for (int64_t i = 0; i < k->n; i++)
     CHECK_OK(oa_ipc_message_frame(&k->v[i], out, err), err);
@@ -82,7 +63,7 @@ OA_TEST(test_bounded_split) {
     w.compression = codec ? OA_COMPRESSION_ZSTD : OA_COMPRESSION_NONE;
     int64_t bounds[] = {0, 1 << 20, 60000, 20000};
     for (int bi = 0; bi < 4; bi++) {
-      kept k = {.n = 0};
+      static tu_kept k;
       encode_kept(s, &b, bounds[bi], &w, &k);
       int64_t rbs = 0;
       for (int64_t i = 0; i < k.n; i++)
@@ -105,7 +86,7 @@ OA_TEST(test_bounded_split) {
         oa_batch_reset(&got[i]);
       free(got);
       oa_bytes_reset(&bytes);
-      kept_reset(&k);
+      tu_kept_reset(&k);
     }
   }
   oa_batch_reset(&b);
@@ -155,7 +136,7 @@ OA_TEST(test_read_roundtrip) {
   oa_batch b;
   oa_batch_init(&b);
   CHECK_OK(tu_random_batch(s, 500, &b, err), err);
-  kept k = {.n = 0};
+  static tu_kept k;
   oa_ipc_write_options w;
   oa_ipc_write_options_init(&w);
   w.compression = OA_COMPRESSION_LZ4_FRAME;
@@ -207,7 +188,7 @@ OA_TEST(test_read_roundtrip) {
   oa_batch_reset(&got);
   oa_ipc_decoder_free(dec);
   oa_region_release(stream.region);
-  kept_reset(&k);
+  tu_kept_reset(&k);
   oa_batch_reset(&b);
   oa_schema_release(s);
 }
@@ -221,7 +202,7 @@ OA_TEST(test_read_bad_input) {
   oa_batch b;
   oa_batch_init(&b);
   CHECK_OK(tu_random_batch(s, 50, &b, err), err);
-  kept k = {.n = 0};
+  static tu_kept k;
   encode_kept(s, &b, 0, NULL, &k);
   oa_bytes bytes;
   oa_bytes_init(&bytes);
@@ -278,7 +259,7 @@ OA_TEST(test_read_bad_input) {
   CHECK_EQ_INT(m.type, OA_IPC_MSG_NONE);
   oa_bytes_reset(&bad);
   oa_bytes_reset(&bytes);
-  kept_reset(&k);
+  tu_kept_reset(&k);
   oa_batch_reset(&b);
   oa_schema_release(s);
 }
