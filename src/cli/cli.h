@@ -86,6 +86,11 @@ typedef struct oa_cli_input {
   int64_t pos; /* next unread byte of mapped */
   bool framed;
   int64_t requests, rejected; /* so far */
+  /* a queue file (exporter_internal.h) unwrapped: its oa_exp_queue_format
+   * (0: not one), span count and batch id */
+  int queue_format;
+  int64_t queue_spans;
+  uint8_t queue_id[16];
 } oa_cli_input;
 
 int oa_cli_input_open(oa_cli_input *in, const char *path, oa_error *err);

@@ -14,6 +14,10 @@ static const char kInspectHelp[] =
     "(the format is detected from the ARROW1 magic; FILE '-' reads a stream\n"
     "from standard input).\n"
     "\n"
+    "A persistent queue file of otlparrow forward or the exporter\n"
+    "(DATA_DIR/queue/*.oaq) is checked (checksums) and its batch shown,\n"
+    "with its batch id and span count.\n"
+    "\n"
     "OTLP traces (protobuf or JSON, one or several requests; see\n"
     "otlparrow gen --help) are decoded into span batches, one per request.\n"
     "Span batches are shown span by span: hex ids, ISO-8601 start times,\n"
@@ -785,14 +789,31 @@ int oa_cli_inspect(int argc, char **argv) {
                         : in.source == OA_CLI_OTLP_JSON ? "json"
                         : in.format == OA_IPC_FILE      ? "file"
                                                         : "stream";
-      char head[64];
-      int n =
-          snprintf(head, sizeof head, "{\"format\":\"%s\",\"schema\":", fmt);
+      char head[160];
+      int n = snprintf(head, sizeof head, "{\"format\":\"%s\",", fmt);
       oa_bytes_append(&out, head, n);
+      if (in.queue_format) {
+        char id[33];
+        for (int k = 0; k < 16; k++)
+          snprintf(id + 2 * k, 3, "%02x", in.queue_id[k]);
+        n = snprintf(head, sizeof head,
+                     "\"queue_entry\":{\"batch_id\":\"%s\",\"spans\":%lld},",
+                     id, (long long)in.queue_spans);
+        oa_bytes_append(&out, head, n);
+      }
+      oa_bytes_append(&out, "\"schema\":", 9);
       rc = print_schema_json(schema, &out, &err);
       oa_bytes_append(&out, ",\"batches\":[", 12);
     } else {
-      printf("%s: %s\n", path, oa_cli_source_name(in.source));
+      if (in.queue_format) {
+        printf("%s: queue entry of batch ", path);
+        for (int k = 0; k < 16; k++)
+          printf("%02x", in.queue_id[k]);
+        printf(", %lld spans, checksums good; payload: %s\n",
+               (long long)in.queue_spans, oa_cli_source_name(in.source));
+      } else {
+        printf("%s: %s\n", path, oa_cli_source_name(in.source));
+      }
       span_view = is_span_view_schema(schema);
       if (span_view) {
         printf("span schema (otlparrow.schema = spans/2; --json shows every "

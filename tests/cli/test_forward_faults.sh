@@ -159,6 +159,17 @@ check_metrics "destination down at stop: spans stay queued on disk" "$(grep "for
 nq=$(wc -l <"$tmp/acked_q")
 [ "$(find "$tmp/fwd/queue" -name '*.oaq' | wc -l)" = "$nq" ] && ok "one queue file per acknowledged request ($nq)" ||
   bad "queue, $nq requests: $(ls "$tmp/fwd/queue")"
+# a queue file can be looked at: inspect checks it and shows its batch; a
+# damaged copy is refused, naming the checksum
+qf=$(find "$tmp/fwd/queue" -name '*.oaq' | sort | head -1)
+qspans=$("$bin" inspect "$qf" --json --rows 0 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["queue_entry"]["spans"], sum(b["length"] for b in d["batches"]))')
+read -r qh qr <<<"$qspans"
+[ "${qh:-0}" -gt 0 ] && [ "$qh" = "$qr" ] && ok "inspect a queue file: its batch id, $qh spans as its header says" ||
+  bad "inspect queue file: $qspans"
+expect 0 "inspect a queue file (text)" "checksums good; payload: Arrow IPC stream" -- "$bin" inspect "$qf" --rows 1
+cp "$qf" "$tmp/damaged.oaq"
+printf 'X' | dd of="$tmp/damaged.oaq" bs=1 seek=200 conv=notrunc 2>/dev/null
+expect 1 "inspect a damaged queue file" "payload checksum mismatch" -- "$bin" inspect "$tmp/damaged.oaq"
 printf 'OAQ1 torn' >"$tmp/fwd/queue/0000000000000000-00000000000000000000000000000000.oaq"
 mkdir -p "$tmp/srv"
 serve_up
