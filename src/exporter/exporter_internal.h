@@ -109,6 +109,26 @@ typedef struct oa_exp_group {
   int64_t first, end; /* span indices */
 } oa_exp_group;
 
+/* Attribute keys staged once per stage: a table from the caller's key
+ * pointer and value type to the staged copy (whose type byte is that
+ * type). Keys are nearly always the same few literals on every span, so
+ * later attributes point at that copy instead of copying the key again
+ * (fewer bytes, fewer fresh pages for the adding thread). A hit still
+ * compares the bytes: the caller may reuse a buffer for another key.
+ * Linear probing, at most half full (then a key takes its home slot);
+ * emptied with the arena. */
+#define OA_EXP_KEYS_BITS 8
+#define OA_EXP_KEYS (1 << OA_EXP_KEYS_BITS)
+typedef struct oa_exp_key_ent {
+  uint64_t id;     /* caller's pointer ^ type << 61; 0: empty */
+  const char *key; /* the staged copy (type at key[-5]) */
+} oa_exp_key_ent;
+
+typedef struct oa_exp_keys {
+  int64_t n; /* entries in use */
+  oa_exp_key_ent e[OA_EXP_KEYS];
+} oa_exp_keys;
+
 /* Spans added since the last seal: each oa_span record copied with
  * everything it points to into the arena, so the calling thread only
  * copies; the columns are built from these records on a sender thread
@@ -116,7 +136,8 @@ typedef struct oa_exp_group {
  * attributes of resources and scopes too) is NUL-terminated and has its
  * length as a uint32 in the 4 bytes before it (oa_exp_staged_len); string
  * and bytes values also have it in oa_anyvalue's len; NULL span, event
- * and link strings stay NULL. */
+ * and link strings stay NULL. Span, event and link attribute keys are
+ * shared through `keys`: never write a staged key. */
 typedef struct oa_exp_stage {
   oa_span *spans;
   int64_t n_spans, cap_spans;
@@ -125,6 +146,7 @@ typedef struct oa_exp_stage {
   oa_exp_group *groups;
   int64_t n_groups, cap_groups;
   int64_t first_ms; /* clock when the first span was staged */
+  oa_exp_keys keys;
 } oa_exp_stage;
 
 static inline int64_t oa_exp_staged_len(const char *s) {

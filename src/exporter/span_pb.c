@@ -648,10 +648,93 @@ static int copy_kvs(oa_exp_arena *a, const oa_keyvalue **kvs, size_t n) {
   return 0;
 }
 
+/* Equal bytes, inline for short keys (as copy_small). */
+static inline bool eq_small(const uint8_t *x, const uint8_t *y, size_t n) {
+  if (n >= 16) return memcmp(x, y, n) == 0;
+  if (n >= 8) {
+    uint64_t a, b, c, d;
+    memcpy(&a, x, 8);
+    memcpy(&b, y, 8);
+    memcpy(&c, x + n - 8, 8);
+    memcpy(&d, y + n - 8, 8);
+    return ((a ^ b) | (c ^ d)) == 0;
+  }
+  if (n >= 4) {
+    uint32_t a, b, c, d;
+    memcpy(&a, x, 4);
+    memcpy(&b, y, 4);
+    memcpy(&c, x + n - 4, 4);
+    memcpy(&d, y + n - 4, 4);
+    return ((a ^ b) | (c ^ d)) == 0;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (x[i] != y[i]) return false;
+  return true;
+}
+
+/* The type goes in bits user-space pointers leave clear; were it not so, a
+ * collision would only cost a miss (key_is checks the type). */
+static inline uint64_t key_id(const char *k, int t) {
+  return (uint64_t)(uintptr_t)k ^ (uint64_t)t << 61;
+}
+
+/* the home slot of id */
+static inline int64_t key_slot(uint64_t id) {
+  return (int64_t)((id * 0x9E3779B97F4A7C15ull) >> (64 - OA_EXP_KEYS_BITS));
+}
+
+/* Whether staged key sk is k (kl bytes) staged with type t. */
+static inline bool key_is(const char *sk, const char *k, int64_t kl, int t) {
+  return (uint8_t)sk[-5] == (uint8_t)t && oa_exp_staged_len(sk) == kl &&
+         eq_small((const uint8_t *)sk, (const uint8_t *)k, (size_t)kl);
+}
+
+/* Stages key k (type byte, length, bytes, NUL). */
+static const char *stage_key(oa_exp_arena *a, const char *k, int64_t kl,
+                             int t) {
+  uint8_t *p = oa_exp_arena_bytes(a, 1 + kl + 5);
+  if (!p) return NULL;
+  p[0] = (uint8_t)t;
+  return put_staged(p + 1, k, kl);
+}
+
+/* Not in the home slot of its id: the rest of the probe, else a new copy
+ * (in the entry of the same id, whose text changed, in the first free
+ * slot, or with the table half full in the home slot). Out of line: the
+ * home slot's hit is the hot path. NULL: out of memory. */
+static __attribute__((noinline)) const char *
+key_miss(oa_exp_arena *a, oa_exp_keys *ks, uint64_t id, const char *k,
+         int64_t kl, int t) {
+  int64_t home = key_slot(id), j = home;
+  oa_exp_key_ent *e;
+  for (;; j = (j + 1) & (OA_EXP_KEYS - 1)) {
+    e = &ks->e[j];
+    if (e->id == id) {
+      if (key_is(e->key, k, kl, t)) return e->key;
+      break;
+    }
+    if (e->id == 0) {
+      /* half full: replace the home slot's key (an empty one stays empty,
+       * so that a probe always ends) */
+      if (ks->n < OA_EXP_KEYS / 2)
+        ks->n++;
+      else
+        e = j != home ? &ks->e[home] : NULL;
+      break;
+    }
+  }
+  const char *sk = stage_key(a, k, kl, t);
+  if (sk && e) *e = (oa_exp_key_ent){.id = id, .key = sk};
+  return sk;
+}
+
 /* A top-level attribute list as oa_exp_kv records (16 bytes each, half an
  * oa_keyvalue): the staged key carries the value's type in front of its
- * length. The list's pointer is stored where the oa_keyvalue array was. */
-static int copy_attrs(oa_exp_arena *a, const oa_keyvalue **kvs, size_t n) {
+ * length. The list's pointer is stored where the oa_keyvalue array was.
+ * keys (the stage's cache) has the keys already staged: a key staged with
+ * the same type is shared, not copied again. */
+static int copy_attrs(oa_exp_arena *a, oa_exp_keys *keys,
+                      const oa_keyvalue **kvs, size_t n) {
   if (!n) {
     *kvs = NULL;
     return 0;
@@ -676,16 +759,19 @@ static int copy_attrs(oa_exp_arena *a, const oa_keyvalue **kvs, size_t n) {
     }
     if (OA_UNLIKELY(kl > OA_EXP_MAX_STRING || sn > OA_EXP_MAX_STRING))
       return E2BIG;
-    bool has_str = t == OA_ANY_STRING || t == OA_ANY_BYTES;
-    /* key and string value in one allocation */
-    uint8_t *p = oa_exp_arena_bytes(a, 1 + kl + 5 + (has_str ? sn + 5 : 0));
-    if (!p) return ENOMEM;
-    p[0] = (uint8_t)t;
-    d[i].key = put_staged(p + 1, k, kl);
+    /* the same pointer and type, then the same length and bytes: the
+     * caller may have reused the key's buffer for another key */
+    uint64_t id = key_id(k, t);
+    const oa_exp_key_ent *ke = &keys->e[key_slot(id)];
+    const char *sk = ke->key;
+    if (OA_UNLIKELY(ke->id != id || !key_is(sk, k, kl, t)) &&
+        !(sk = key_miss(a, keys, id, k, kl, t)))
+      return ENOMEM;
+    d[i].key = sk;
     switch (t) {
     case OA_ANY_STRING:
     case OA_ANY_BYTES:
-      d[i].v.s = put_staged(p + 1 + kl + 5, sp, sn);
+      if (!(d[i].v.s = copy_bytes(a, sp, sn))) return ENOMEM;
       break;
     case OA_ANY_BOOL:
       d[i].v.i = v->v.b ? 1 : 0;
@@ -760,7 +846,10 @@ int oa_resource_new(oa_resource **out, const char *service_name,
     rc = w_attrs(&r->msg, 1, attrs, n_attrs);
   }
   const oa_keyvalue *copy = all;
-  if (!rc) rc = copy_attrs(&r->mem, &copy, n);
+  oa_exp_keys *keys = n ? calloc(1, sizeof *keys) : NULL;
+  if (n && !keys) rc = ENOMEM;
+  if (!rc) rc = copy_attrs(&r->mem, keys, &copy, n);
+  free(keys);
   r->attrs = rc ? NULL : oa_exp_kvs(copy);
   r->n_attrs = rc ? 0 : n;
   free(all);
@@ -791,7 +880,10 @@ int oa_scope_new(oa_scope **out, const char *name, const char *version,
   if (!rc) rc = w_str(&s->msg, 2, version);
   if (!rc) rc = w_attrs(&s->msg, 3, attrs, n_attrs);
   const oa_keyvalue *copy = attrs;
-  if (!rc) rc = copy_attrs(&s->mem, &copy, n_attrs);
+  oa_exp_keys *keys = n_attrs ? calloc(1, sizeof *keys) : NULL;
+  if (n_attrs && !keys) rc = ENOMEM;
+  if (!rc) rc = copy_attrs(&s->mem, keys, &copy, n_attrs);
+  free(keys);
   s->attrs = rc ? NULL : oa_exp_kvs(copy);
   s->n_attrs = n_attrs;
   const char *nm = name ? name : "", *ver = version ? version : "";
@@ -847,6 +939,7 @@ void oa_exp_stage_reset(oa_exp_stage *s) {
 void oa_exp_stage_clear(oa_exp_stage *s) {
   release_groups(s);
   oa_exp_arena_clear(&s->arena);
+  memset(&s->keys, 0, sizeof s->keys); /* they point into the arena */
   s->n_spans = 0;
   s->first_ms = 0;
 }
@@ -872,6 +965,7 @@ int oa_exp_stage_warm(oa_exp_stage *s, int64_t n_spans, int64_t bytes) {
     if (!p) return ENOMEM;
     populate(p, nb);
     oa_exp_arena_reset(a);
+    memset(&s->keys, 0, sizeof s->keys);
     if (add_chunk(a, p, nb, true)) {
       munmap(p, (size_t)nb);
       return ENOMEM;
@@ -899,11 +993,12 @@ static int new_group(oa_exp_stage *s, const oa_resource *r,
   return 0;
 }
 
-static int copy_span(oa_exp_arena *a, oa_span *d) {
+static int copy_span(oa_exp_stage *s, oa_span *d) {
+  oa_exp_arena *a = &s->arena;
   OA_RETURN_NOT_OK(copy_cstr(a, &d->trace_state));
   OA_RETURN_NOT_OK(copy_cstr(a, &d->name));
   OA_RETURN_NOT_OK(copy_cstr(a, &d->status_message));
-  OA_RETURN_NOT_OK(copy_attrs(a, &d->attrs, d->n_attrs));
+  OA_RETURN_NOT_OK(copy_attrs(a, &s->keys, &d->attrs, d->n_attrs));
   if (d->n_events) {
     oa_span_event *ev =
         oa_exp_arena_alloc(a, (int64_t)(d->n_events * sizeof *ev));
@@ -911,7 +1006,7 @@ static int copy_span(oa_exp_arena *a, oa_span *d) {
     memcpy(ev, d->events, d->n_events * sizeof *ev);
     for (size_t k = 0; k < d->n_events; k++) {
       OA_RETURN_NOT_OK(copy_cstr(a, &ev[k].name));
-      OA_RETURN_NOT_OK(copy_attrs(a, &ev[k].attrs, ev[k].n_attrs));
+      OA_RETURN_NOT_OK(copy_attrs(a, &s->keys, &ev[k].attrs, ev[k].n_attrs));
     }
     d->events = ev;
   } else {
@@ -923,7 +1018,7 @@ static int copy_span(oa_exp_arena *a, oa_span *d) {
     memcpy(l, d->links, d->n_links * sizeof *l);
     for (size_t k = 0; k < d->n_links; k++) {
       OA_RETURN_NOT_OK(copy_cstr(a, &l[k].trace_state));
-      OA_RETURN_NOT_OK(copy_attrs(a, &l[k].attrs, l[k].n_attrs));
+      OA_RETURN_NOT_OK(copy_attrs(a, &s->keys, &l[k].attrs, l[k].n_attrs));
     }
     d->links = l;
   } else {
@@ -958,7 +1053,7 @@ int oa_exp_stage_add(oa_exp_stage *s, const oa_span *sp, oa_error *err) {
   if (!rc) {
     oa_span *d = &s->spans[s->n_spans];
     *d = *sp;
-    rc = copy_span(&s->arena, d);
+    rc = copy_span(s, d);
   }
   if (rc) /* what the partial copy took stays unused until clear */
     return oa_error_set(err, rc, "exporter: staging a span: %s",

@@ -29,6 +29,10 @@
 #define KPOS 64
 typedef struct kent {
   int64_t off, len; /* the value's bytes in the dictionary (data moves) */
+  /* the staged string last found here: staged memory does not change
+   * during a build and the exporter stages a repeated attribute key once,
+   * so an equal pointer (this gen) is the same value without a compare */
+  const char *ptr;
   int32_t idx;
   uint32_t gen;
 } kent;
@@ -319,10 +323,16 @@ static int dict_append(oa_exp_rows *r, int which, int64_t pos, const char *s,
   const oa_builder *dv = b->dict_values;
   const uint8_t *p = (const uint8_t *)(n ? s : "");
   kent *pe = pos >= 0 && pos < KPOS ? &r->kpos[which][pos] : NULL;
-  if (pe && kent_hit(r, pe, dv, p, n)) return oa_otlp_dict_index(b, pe->idx);
+  if (pe && kent_hit(r, pe, dv, p, n)) {
+    pe->ptr = s;
+    return oa_otlp_dict_index(b, pe->idx);
+  }
   kent *e = &r->kc[which][(khash(p, n) >> 40) & (KCACHE - 1)];
   if (kent_hit(r, e, dv, p, n)) {
-    if (pe) *pe = *e;
+    if (pe) {
+      *pe = *e;
+      pe->ptr = s;
+    }
     return oa_otlp_dict_index(b, e->idx);
   }
   APPEND(oa_builder_append_bytes(b, p, n));
@@ -330,7 +340,7 @@ static int dict_append(oa_exp_rows *r, int which, int64_t pos, const char *s,
   memcpy(&idx, b->values.data + b->values.size - 4, 4);
   /* where the value's bytes are in the dictionary (32-bit offsets) */
   memcpy(&off, dv->values.data + (int64_t)idx * 4, 4);
-  *e = (kent){.off = off, .len = n, .idx = idx, .gen = r->gen};
+  *e = (kent){.off = off, .len = n, .ptr = s, .idx = idx, .gen = r->gen};
   if (pe) *pe = *e;
   return 0;
 }
@@ -418,14 +428,21 @@ static int append_attrs(oa_exp_rows *r, oa_builder *mb, int which,
   if (which >= 0 && !kb->validity.data) {
     /* keys found by their position (nearly all) are written here */
     APPEND(oa_bytes_reserve(&kb->values, (int64_t)n * 4));
-    const kent *pos = r->kpos[which];
+    kent *pos = r->kpos[which];
     for (size_t i = 0; i < n; i++) {
       const char *k = kvs[i].key;
+      kent *pe = i < KPOS ? &pos[i] : NULL;
+      if (OA_LIKELY(pe && pe->gen == r->gen && pe->ptr == k)) {
+        memcpy(kb->values.data + kb->values.size, &pe->idx, 4);
+        kb->values.size += 4;
+        kb->length++;
+        continue;
+      }
       int64_t kl = oa_exp_staged_len(k);
-      const kent *pe = i < KPOS ? &pos[i] : NULL;
-      if (OA_LIKELY(pe && pe->gen == r->gen && pe->len == kl &&
-                    oa_otlp_eq_bytes(kb->dict_values->data.data + pe->off,
-                                     (const uint8_t *)k, kl))) {
+      if (pe && pe->gen == r->gen && pe->len == kl &&
+          oa_otlp_eq_bytes(kb->dict_values->data.data + pe->off,
+                           (const uint8_t *)k, kl)) {
+        pe->ptr = k;
         memcpy(kb->values.data + kb->values.size, &pe->idx, 4);
         kb->values.size += 4;
         kb->length++;

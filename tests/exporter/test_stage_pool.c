@@ -30,8 +30,9 @@ static int64_t span_index(const char *hex) {
   return sid - 1;
 }
 
-/* Checks that spans 0..N_SPANS-1 are each stored once with their pad. */
-static void check_stored(xserver *t) {
+/* Checks that spans 0..N_SPANS-1 are each stored once with their pad; alt:
+ * and with the attribute written through a reused key buffer (run). */
+static void check_stored(xserver *t, bool alt) {
   static uint8_t seen[N_SPANS];
   memset(seen, 0, sizeof seen);
   json_object *all = xs_json(t, "spans");
@@ -51,8 +52,8 @@ static void check_stored(xserver *t) {
             continue;
           }
           json_object *attrs = jget(sp, "attributes");
-          const char *pad = NULL;
-          int64_t iv = -1;
+          const char *pad = NULL, *alt_s = NULL;
+          int64_t iv = -1, n_alt = 0;
           for (size_t a = 0; attrs && a < json_object_array_length(attrs);
                a++) {
             json_object *kv = json_object_array_get_idx(attrs, a);
@@ -62,10 +63,21 @@ static void check_stored(xserver *t) {
               pad = json_object_get_string(jget(v, "stringValue"));
             else if (strcmp(key, "i") == 0) /* int64 is a JSON string */
               iv = atoll(json_object_get_string(jget(v, "intValue")));
+            else if (strcmp(key, i % 2 ? "alt.one" : "alt.two") == 0) {
+              n_alt++;
+              alt_s = json_object_get_string(jget(v, "stringValue"));
+            } else {
+              n_alt += 100; /* a key the span was not given */
+            }
           }
           int want = pad_len(i);
           bool ok = pad && (int)strlen(pad) == want && iv == i &&
                     strspn(pad, "p") == (size_t)want;
+          if (alt)
+            ok = ok && n_alt == 1 && alt_s &&
+                 strcmp(alt_s, i % 2 ? "odd" : "even") == 0;
+          else
+            ok = ok && n_alt == 0;
           if (!ok) bad++;
         }
       }
@@ -76,7 +88,10 @@ static void check_stored(xserver *t) {
   CHECK_EQ_INT(bad, 0);
 }
 
-static void run(bool queue) {
+/* alt: a third attribute whose key is written into the same buffer for
+ * every span, "alt.one" and "alt.two" in turn (same length, same value
+ * type): the staged keys must follow the text, not the address. */
+static void run(bool queue, bool alt) {
   oa_error err_, *err = &err_;
   xserver t;
   oa_exporter_config c;
@@ -96,7 +111,7 @@ static void run(bool queue) {
   CHECK_OK(oa_exporter_new(&e, &c, err), err);
   static char pad[PAD_MAX];
   memset(pad, 'p', sizeof pad);
-  char buf[PAD_MAX + 1];
+  char buf[PAD_MAX + 1], kbuf[16];
   int64_t i = 0;
   for (int round = 0; i < N_SPANS; round++) {
     /* 1 to 250 spans, then a flush now and then: partial batches, so the
@@ -106,9 +121,11 @@ static void run(bool queue) {
       int len = pad_len(i);
       memcpy(buf, pad, (size_t)len);
       buf[len] = 0;
-      oa_keyvalue kv[] = {OA_KV_STR("pad", buf), OA_KV_INT("i", i)};
+      snprintf(kbuf, sizeof kbuf, "%s", i % 2 ? "alt.one" : "alt.two");
+      oa_keyvalue kv[] = {OA_KV_STR("pad", buf), OA_KV_INT("i", i),
+                          OA_KV_STR(kbuf, i % 2 ? "odd" : "even")};
       oa_span sp;
-      xs_span(&sp, i, kv, 2);
+      xs_span(&sp, i, kv, alt ? 3 : 2);
       CHECK_OK(oa_exporter_add(e, &sp, 1, err), err);
     }
     if (round % 4 == 3) CHECK_OK(oa_exporter_flush(e, 30000, err), err);
@@ -119,15 +136,19 @@ static void run(bool queue) {
   CHECK_EQ_INT(m.spans_exported, N_SPANS);
   CHECK_EQ_INT(m.spans_dropped, 0);
   oa_exporter_free(e);
-  check_stored(&t);
+  check_stored(&t, alt);
   xs_stop(&t);
   if (queue) xs_rm_rf(dir);
 }
 
-OA_TEST(test_many_batches_reuse_stages) { run(false); }
+OA_TEST(test_many_batches_reuse_stages) { run(false, false); }
 
 /* the keeper is busy writing the queue: idle senders warm stages */
-OA_TEST(test_many_batches_reuse_stages_queue) { run(true); }
+OA_TEST(test_many_batches_reuse_stages_queue) { run(true, false); }
+
+/* reused stages with keys staged once per stage, from a reused buffer */
+OA_TEST(test_reused_stages_reused_key_buffer) { run(false, true); }
 
 OA_TEST_MAIN(OA_T(test_many_batches_reuse_stages),
-             OA_T(test_many_batches_reuse_stages_queue))
+             OA_T(test_many_batches_reuse_stages_queue),
+             OA_T(test_reused_stages_reused_key_buffer))
