@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "exporter_internal.h"
+#include "otlp/otlp_build.h"
 
 #define OA_EXP_MAX_DEPTH 32
 
@@ -648,30 +649,6 @@ static int copy_kvs(oa_exp_arena *a, const oa_keyvalue **kvs, size_t n) {
   return 0;
 }
 
-/* Equal bytes, inline for short keys (as copy_small). */
-static inline bool eq_small(const uint8_t *x, const uint8_t *y, size_t n) {
-  if (n >= 16) return memcmp(x, y, n) == 0;
-  if (n >= 8) {
-    uint64_t a, b, c, d;
-    memcpy(&a, x, 8);
-    memcpy(&b, y, 8);
-    memcpy(&c, x + n - 8, 8);
-    memcpy(&d, y + n - 8, 8);
-    return ((a ^ b) | (c ^ d)) == 0;
-  }
-  if (n >= 4) {
-    uint32_t a, b, c, d;
-    memcpy(&a, x, 4);
-    memcpy(&b, y, 4);
-    memcpy(&c, x + n - 4, 4);
-    memcpy(&d, y + n - 4, 4);
-    return ((a ^ b) | (c ^ d)) == 0;
-  }
-  for (size_t i = 0; i < n; i++)
-    if (x[i] != y[i]) return false;
-  return true;
-}
-
 /* The type goes in bits user-space pointers leave clear; were it not so, a
  * collision would only cost a miss (key_is checks the type). */
 static inline uint64_t key_id(const char *k, int t) {
@@ -686,7 +663,7 @@ static inline int64_t key_slot(uint64_t id) {
 /* Whether staged key sk is k (kl bytes) staged with type t. */
 static inline bool key_is(const char *sk, const char *k, int64_t kl, int t) {
   return (uint8_t)sk[-5] == (uint8_t)t && oa_exp_staged_len(sk) == kl &&
-         eq_small((const uint8_t *)sk, (const uint8_t *)k, (size_t)kl);
+         oa_otlp_eq_bytes((const uint8_t *)sk, (const uint8_t *)k, kl);
 }
 
 /* Stages key k (type byte, length, bytes, NUL). */
@@ -846,10 +823,9 @@ int oa_resource_new(oa_resource **out, const char *service_name,
     rc = w_attrs(&r->msg, 1, attrs, n_attrs);
   }
   const oa_keyvalue *copy = all;
-  oa_exp_keys *keys = n ? calloc(1, sizeof *keys) : NULL;
-  if (n && !keys) rc = ENOMEM;
-  if (!rc) rc = copy_attrs(&r->mem, keys, &copy, n);
-  free(keys);
+  oa_exp_keys keys; /* this copy's own (a resource is made once) */
+  memset(&keys, 0, sizeof keys);
+  if (!rc) rc = copy_attrs(&r->mem, &keys, &copy, n);
   r->attrs = rc ? NULL : oa_exp_kvs(copy);
   r->n_attrs = rc ? 0 : n;
   free(all);
@@ -880,10 +856,9 @@ int oa_scope_new(oa_scope **out, const char *name, const char *version,
   if (!rc) rc = w_str(&s->msg, 2, version);
   if (!rc) rc = w_attrs(&s->msg, 3, attrs, n_attrs);
   const oa_keyvalue *copy = attrs;
-  oa_exp_keys *keys = n_attrs ? calloc(1, sizeof *keys) : NULL;
-  if (n_attrs && !keys) rc = ENOMEM;
-  if (!rc) rc = copy_attrs(&s->mem, keys, &copy, n_attrs);
-  free(keys);
+  oa_exp_keys keys;
+  memset(&keys, 0, sizeof keys);
+  if (!rc) rc = copy_attrs(&s->mem, &keys, &copy, n_attrs);
   s->attrs = rc ? NULL : oa_exp_kvs(copy);
   s->n_attrs = n_attrs;
   const char *nm = name ? name : "", *ver = version ? version : "";
