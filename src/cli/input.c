@@ -100,36 +100,17 @@ static int slurp(FILE *f, const void *head, int64_t n_head, oa_buffer *out,
 
 /* An exporter / forward queue file (exporter_internal.h): its checksums
  * verified, its payload (an Arrow IPC stream or an OTLP request) becomes
- * the input. */
+ * the input, in place. */
 static int unwrap_queue_file(oa_cli_input *in, const char *path,
                              oa_error *err) {
-  const char *slash = strrchr(path, '/');
-  const char *name = slash ? slash + 1 : path;
-  char dir[4096];
-  int dn = slash ? (int)(slash - path) : 1;
-  if (dn == 0) dn = 1; /* "/NAME" */
-  snprintf(dir, sizeof dir, "%.*s", dn, slash ? path : ".");
   oa_exp_queue_entry e;
   memset(&e, 0, sizeof e);
-  if (strlen(name) >= sizeof e.name)
-    return oa_error_set(err, EINVAL,
-                        "%s: a queue file name is under 64 characters; "
-                        "copy it to a shorter name",
-                        path);
-  memcpy(e.name, name, strlen(name) + 1);
-  e.file_bytes = in->mapped.size;
   oa_crc32c_table crc;
   oa_crc32c_init(&crc);
-  oa_bytes pay;
-  oa_bytes_init(&pay);
-  int rc = oa_exp_queue_read(dir, &crc, &e, &pay, err);
-  oa_buffer b = {0};
-  if (rc == 0 && oa_bytes_finish(&pay, &b))
-    rc = oa_error_set(err, ENOMEM, "%s: out of memory", path);
-  oa_bytes_reset(&pay);
-  if (rc) return rc;
-  oa_region_release(in->mapped.region);
-  in->mapped = b;
+  OA_RETURN_NOT_OK(oa_exp_queue_parse(&crc, path, in->mapped.data,
+                                      in->mapped.size, &e, err));
+  in->mapped.data += 48;
+  in->mapped.size -= 48;
   in->queue_format = (int)e.format;
   in->queue_spans = e.spans;
   memcpy(in->queue_id, e.id, 16);

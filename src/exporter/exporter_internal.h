@@ -262,6 +262,12 @@ int oa_exp_queue_remove(const char *dir, const char *name, bool sync,
  * *.tmp files are removed. */
 int oa_exp_queue_list(const char *dir, oa_exp_queue_entry **out, int64_t *n,
                       oa_error *err);
+/* Verifies a whole entry held in memory (n bytes at data; what names it in
+ * errors): e gets its id, spans and format (name and file_bytes are left
+ * alone); the payload is data + 48, n - 48 bytes. EIO as below. */
+int oa_exp_queue_parse(const oa_crc32c_table *crc, const char *what,
+                       const uint8_t *data, int64_t n, oa_exp_queue_entry *e,
+                       oa_error *err);
 /* Reads and verifies an entry: payload replaced in out; EIO with a message
  * naming the file and what is wrong when torn or corrupt. */
 int oa_exp_queue_read(const char *dir, const oa_crc32c_table *crc,

@@ -240,6 +240,49 @@ int oa_exp_queue_list(const char *dir, oa_exp_queue_entry **out, int64_t *n,
   return 0;
 }
 
+/* Checks a header h (QHEADER bytes) against the number of bytes that
+ * follow it in the file; fills e's id, spans and format, *len and *pc. */
+static int check_header(const oa_crc32c_table *crc, const char *what,
+                        const uint8_t *h, int64_t after, oa_exp_queue_entry *e,
+                        int64_t *len, uint32_t *pc, oa_error *err) {
+  uint32_t hs, hc;
+  int64_t spans;
+  memcpy(&hs, h + 4, 4);
+  memcpy(&spans, h + 24, 8);
+  memcpy(len, h + 32, 8);
+  memcpy(pc, h + 40, 4);
+  memcpy(&hc, h + 44, 4);
+  bool arrow = memcmp(h, QMAGIC_ARROW, 4) == 0;
+  if ((!arrow && memcmp(h, QMAGIC_OTLP, 4)) || hs != QHEADER)
+    return oa_error_set(err, EIO, "queue: %s: bad magic or header size", what);
+  if (oa_crc32c(crc, 0, h, 44) != hc)
+    return oa_error_set(err, EIO, "queue: %s: header checksum mismatch", what);
+  if (*len < 0 || spans < 0 || *len != after)
+    return oa_error_set(err, EIO,
+                        "queue: %s: payload length %lld but %lld bytes on disk "
+                        "(torn write)",
+                        what, (long long)*len, (long long)after);
+  memcpy(e->id, h + 8, 16);
+  e->spans = spans;
+  e->format = arrow ? OA_EXP_QUEUE_ARROW : OA_EXP_QUEUE_OTLP;
+  return 0;
+}
+
+int oa_exp_queue_parse(const oa_crc32c_table *crc, const char *what,
+                       const uint8_t *data, int64_t n, oa_exp_queue_entry *e,
+                       oa_error *err) {
+  if (n < QHEADER)
+    return oa_error_set(err, EIO, "queue: %s: truncated header (%lld bytes)",
+                        what, (long long)n);
+  int64_t len;
+  uint32_t pc;
+  OA_RETURN_NOT_OK(
+      check_header(crc, what, data, n - QHEADER, e, &len, &pc, err));
+  if (oa_crc32c(crc, 0, data + QHEADER, (size_t)len) != pc)
+    return oa_error_set(err, EIO, "queue: %s: payload checksum mismatch", what);
+  return 0;
+}
+
 int oa_exp_queue_read(const char *dir, const oa_crc32c_table *crc,
                       oa_exp_queue_entry *e, oa_bytes *out, oa_error *err) {
   char path[4096];
@@ -249,35 +292,18 @@ int oa_exp_queue_read(const char *dir, const oa_crc32c_table *crc,
     return oa_error_set(err, EIO, "queue: cannot open %s: %s", path,
                         strerror(errno));
   uint8_t h[QHEADER];
+  int64_t len = 0;
+  uint32_t pc = 0;
   int rc = 0;
   if (fread(h, 1, QHEADER, f) != QHEADER) {
     rc = oa_error_set(err, EIO, "queue: %s: truncated header", path);
     goto done;
   }
-  uint32_t hs, pc, hc;
-  int64_t spans, len;
-  memcpy(&hs, h + 4, 4);
-  memcpy(&spans, h + 24, 8);
-  memcpy(&len, h + 32, 8);
-  memcpy(&pc, h + 40, 4);
-  memcpy(&hc, h + 44, 4);
-  bool arrow = memcmp(h, QMAGIC_ARROW, 4) == 0;
-  if ((!arrow && memcmp(h, QMAGIC_OTLP, 4)) || hs != QHEADER) {
-    rc = oa_error_set(err, EIO, "queue: %s: bad magic or header size", path);
-    goto done;
-  }
-  if (oa_crc32c(crc, 0, h, 44) != hc) {
-    rc = oa_error_set(err, EIO, "queue: %s: header checksum mismatch", path);
-    goto done;
-  }
-  if (len < 0 || spans < 0 || len != e->file_bytes - QHEADER) {
-    rc = oa_error_set(err, EIO,
-                      "queue: %s: payload length %lld but %lld bytes on disk "
-                      "(torn write)",
-                      path, (long long)len,
-                      (long long)(e->file_bytes - QHEADER));
-    goto done;
-  }
+  /* the header first: a torn file is not read whole */
+  oa_exp_queue_entry got = *e;
+  rc =
+      check_header(crc, path, h, e->file_bytes - QHEADER, &got, &len, &pc, err);
+  if (rc) goto done;
   out->size = 0;
   if ((rc = oa_bytes_reserve(out, len)) != 0) {
     rc = oa_error_set(err, ENOMEM, "queue: %s: out of memory", path);
@@ -293,9 +319,7 @@ int oa_exp_queue_read(const char *dir, const oa_crc32c_table *crc,
     out->size = 0;
     goto done;
   }
-  memcpy(e->id, h + 8, 16);
-  e->spans = spans;
-  e->format = arrow ? OA_EXP_QUEUE_ARROW : OA_EXP_QUEUE_OTLP;
+  *e = got;
 done:
   fclose(f);
   return rc;
