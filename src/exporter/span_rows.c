@@ -62,21 +62,6 @@ struct oa_exp_rows {
   uint32_t gen;
 };
 
-static bool is_direct(int c) {
-  switch (c) {
-  case OA_SPAN_RESOURCE_ATTRIBUTES:
-  case OA_SPAN_RESOURCE_SCHEMA_URL:
-  case OA_SPAN_RESOURCE_ENTITY_REFS:
-  case OA_SPAN_SCOPE_NAME:
-  case OA_SPAN_SCOPE_VERSION:
-  case OA_SPAN_SCOPE_ATTRIBUTES:
-  case OA_SPAN_SCOPE_SCHEMA_URL:
-    return false;
-  default:
-    return true;
-  }
-}
-
 /* the per-resource / per-scope columns: (column, id column, values) */
 static oa_builder *value_b(oa_exp_rows *r, int i) {
   oa_builder *v[OA_OTLP_N_VALUE_COLS] = {
@@ -117,7 +102,7 @@ int oa_exp_rows_new(oa_exp_rows **out, oa_error *err) {
   int rc;
   OA_GOTO_NOT_OK(rc, oa_span_schema(&r->schema, err), fail);
   for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
-    if (!is_direct(c)) continue;
+    if (!oa_otlp_is_direct(c)) continue;
     OA_GOTO_NOT_OK(rc, oa_builder_init(&r->b[c], &r->schema->fields[c], 0, err),
                    fail);
     r->direct[c] = true;
@@ -670,51 +655,15 @@ void oa_exp_rows_recycle(oa_exp_rows *r, oa_batch *batch) {
 /* Finishes every builder into cols; with cols NULL the content is thrown
  * away (a failed build). */
 static int finish_all(oa_exp_rows *r, oa_array *cols, oa_error *err) {
-  int rc = 0;
-  oa_array tmp;
   if (++r->gen == 0) { /* the dictionaries start over */
     memset(r->kc, 0, sizeof r->kc);
     memset(r->kpos, 0, sizeof r->kpos);
     r->gen = 1;
   }
-  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
-    if (!r->direct[c]) continue;
-    oa_array *dst = cols ? &cols[c] : &tmp;
-    oa_array_init(dst);
-    int x = oa_builder_finish(&r->b[c], dst, err);
-    if (x && !rc) rc = x;
-    if (!cols) oa_array_reset(&tmp);
-  }
-  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++) {
-    int col = oa_otlp_value_cols[i];
-    int id_col =
-        col < OA_SPAN_SCOPE_ID ? OA_SPAN_RESOURCE_ID : OA_SPAN_SCOPE_ID;
-    oa_array *values = calloc(1, sizeof *values);
-    if (!values) {
-      if (!rc) rc = oa_error_set(err, ENOMEM, "span rows: out of memory");
-      oa_array_init(&tmp);
-      oa_builder_finish(value_b(r, i), &tmp, NULL);
-      oa_array_reset(&tmp);
-      if (cols) oa_array_init(&cols[col]);
-      continue;
-    }
-    oa_array_init(values);
-    int x = oa_builder_finish(value_b(r, i), values, err);
-    if (x && !rc) rc = x;
-    if (!cols || x) {
-      oa_array_reset(values);
-      free(values);
-      if (cols) oa_array_init(&cols[col]);
-      continue;
-    }
-    /* the indices are resource_id / scope_id: share that buffer */
-    oa_array *dst = &cols[col];
-    oa_array_init(dst);
-    x = oa_array_copy(dst, &cols[id_col], err);
-    if (x && !rc) rc = x;
-    dst->dictionary = values;
-  }
-  return rc;
+  oa_builder *vb[OA_OTLP_N_VALUE_COLS];
+  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++)
+    vb[i] = value_b(r, i);
+  return oa_otlp_finish_columns(r->b, r->direct, vb, cols, "span rows", err);
 }
 
 int oa_exp_rows_build(oa_exp_rows *r, const oa_exp_stage *s, oa_batch *out,

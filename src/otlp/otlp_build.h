@@ -23,6 +23,64 @@ static const int oa_otlp_value_cols[OA_OTLP_N_VALUE_COLS] = {
     OA_SPAN_SCOPE_VERSION,        OA_SPAN_SCOPE_ATTRIBUTES,
     OA_SPAN_SCOPE_SCHEMA_URL};
 
+/* Whether column c is built row by row (else it is one of
+ * oa_otlp_value_cols, a dictionary over resource_id / scope_id). */
+static inline bool oa_otlp_is_direct(int c) {
+  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++)
+    if (oa_otlp_value_cols[i] == c) return false;
+  return true;
+}
+
+/* Finishes a span batch's columns: the row builders b[c] (direct[c]) into
+ * cols[c], then each of oa_otlp_value_cols as a dictionary of vb[i]'s values
+ * over the indices of its id column (resource_id / scope_id, shared, not
+ * copied). cols NULL: every builder is finished and the result dropped
+ * (the builders start over). The first failure is returned; every builder
+ * is finished regardless. what names the builder in errors. */
+static inline int oa_otlp_finish_columns(oa_builder *b, const bool *direct,
+                                         oa_builder *const *vb, oa_array *cols,
+                                         const char *what, oa_error *err) {
+  int rc = 0;
+  oa_array tmp;
+  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
+    if (!direct[c]) continue;
+    oa_array *dst = cols ? &cols[c] : &tmp;
+    oa_array_init(dst);
+    int x = oa_builder_finish(&b[c], dst, err);
+    if (x && !rc) rc = x;
+    if (!cols) oa_array_reset(&tmp);
+  }
+  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++) {
+    int col = oa_otlp_value_cols[i];
+    int id_col =
+        col < OA_SPAN_SCOPE_ID ? OA_SPAN_RESOURCE_ID : OA_SPAN_SCOPE_ID;
+    oa_array *values = calloc(1, sizeof *values);
+    if (!values) {
+      if (!rc) rc = oa_error_set(err, ENOMEM, "%s: out of memory", what);
+      oa_array_init(&tmp);
+      oa_builder_finish(vb[i], &tmp, NULL);
+      oa_array_reset(&tmp);
+      if (cols) oa_array_init(&cols[col]);
+      continue;
+    }
+    oa_array_init(values);
+    int x = oa_builder_finish(vb[i], values, err);
+    if (x && !rc) rc = x;
+    if (!cols || x) {
+      oa_array_reset(values);
+      free(values);
+      if (cols) oa_array_init(&cols[col]);
+      continue;
+    }
+    oa_array *dst = &cols[col];
+    oa_array_init(dst);
+    x = oa_array_copy(dst, &cols[id_col], err);
+    if (x && !rc) rc = x;
+    dst->dictionary = values;
+  }
+  return rc;
+}
+
 /* Byte equality without a call for short strings. */
 static inline bool oa_otlp_eq_bytes(const uint8_t *a, const uint8_t *b,
                                     int64_t n) {

@@ -1910,21 +1910,6 @@ void oa_otlp_options_default(oa_otlp_options *o) {
   o->check_utf8 = true;
 }
 
-static bool is_direct(int c) {
-  switch (c) {
-  case OA_SPAN_RESOURCE_ATTRIBUTES:
-  case OA_SPAN_RESOURCE_SCHEMA_URL:
-  case OA_SPAN_RESOURCE_ENTITY_REFS:
-  case OA_SPAN_SCOPE_NAME:
-  case OA_SPAN_SCOPE_VERSION:
-  case OA_SPAN_SCOPE_ATTRIBUTES:
-  case OA_SPAN_SCOPE_SCHEMA_URL:
-    return false;
-  default:
-    return true;
-  }
-}
-
 static int value_builder(oa_otlp_decoder *dec, int col, oa_field *vf,
                          oa_builder *b, oa_error *err) {
   OA_RETURN_NOT_OK(oa_field_copy(vf, &dec->schema->fields[col], err));
@@ -2050,7 +2035,7 @@ int oa_otlp_decoder_new(oa_otlp_decoder **out, const oa_otlp_options *opts,
   int rc;
   OA_GOTO_NOT_OK(rc, oa_span_schema(&dec->schema, err), fail);
   for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
-    if (!is_direct(c)) continue;
+    if (!oa_otlp_is_direct(c)) continue;
     OA_GOTO_NOT_OK(
         rc, oa_builder_init(&dec->b[c], &dec->schema->fields[c], 0, err), fail);
     dec->direct[c] = true;
@@ -2127,9 +2112,6 @@ static void reserve_for(oa_otlp_decoder *dec, int64_t input) {
  * kept with the sizes of the batch for reserve_for. */
 static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err,
                       int64_t input) {
-  int rc = 0;
-  oa_array tmp; /* a discarded column (cols NULL) */
-  oa_array_init(&tmp);
   if (cols) {
     hint_all(dec, 1);
     dec->hint_input = input;
@@ -2146,60 +2128,11 @@ static int finish_all(oa_otlp_decoder *dec, oa_array *cols, oa_error *err,
     }
     dec->gen = 1;
   }
-  for (int c = 0; c < OA_SPAN_N_COLUMNS; c++) {
-    if (!dec->direct[c]) continue;
-    oa_array *dst = cols ? &cols[c] : &tmp;
-    oa_array_init(dst);
-    int r = oa_builder_finish(&dec->b[c], dst, err);
-    if (r && !rc) rc = r;
-    if (!cols) oa_array_reset(&tmp);
-  }
-  static const struct {
-    int col, id_col;
-    size_t off;
-  } kDicts[] = {
-      {OA_SPAN_RESOURCE_ATTRIBUTES, OA_SPAN_RESOURCE_ID,
-       offsetof(oa_otlp_decoder, res_attrs)},
-      {OA_SPAN_RESOURCE_SCHEMA_URL, OA_SPAN_RESOURCE_ID,
-       offsetof(oa_otlp_decoder, res_url)},
-      {OA_SPAN_RESOURCE_ENTITY_REFS, OA_SPAN_RESOURCE_ID,
-       offsetof(oa_otlp_decoder, res_refs)},
-      {OA_SPAN_SCOPE_NAME, OA_SPAN_SCOPE_ID,
-       offsetof(oa_otlp_decoder, sc_name)},
-      {OA_SPAN_SCOPE_VERSION, OA_SPAN_SCOPE_ID,
-       offsetof(oa_otlp_decoder, sc_version)},
-      {OA_SPAN_SCOPE_ATTRIBUTES, OA_SPAN_SCOPE_ID,
-       offsetof(oa_otlp_decoder, sc_attrs)},
-      {OA_SPAN_SCOPE_SCHEMA_URL, OA_SPAN_SCOPE_ID,
-       offsetof(oa_otlp_decoder, sc_url)},
-  };
-  for (size_t i = 0; i < sizeof kDicts / sizeof kDicts[0]; i++) {
-    oa_builder *vb = (oa_builder *)((char *)dec + kDicts[i].off);
-    oa_array *values = calloc(1, sizeof *values);
-    if (!values) {
-      if (!rc) rc = oa_error_set(err, ENOMEM, "otlp decoder: out of memory");
-      oa_array_init(&tmp);
-      oa_builder_finish(vb, &tmp, NULL);
-      oa_array_reset(&tmp);
-      if (cols) oa_array_init(&cols[kDicts[i].col]);
-      continue;
-    }
-    oa_array_init(values);
-    int r = oa_builder_finish(vb, values, err);
-    if (r && !rc) rc = r;
-    if (!cols || r) {
-      oa_array_reset(values);
-      free(values);
-      if (cols) oa_array_init(&cols[kDicts[i].col]);
-      continue;
-    }
-    /* the indices are resource_id / scope_id: share that buffer */
-    oa_array *dst = &cols[kDicts[i].col];
-    oa_array_init(dst);
-    r = oa_array_copy(dst, &cols[kDicts[i].id_col], err);
-    if (r && !rc) rc = r;
-    dst->dictionary = values;
-  }
+  oa_builder *vb[OA_OTLP_N_VALUE_COLS];
+  for (int i = 0; i < OA_OTLP_N_VALUE_COLS; i++)
+    vb[i] = value_builder_of(dec, i);
+  int rc = oa_otlp_finish_columns(dec->b, dec->direct, vb, cols, "otlp decoder",
+                                  err);
   dec->n_resources = dec->n_scopes = 0;
   return rc;
 }
