@@ -742,6 +742,16 @@ static int forward_run(fwd_cfg *c) {
     return oa_cli_fail("--tls-cert and --tls-key go together");
   if (c->data_dir && make_dir(c->data_dir, "--data-dir")) return 1;
 
+  /* Block the stop signals before any thread starts (the exporter's and
+   * gRPC's included): a thread that left them unblocked would take a
+   * SIGTERM while the main thread is between two sigtimedwait calls, and
+   * its default action ends the process without the final flush. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
   if (c->kind == DEST_FLIGHT) {
     /* Flight takes a bearer token only: "authorization=Bearer X" from
      * --headers / OTEL_EXPORTER_OTLP_HEADERS is the one header that applies */
@@ -798,12 +808,6 @@ static int forward_run(fwd_cfg *c) {
     sink = pipe_sink;
     sink_ctx = opipe;
   }
-
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
   if (!oa_cli_addr_off(c->otlp_grpc)) {
     oa_grpc_server_options so;

@@ -475,15 +475,14 @@ static int serve_run(serve_cfg *c) {
     }
   }
   tune_malloc(c->max_memory);
-  if (open_store(c, &d, &err)) goto done;
-
-  /* Block the stop signals before any thread starts, so that only
-   * sigwait below sees them. */
+  /* Block the stop signals before any thread starts (the store's flush
+   * threads included), so that only sigwait below sees them. */
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  if (open_store(c, &d, &err)) goto done;
 
   oa_grpc_server_options so;
   oa_grpc_server_options_default(&so);
