@@ -58,4 +58,33 @@ static inline void oa_fuzz_walk(const oa_batch *b) {
   (void)sink;
 }
 
+/* Reads all as framed messages one by one (oa_ipc_message_read) and decodes
+ * each, walking every record batch: how the exporter replays an Arrow queue
+ * file. Stops at the end or at the first error. */
+static inline void oa_fuzz_read_messages(const oa_buffer *all,
+                                         const oa_ipc_read_options *opt) {
+  oa_ipc_decoder *dec = NULL;
+  if (oa_ipc_decoder_new(&dec, opt, NULL) != 0) return;
+  oa_error err;
+  int64_t pos = 0;
+  for (int rc = 0; rc == 0;) {
+    oa_ipc_message m;
+    oa_ipc_message_init(&m);
+    rc = oa_ipc_message_read(all, &pos, opt->max_depth, &m, &err);
+    if (rc == 0 && m.type == OA_IPC_MSG_NONE) rc = -1; /* the end */
+    if (rc == 0) {
+      oa_buffer body = m.n_segments ? m.segments[0] : (oa_buffer){0};
+      oa_batch b;
+      oa_batch_init(&b);
+      oa_ipc_msg_type t;
+      rc = oa_ipc_decoder_decode(dec, m.metadata.data, m.metadata.size, &body,
+                                 &t, &b, &err);
+      if (rc == 0 && t == OA_IPC_MSG_RECORD_BATCH) oa_fuzz_walk(&b);
+      oa_batch_reset(&b);
+    }
+    oa_ipc_message_reset(&m);
+  }
+  oa_ipc_decoder_free(dec);
+}
+
 #endif

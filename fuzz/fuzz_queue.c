@@ -28,30 +28,8 @@ static void read_payload(const oa_exp_queue_entry *e, const uint8_t *p,
   }
   oa_ipc_read_options opt;
   oa_fuzz_read_options(&opt);
-  oa_ipc_decoder *dec = NULL;
-  if (oa_ipc_decoder_new(&dec, &opt, NULL) != 0) return;
   oa_buffer all = {p, n, NULL};
-  int64_t pos = 0;
-  for (;;) {
-    oa_ipc_message m;
-    oa_ipc_message_init(&m);
-    int rc = oa_ipc_message_read(&all, &pos, opt.max_depth, &m, &err);
-    bool end = rc != 0 || m.type == OA_IPC_MSG_NONE;
-    if (!end) {
-      oa_buffer body = m.n_segments ? m.segments[0] : (oa_buffer){0};
-      oa_batch b;
-      oa_batch_init(&b);
-      oa_ipc_msg_type t;
-      rc = oa_ipc_decoder_decode(dec, m.metadata.data, m.metadata.size, &body,
-                                 &t, &b, &err);
-      if (rc == 0 && t == OA_IPC_MSG_RECORD_BATCH) oa_fuzz_walk(&b);
-      oa_batch_reset(&b);
-      end = rc != 0;
-    }
-    oa_ipc_message_reset(&m);
-    if (end) break;
-  }
-  oa_ipc_decoder_free(dec);
+  oa_fuzz_read_messages(&all, &opt);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

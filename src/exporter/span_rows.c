@@ -269,12 +269,6 @@ static bool scope_ok(const oa_scope *s, char *msg) {
 
 /* ----------------------------------------------------------- appends */
 
-#define APPEND(expr)                                                           \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    if (OA_UNLIKELY(rc_)) return rc_;                                          \
-  } while (0)
-
 static inline uint64_t khash(const uint8_t *p, int64_t n) {
   uint64_t a = 0, b = 0;
   if (n >= 8) {
@@ -320,7 +314,7 @@ static int dict_append(oa_exp_rows *r, int which, int64_t pos, const char *s,
     }
     return oa_otlp_dict_index(b, e->idx);
   }
-  APPEND(oa_builder_append_bytes(b, p, n));
+  OA_RETURN_NOT_OK(oa_builder_append_bytes(b, p, n));
   int32_t idx, off;
   memcpy(&idx, b->values.data + b->values.size - 4, 4);
   /* where the value's bytes are in the dictionary (32-bit offsets) */
@@ -357,9 +351,9 @@ static inline void copy_small(uint8_t *d, const void *src, size_t n) {
 
 /* utf8/binary append (32-bit offsets, not dictionary-encoded) */
 static inline int put_str(oa_builder *b, const void *v, int64_t n) {
-  APPEND(oa_builder_mark_valid_(b));
-  APPEND(oa_bytes_reserve(&b->data, n));
-  APPEND(oa_bytes_reserve(&b->values, 4));
+  OA_RETURN_NOT_OK(oa_builder_mark_valid_(b));
+  OA_RETURN_NOT_OK(oa_bytes_reserve(&b->data, n));
+  OA_RETURN_NOT_OK(oa_bytes_reserve(&b->values, 4));
   copy_small(b->data.data + b->data.size, v, (size_t)n);
   b->data.size += n;
   if (OA_UNLIKELY(b->data.size > INT32_MAX)) return E2BIG;
@@ -390,7 +384,7 @@ static inline int value_child(oa_exp_rows *r, oa_builder *vb,
   case OA_ANY_ARRAY:
   case OA_ANY_KVLIST:
     r->scratch.size = 0;
-    APPEND(oa_exp_anyvalue_pb(&r->scratch, kv->v.nested));
+    OA_RETURN_NOT_OK(oa_exp_anyvalue_pb(&r->scratch, kv->v.nested));
     return oa_builder_append_str_fast(
         c, r->scratch.data ? r->scratch.data : (const uint8_t *)"",
         r->scratch.size);
@@ -412,7 +406,7 @@ static int append_attrs(oa_exp_rows *r, oa_builder *mb, int which,
   if (n == 0) return oa_otlp_list_valid(mb);
   if (which >= 0 && !kb->validity.data) {
     /* keys found by their position (nearly all) are written here */
-    APPEND(oa_bytes_reserve(&kb->values, (int64_t)n * 4));
+    OA_RETURN_NOT_OK(oa_bytes_reserve(&kb->values, (int64_t)n * 4));
     kent *pos = r->kpos[which];
     for (size_t i = 0; i < n; i++) {
       const char *k = kvs[i].key;
@@ -432,7 +426,7 @@ static int append_attrs(oa_exp_rows *r, oa_builder *mb, int which,
         kb->values.size += 4;
         kb->length++;
       } else {
-        APPEND(dict_append(r, which, (int64_t)i, k, kl));
+        OA_RETURN_NOT_OK(dict_append(r, which, (int64_t)i, k, kl));
       }
     }
   } else {
@@ -440,18 +434,18 @@ static int append_attrs(oa_exp_rows *r, oa_builder *mb, int which,
       const char *k = kvs[i].key;
       int64_t kl = oa_exp_staged_len(k);
       if (which >= 0)
-        APPEND(dict_append(r, which, (int64_t)i, k, kl));
+        OA_RETURN_NOT_OK(dict_append(r, which, (int64_t)i, k, kl));
       else
-        APPEND(put_str(kb, k, kl));
+        OA_RETURN_NOT_OK(put_str(kb, k, kl));
     }
   }
-  APPEND(oa_bytes_reserve(&vb->values, (int64_t)n));
-  APPEND(oa_bytes_reserve(&vb->data, (int64_t)n * 4));
+  OA_RETURN_NOT_OK(oa_bytes_reserve(&vb->values, (int64_t)n));
+  OA_RETURN_NOT_OK(oa_bytes_reserve(&vb->data, (int64_t)n * 4));
   for (size_t i = 0; i < n; i++) {
     int type = oa_exp_kv_type(&kvs[i]);
     int t = kAttrType[(unsigned)type & 7];
     int32_t row;
-    APPEND(value_child(r, vb, &kvs[i], type, t, &row));
+    OA_RETURN_NOT_OK(value_child(r, vb, &kvs[i], type, t, &row));
     vb->values.data[vb->values.size + (int64_t)i] = (uint8_t)t;
     memcpy(vb->data.data + vb->data.size + (int64_t)i * 4, &row, 4);
   }
@@ -460,7 +454,7 @@ static int append_attrs(oa_exp_rows *r, oa_builder *mb, int which,
   vb->length += (int64_t)n;
   if (OA_UNLIKELY(entries->validity.data)) {
     for (size_t i = 0; i < n; i++) { /* (never: entries are not null) */
-      APPEND(oa_builder_mark_valid_(entries));
+      OA_RETURN_NOT_OK(oa_builder_mark_valid_(entries));
       entries->length++;
     }
   } else {
@@ -490,90 +484,99 @@ typedef struct res_state {
 
 static int append_resource(oa_exp_rows *r, res_state *rs, int32_t id) {
   const oa_resource *res = rs->res;
-  APPEND(
+  OA_RETURN_NOT_OK(
       append_attrs(r, &r->res_attrs, -1,
                    res ? (const oa_keyvalue *)(const void *)res->attrs : NULL,
                    res ? res->n_attrs : 0));
-  APPEND(append_str(&r->res_url, res ? res->schema_url : NULL));
-  APPEND(oa_otlp_list_valid(&r->res_refs)); /* no entity refs */
+  OA_RETURN_NOT_OK(append_str(&r->res_url, res ? res->schema_url : NULL));
+  OA_RETURN_NOT_OK(oa_otlp_list_valid(&r->res_refs)); /* no entity refs */
   rs->id = id;
   return 0;
 }
 
 static int append_scope(oa_exp_rows *r, const oa_scope *s) {
-  APPEND(append_sstr(&r->sc_name, s ? s->name : NULL));
-  APPEND(append_sstr(&r->sc_version, s ? s->version : NULL));
-  APPEND(append_attrs(r, &r->sc_attrs, -1,
-                      s ? (const oa_keyvalue *)(const void *)s->attrs : NULL,
-                      s ? s->n_attrs : 0));
+  OA_RETURN_NOT_OK(append_sstr(&r->sc_name, s ? s->name : NULL));
+  OA_RETURN_NOT_OK(append_sstr(&r->sc_version, s ? s->version : NULL));
+  OA_RETURN_NOT_OK(
+      append_attrs(r, &r->sc_attrs, -1,
+                   s ? (const oa_keyvalue *)(const void *)s->attrs : NULL,
+                   s ? s->n_attrs : 0));
   return append_str(&r->sc_url, s ? s->schema_url : NULL);
 }
 
 static int append_span(oa_exp_rows *r, const oa_span *sp, const res_state *rs,
                        int32_t scope_id) {
   oa_builder *b = r->b;
-  APPEND(oa_builder_append_fsb_fast(&b[OA_SPAN_TRACE_ID], sp->trace_id));
-  APPEND(oa_builder_append_fsb_fast(&b[OA_SPAN_SPAN_ID], sp->span_id));
-  APPEND(sp->has_parent ? oa_builder_append_fsb_fast(&b[OA_SPAN_PARENT_SPAN_ID],
-                                                     sp->parent_span_id)
-                        : oa_builder_append_null(&b[OA_SPAN_PARENT_SPAN_ID]));
-  APPEND(append_sstr(&b[OA_SPAN_TRACE_STATE], sp->trace_state));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_FLAGS], sp->flags));
-  APPEND(dict_append(r, KC_NAME, 0, sp->name,
-                     sp->name ? oa_exp_staged_len(sp->name) : 0));
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_KIND], (int32_t)sp->kind));
+  OA_RETURN_NOT_OK(
+      oa_builder_append_fsb_fast(&b[OA_SPAN_TRACE_ID], sp->trace_id));
+  OA_RETURN_NOT_OK(
+      oa_builder_append_fsb_fast(&b[OA_SPAN_SPAN_ID], sp->span_id));
+  OA_RETURN_NOT_OK(sp->has_parent
+                       ? oa_builder_append_fsb_fast(&b[OA_SPAN_PARENT_SPAN_ID],
+                                                    sp->parent_span_id)
+                       : oa_builder_append_null(&b[OA_SPAN_PARENT_SPAN_ID]));
+  OA_RETURN_NOT_OK(append_sstr(&b[OA_SPAN_TRACE_STATE], sp->trace_state));
+  OA_RETURN_NOT_OK(oa_builder_append_u32_fast(&b[OA_SPAN_FLAGS], sp->flags));
+  OA_RETURN_NOT_OK(dict_append(r, KC_NAME, 0, sp->name,
+                               sp->name ? oa_exp_staged_len(sp->name) : 0));
+  OA_RETURN_NOT_OK(
+      oa_builder_append_i32_fast(&b[OA_SPAN_KIND], (int32_t)sp->kind));
   int64_t st = sp->start_time_unix_nano, en = sp->end_time_unix_nano;
-  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_START_TIME], st));
-  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_END_TIME], en));
-  APPEND(oa_builder_append_i64_fast(&b[OA_SPAN_DURATION],
-                                    (int64_t)((uint64_t)en - (uint64_t)st)));
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_STATUS_CODE],
-                                    (int32_t)sp->status_code));
-  APPEND(append_sstr(&b[OA_SPAN_STATUS_MESSAGE], sp->status_message));
-  APPEND(
+  OA_RETURN_NOT_OK(oa_builder_append_i64_fast(&b[OA_SPAN_START_TIME], st));
+  OA_RETURN_NOT_OK(oa_builder_append_i64_fast(&b[OA_SPAN_END_TIME], en));
+  OA_RETURN_NOT_OK(oa_builder_append_i64_fast(
+      &b[OA_SPAN_DURATION], (int64_t)((uint64_t)en - (uint64_t)st)));
+  OA_RETURN_NOT_OK(oa_builder_append_i32_fast(&b[OA_SPAN_STATUS_CODE],
+                                              (int32_t)sp->status_code));
+  OA_RETURN_NOT_OK(append_sstr(&b[OA_SPAN_STATUS_MESSAGE], sp->status_message));
+  OA_RETURN_NOT_OK(
       append_attrs(r, &b[OA_SPAN_ATTRIBUTES], KC_ATTR, sp->attrs, sp->n_attrs));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_ATTRIBUTES_COUNT],
-                                    sp->dropped_attributes_count));
+  OA_RETURN_NOT_OK(oa_builder_append_u32_fast(
+      &b[OA_SPAN_DROPPED_ATTRIBUTES_COUNT], sp->dropped_attributes_count));
   oa_builder *ev = &b[OA_SPAN_EVENTS], *lk = &b[OA_SPAN_LINKS];
   oa_builder *evi = &ev->children[0], *lki = &lk->children[0];
   for (size_t k = 0; k < sp->n_events; k++) {
     const oa_span_event *e = &sp->events[k];
     oa_builder *ch = evi->children;
-    APPEND(oa_builder_append_i64_fast(&ch[0], e->time_unix_nano));
-    APPEND(dict_append(r, KC_EVENT_NAME, 0, e->name,
-                       e->name ? oa_exp_staged_len(e->name) : 0));
-    APPEND(append_attrs(r, &ch[2], KC_EVENT_KEY, e->attrs, e->n_attrs));
-    APPEND(oa_builder_append_u32_fast(&ch[3], e->dropped_attributes_count));
-    APPEND(oa_builder_mark_valid_(evi));
+    OA_RETURN_NOT_OK(oa_builder_append_i64_fast(&ch[0], e->time_unix_nano));
+    OA_RETURN_NOT_OK(dict_append(r, KC_EVENT_NAME, 0, e->name,
+                                 e->name ? oa_exp_staged_len(e->name) : 0));
+    OA_RETURN_NOT_OK(
+        append_attrs(r, &ch[2], KC_EVENT_KEY, e->attrs, e->n_attrs));
+    OA_RETURN_NOT_OK(
+        oa_builder_append_u32_fast(&ch[3], e->dropped_attributes_count));
+    OA_RETURN_NOT_OK(oa_builder_mark_valid_(evi));
     evi->length++;
   }
-  APPEND(oa_otlp_list_valid(ev));
+  OA_RETURN_NOT_OK(oa_otlp_list_valid(ev));
   for (size_t k = 0; k < sp->n_links; k++) {
     const oa_span_link *l = &sp->links[k];
     oa_builder *ch = lki->children;
-    APPEND(oa_builder_append_fsb_fast(&ch[0], l->trace_id));
-    APPEND(oa_builder_append_fsb_fast(&ch[1], l->span_id));
-    APPEND(append_sstr(&ch[2], l->trace_state));
-    APPEND(oa_builder_append_u32_fast(&ch[3], l->flags));
-    APPEND(append_attrs(r, &ch[4], KC_LINK_KEY, l->attrs, l->n_attrs));
-    APPEND(oa_builder_append_u32_fast(&ch[5], l->dropped_attributes_count));
-    APPEND(oa_builder_mark_valid_(lki));
+    OA_RETURN_NOT_OK(oa_builder_append_fsb_fast(&ch[0], l->trace_id));
+    OA_RETURN_NOT_OK(oa_builder_append_fsb_fast(&ch[1], l->span_id));
+    OA_RETURN_NOT_OK(append_sstr(&ch[2], l->trace_state));
+    OA_RETURN_NOT_OK(oa_builder_append_u32_fast(&ch[3], l->flags));
+    OA_RETURN_NOT_OK(
+        append_attrs(r, &ch[4], KC_LINK_KEY, l->attrs, l->n_attrs));
+    OA_RETURN_NOT_OK(
+        oa_builder_append_u32_fast(&ch[5], l->dropped_attributes_count));
+    OA_RETURN_NOT_OK(oa_builder_mark_valid_(lki));
     lki->length++;
   }
-  APPEND(oa_otlp_list_valid(lk));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_EVENTS_COUNT],
-                                    sp->dropped_events_count));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_LINKS_COUNT],
-                                    sp->dropped_links_count));
-  APPEND(rs->svc ? oa_builder_append_bytes(&b[OA_SPAN_SERVICE_NAME], rs->svc,
-                                           rs->svc_len)
-                 : oa_builder_append_null(&b[OA_SPAN_SERVICE_NAME]));
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_RESOURCE_ID], rs->id));
-  APPEND(oa_builder_append_u32_fast(
+  OA_RETURN_NOT_OK(oa_otlp_list_valid(lk));
+  OA_RETURN_NOT_OK(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_EVENTS_COUNT],
+                                              sp->dropped_events_count));
+  OA_RETURN_NOT_OK(oa_builder_append_u32_fast(&b[OA_SPAN_DROPPED_LINKS_COUNT],
+                                              sp->dropped_links_count));
+  OA_RETURN_NOT_OK(rs->svc ? oa_builder_append_bytes(&b[OA_SPAN_SERVICE_NAME],
+                                                     rs->svc, rs->svc_len)
+                           : oa_builder_append_null(&b[OA_SPAN_SERVICE_NAME]));
+  OA_RETURN_NOT_OK(oa_builder_append_i32_fast(&b[OA_SPAN_RESOURCE_ID], rs->id));
+  OA_RETURN_NOT_OK(oa_builder_append_u32_fast(
       &b[OA_SPAN_RESOURCE_DROPPED_ATTRIBUTES_COUNT], 0));
-  APPEND(oa_builder_append_i32_fast(&b[OA_SPAN_SCOPE_ID], scope_id));
-  APPEND(oa_builder_append_u32_fast(&b[OA_SPAN_SCOPE_DROPPED_ATTRIBUTES_COUNT],
-                                    0));
+  OA_RETURN_NOT_OK(oa_builder_append_i32_fast(&b[OA_SPAN_SCOPE_ID], scope_id));
+  OA_RETURN_NOT_OK(oa_builder_append_u32_fast(
+      &b[OA_SPAN_SCOPE_DROPPED_ATTRIBUTES_COUNT], 0));
   return 0;
 }
 

@@ -1056,12 +1056,6 @@ static inline bool next_field(const uint8_t **pp, const uint8_t *end, pbf *f) {
   return true;
 }
 
-#define APPEND(expr)                                                           \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    if (OA_UNLIKELY(rc_)) return rc_;                                          \
-  } while (0)
-
 /* ---- inline appends for pass 2. The builders' types are fixed by the span
  * schema, so the generic type dispatch is skipped; the rare cases (first
  * null of a builder allocates its bitmap, a buffer must grow) take the
@@ -1402,15 +1396,15 @@ static int a_attrs_bulk(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
         kb->values.size = ks;
         kb->length += i - i0;
       } else {
-        APPEND(dict_append(dec, key_dc, r[i].key, r[i].key_len));
+        OA_RETURN_NOT_OK(dict_append(dec, key_dc, r[i].key, r[i].key_len));
         i++;
       }
     }
   } else {
     for (int64_t i = 0; i < n; i++)
-      APPEND(r[i].key_idx >= 0
-                 ? oa_otlp_dict_index(kb, r[i].key_idx)
-                 : dict_append(dec, key_dc, r[i].key, r[i].key_len));
+      OA_RETURN_NOT_OK(r[i].key_idx >= 0
+                           ? oa_otlp_dict_index(kb, r[i].key_idx)
+                           : dict_append(dec, key_dc, r[i].key, r[i].key_len));
   }
   uint8_t *codes = vb->values.data + vb->values.size;
   uint8_t *offs = vb->data.data + vb->data.size;
@@ -1497,17 +1491,18 @@ static int a_attrs_rec(oa_otlp_decoder *dec, oa_builder *mb, int key_dc,
   oa_builder *vb = &entries->children[1];
   for (int64_t i = 0; i < n; i++, r++) {
     if (key_dc < 0)
-      APPEND(entries->children[0].dict.encoded
-                 ? oa_builder_append_bytes(&entries->children[0],
-                                           r->key_len ? r->key : kNothing,
-                                           r->key_len)
-                 : oa_builder_append_str_fast(&entries->children[0], r->key,
-                                              r->key_len));
+      OA_RETURN_NOT_OK(entries->children[0].dict.encoded
+                           ? oa_builder_append_bytes(
+                                 &entries->children[0],
+                                 r->key_len ? r->key : kNothing, r->key_len)
+                           : oa_builder_append_str_fast(&entries->children[0],
+                                                        r->key, r->key_len));
     else
-      APPEND(r->key_idx >= 0 ? oa_otlp_dict_index(dec->dc_b[key_dc], r->key_idx)
-                             : dict_append(dec, key_dc, r->key, r->key_len));
-    APPEND(a_value(vb, r->type, r->d, r->n, r->v));
-    APPEND(struct_valid(entries));
+      OA_RETURN_NOT_OK(r->key_idx >= 0
+                           ? oa_otlp_dict_index(dec->dc_b[key_dc], r->key_idx)
+                           : dict_append(dec, key_dc, r->key, r->key_len));
+    OA_RETURN_NOT_OK(a_value(vb, r->type, r->d, r->n, r->v));
+    OA_RETURN_NOT_OK(struct_valid(entries));
   }
   return oa_otlp_list_valid(mb);
 }
@@ -1517,16 +1512,18 @@ static int a_resource(oa_otlp_decoder *dec, group_info *g) {
   const uint8_t *end = p + (g->msg ? g->msg_len : 0);
   /* from the records of v_resource: parsing the wire again cost more than
    * the appends (resources hold ~20 attributes each) */
-  APPEND(a_attrs_rec(dec, &dec->res_attrs, -1, dec->res_kvs.a, dec->res_kvs.n,
-                     dec->res_kvs.nbytes, dec->res_kvs.types));
-  APPEND(oa_builder_append_str_fast(&dec->res_url, g->url ? g->url : kNothing,
-                                    g->url_len));
+  OA_RETURN_NOT_OK(a_attrs_rec(dec, &dec->res_attrs, -1, dec->res_kvs.a,
+                               dec->res_kvs.n, dec->res_kvs.nbytes,
+                               dec->res_kvs.types));
+  OA_RETURN_NOT_OK(oa_builder_append_str_fast(
+      &dec->res_url, g->url ? g->url : kNothing, g->url_len));
   oa_builder *refs = &dec->res_refs;
   pbf f = {0}; /* members of other wire types stay defined */
   while (next_field(&p, end, &f))
     if (f.field == 3)
-      APPEND(oa_builder_append_str_fast(&refs->children[0], f.d, f.n));
-  APPEND(oa_builder_append_valid(refs));
+      OA_RETURN_NOT_OK(
+          oa_builder_append_str_fast(&refs->children[0], f.d, f.n));
+  OA_RETURN_NOT_OK(oa_builder_append_valid(refs));
   g->id = dec->n_resources++;
   return 0;
 }
@@ -1534,18 +1531,19 @@ static int a_resource(oa_otlp_decoder *dec, group_info *g) {
 /* From what v_scope recorded (the scope's wire bytes are not parsed
  * again). */
 static int a_scope(oa_otlp_decoder *dec, group_info *g) {
-  APPEND(oa_builder_append_str_fast(&dec->sc_name, g->name ? g->name : kNothing,
-                                    g->name ? g->name_len : 0));
-  APPEND(oa_builder_append_str_fast(&dec->sc_version,
-                                    g->version ? g->version : kNothing,
-                                    g->version ? g->version_len : 0));
+  OA_RETURN_NOT_OK(oa_builder_append_str_fast(
+      &dec->sc_name, g->name ? g->name : kNothing, g->name ? g->name_len : 0));
+  OA_RETURN_NOT_OK(oa_builder_append_str_fast(
+      &dec->sc_version, g->version ? g->version : kNothing,
+      g->version ? g->version_len : 0));
   if (g->msg)
-    APPEND(a_attrs_rec(dec, &dec->sc_attrs, -1, dec->sc_kvs.a, dec->sc_kvs.n,
-                       dec->sc_kvs.nbytes, dec->sc_kvs.types));
+    OA_RETURN_NOT_OK(a_attrs_rec(dec, &dec->sc_attrs, -1, dec->sc_kvs.a,
+                                 dec->sc_kvs.n, dec->sc_kvs.nbytes,
+                                 dec->sc_kvs.types));
   else
-    APPEND(oa_otlp_list_valid(&dec->sc_attrs));
-  APPEND(oa_builder_append_str_fast(&dec->sc_url, g->url ? g->url : kNothing,
-                                    g->url_len));
+    OA_RETURN_NOT_OK(oa_otlp_list_valid(&dec->sc_attrs));
+  OA_RETURN_NOT_OK(oa_builder_append_str_fast(
+      &dec->sc_url, g->url ? g->url : kNothing, g->url_len));
   return 0;
 }
 
@@ -1582,71 +1580,78 @@ static inline const kv_rec *sub_kvs_at(const oa_otlp_decoder *dec, int64_t i) {
 static int a_span(oa_otlp_decoder *dec, const span_info *s, group_info *res,
                   group_info *sc) {
   oa_builder *b = dec->b;
-  if (res->id < 0) APPEND(a_resource(dec, res));
+  if (res->id < 0) OA_RETURN_NOT_OK(a_resource(dec, res));
   /* the scope's dictionary row is appended when its ScopeSpans ends (its
    * schema_url comes after the spans) */
   if (sc->id < 0) sc->id = dec->n_scopes++;
-  APPEND(put_fixed(&b[OA_SPAN_TRACE_ID], s->trace_id, 16));
-  APPEND(put_fixed(&b[OA_SPAN_SPAN_ID], s->span_id, 8));
-  APPEND(s->parent_len ? put_fixed(&b[OA_SPAN_PARENT_SPAN_ID], s->parent, 8)
+  OA_RETURN_NOT_OK(put_fixed(&b[OA_SPAN_TRACE_ID], s->trace_id, 16));
+  OA_RETURN_NOT_OK(put_fixed(&b[OA_SPAN_SPAN_ID], s->span_id, 8));
+  OA_RETURN_NOT_OK(s->parent_len
+                       ? put_fixed(&b[OA_SPAN_PARENT_SPAN_ID], s->parent, 8)
                        : null_fixed(&b[OA_SPAN_PARENT_SPAN_ID], 8));
-  APPEND(oa_builder_append_str_fast(&b[OA_SPAN_TRACE_STATE], s->trace_state,
-                                    s->trace_state_len));
-  APPEND(put_u32(&b[OA_SPAN_FLAGS], s->flags));
-  APPEND(dict_append(dec, DC_NAME, s->name, s->name_len));
-  APPEND(put_u32(&b[OA_SPAN_KIND], (uint32_t)s->kind));
-  APPEND(put_i64(&b[OA_SPAN_START_TIME], (int64_t)s->start));
-  APPEND(put_i64(&b[OA_SPAN_END_TIME], (int64_t)s->end));
-  APPEND(put_i64(&b[OA_SPAN_DURATION], (int64_t)(s->end - s->start)));
-  APPEND(put_u32(&b[OA_SPAN_STATUS_CODE], (uint32_t)s->status_code));
-  APPEND(oa_builder_append_str_fast(&b[OA_SPAN_STATUS_MESSAGE], s->status_msg,
-                                    s->status_msg_len));
-  APPEND(a_attrs_rec(dec, &b[OA_SPAN_ATTRIBUTES], DC_ATTR_KEY, dec->span_kvs.a,
-                     dec->span_kvs.n, dec->span_kvs.nbytes,
-                     dec->span_kvs.types));
-  APPEND(put_u32(&b[OA_SPAN_DROPPED_ATTRIBUTES_COUNT], s->dropped_attrs));
+  OA_RETURN_NOT_OK(oa_builder_append_str_fast(
+      &b[OA_SPAN_TRACE_STATE], s->trace_state, s->trace_state_len));
+  OA_RETURN_NOT_OK(put_u32(&b[OA_SPAN_FLAGS], s->flags));
+  OA_RETURN_NOT_OK(dict_append(dec, DC_NAME, s->name, s->name_len));
+  OA_RETURN_NOT_OK(put_u32(&b[OA_SPAN_KIND], (uint32_t)s->kind));
+  OA_RETURN_NOT_OK(put_i64(&b[OA_SPAN_START_TIME], (int64_t)s->start));
+  OA_RETURN_NOT_OK(put_i64(&b[OA_SPAN_END_TIME], (int64_t)s->end));
+  OA_RETURN_NOT_OK(put_i64(&b[OA_SPAN_DURATION], (int64_t)(s->end - s->start)));
+  OA_RETURN_NOT_OK(put_u32(&b[OA_SPAN_STATUS_CODE], (uint32_t)s->status_code));
+  OA_RETURN_NOT_OK(oa_builder_append_str_fast(
+      &b[OA_SPAN_STATUS_MESSAGE], s->status_msg, s->status_msg_len));
+  OA_RETURN_NOT_OK(a_attrs_rec(dec, &b[OA_SPAN_ATTRIBUTES], DC_ATTR_KEY,
+                               dec->span_kvs.a, dec->span_kvs.n,
+                               dec->span_kvs.nbytes, dec->span_kvs.types));
+  OA_RETURN_NOT_OK(
+      put_u32(&b[OA_SPAN_DROPPED_ATTRIBUTES_COUNT], s->dropped_attrs));
   oa_builder *ev = &b[OA_SPAN_EVENTS], *lk = &b[OA_SPAN_LINKS];
   oa_builder *evi = &ev->children[0], *lki = &lk->children[0];
   for (int64_t k = 0; k < dec->n_evs; k++) {
     const ev_rec *e = &dec->evs[k];
     oa_builder *ch = evi->children;
-    APPEND(put_i64(&ch[0], (int64_t)e->time));
-    APPEND(dict_append(dec, DC_EVENT_NAME, e->name, e->name_len));
-    APPEND(a_attrs_rec(dec, &ch[2], DC_EVENT_KEY, sub_kvs_at(dec, e->kv0),
-                       e->nkv, e->nbytes, e->types));
-    APPEND(put_u32(&ch[3], e->dropped));
-    APPEND(struct_valid(evi));
+    OA_RETURN_NOT_OK(put_i64(&ch[0], (int64_t)e->time));
+    OA_RETURN_NOT_OK(dict_append(dec, DC_EVENT_NAME, e->name, e->name_len));
+    OA_RETURN_NOT_OK(a_attrs_rec(dec, &ch[2], DC_EVENT_KEY,
+                                 sub_kvs_at(dec, e->kv0), e->nkv, e->nbytes,
+                                 e->types));
+    OA_RETURN_NOT_OK(put_u32(&ch[3], e->dropped));
+    OA_RETURN_NOT_OK(struct_valid(evi));
   }
   for (int64_t k = 0; k < dec->n_lks; k++) {
     const lk_rec *l = &dec->lks[k];
     oa_builder *ch = lki->children;
-    APPEND(put_fixed(&ch[0], l->tid, 16));
-    APPEND(put_fixed(&ch[1], l->sid, 8));
-    APPEND(oa_builder_append_str_fast(&ch[2], l->ts, l->ts_len));
-    APPEND(put_u32(&ch[3], l->flags));
-    APPEND(a_attrs_rec(dec, &ch[4], DC_LINK_KEY, sub_kvs_at(dec, l->kv0),
-                       l->nkv, l->nbytes, l->types));
-    APPEND(put_u32(&ch[5], l->dropped));
-    APPEND(struct_valid(lki));
+    OA_RETURN_NOT_OK(put_fixed(&ch[0], l->tid, 16));
+    OA_RETURN_NOT_OK(put_fixed(&ch[1], l->sid, 8));
+    OA_RETURN_NOT_OK(oa_builder_append_str_fast(&ch[2], l->ts, l->ts_len));
+    OA_RETURN_NOT_OK(put_u32(&ch[3], l->flags));
+    OA_RETURN_NOT_OK(a_attrs_rec(dec, &ch[4], DC_LINK_KEY,
+                                 sub_kvs_at(dec, l->kv0), l->nkv, l->nbytes,
+                                 l->types));
+    OA_RETURN_NOT_OK(put_u32(&ch[5], l->dropped));
+    OA_RETURN_NOT_OK(struct_valid(lki));
   }
-  APPEND(oa_otlp_list_valid(ev));
-  APPEND(oa_otlp_list_valid(lk));
-  APPEND(put_u32(&b[OA_SPAN_DROPPED_EVENTS_COUNT], s->dropped_events));
-  APPEND(put_u32(&b[OA_SPAN_DROPPED_LINKS_COUNT], s->dropped_links));
+  OA_RETURN_NOT_OK(oa_otlp_list_valid(ev));
+  OA_RETURN_NOT_OK(oa_otlp_list_valid(lk));
+  OA_RETURN_NOT_OK(
+      put_u32(&b[OA_SPAN_DROPPED_EVENTS_COUNT], s->dropped_events));
+  OA_RETURN_NOT_OK(put_u32(&b[OA_SPAN_DROPPED_LINKS_COUNT], s->dropped_links));
   oa_builder *svc = &b[OA_SPAN_SERVICE_NAME];
   if (!res->svc) {
-    APPEND(null_fixed(svc, 4));
+    OA_RETURN_NOT_OK(null_fixed(svc, 4));
   } else if (res->svc_idx >= 0) {
-    APPEND(oa_otlp_dict_index(svc, res->svc_idx));
+    OA_RETURN_NOT_OK(oa_otlp_dict_index(svc, res->svc_idx));
   } else {
-    APPEND(oa_builder_append_bytes(svc, res->svc_len ? res->svc : kNothing,
-                                   res->svc_len));
+    OA_RETURN_NOT_OK(oa_builder_append_bytes(
+        svc, res->svc_len ? res->svc : kNothing, res->svc_len));
     memcpy(&res->svc_idx, svc->values.data + svc->values.size - 4, 4);
   }
-  APPEND(put_u32(&b[OA_SPAN_RESOURCE_ID], (uint32_t)res->id));
-  APPEND(put_u32(&b[OA_SPAN_RESOURCE_DROPPED_ATTRIBUTES_COUNT], res->dropped));
-  APPEND(put_u32(&b[OA_SPAN_SCOPE_ID], (uint32_t)sc->id));
-  APPEND(put_u32(&b[OA_SPAN_SCOPE_DROPPED_ATTRIBUTES_COUNT], sc->dropped));
+  OA_RETURN_NOT_OK(put_u32(&b[OA_SPAN_RESOURCE_ID], (uint32_t)res->id));
+  OA_RETURN_NOT_OK(
+      put_u32(&b[OA_SPAN_RESOURCE_DROPPED_ATTRIBUTES_COUNT], res->dropped));
+  OA_RETURN_NOT_OK(put_u32(&b[OA_SPAN_SCOPE_ID], (uint32_t)sc->id));
+  OA_RETURN_NOT_OK(
+      put_u32(&b[OA_SPAN_SCOPE_DROPPED_ATTRIBUTES_COUNT], sc->dropped));
   return 0;
 }
 
